@@ -1,0 +1,3 @@
+"""mpesa-handset: an M-Pesa handset emulator in the terminal, speaking Daraja."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,133 @@
+"""Command line: ``handset`` opens the phones (TUI), ``handset serve`` runs headless.
+
+Both take the same flags and build the same Emulator; the headless mode
+prints a line per request and per callback attempt instead of drawing phones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.clock import eat
+from server.daraja.catalogue import RESULT_PLAIN_WORDS
+from server.events import CallbackAttempted, Event, RequestHandled, TransactionSettled
+from server.runner import Emulator, PortInUse
+from server.settings import Settings, SettingsError, load_settings
+
+
+def _add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8400; 0 picks a free one)")
+    parser.add_argument("--db", type=Path, help="SQLite database file (default: in the user data directory)")
+    parser.add_argument("--fresh", action="store_true", default=None, help="start with an empty database")
+    parser.add_argument("--config", type=Path, help="TOML settings file (merchants, handsets, behaviours)")
+    parser.add_argument("--prompt-timeout", type=float, help="seconds before an unanswered prompt settles 1037")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="handset", description="M-Pesa handset emulator speaking Safaricom's Daraja API."
+    )
+    _add_common_flags(parser)
+    commands = parser.add_subparsers(dest="command")
+    # SUPPRESS: flags given before `serve` must survive the subcommand's own defaults.
+    serve = commands.add_parser(
+        "serve", help="run the emulator headless (no UI), for CI and scripts", argument_default=argparse.SUPPRESS
+    )
+    _add_common_flags(serve)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "host": args.host, "port": args.port, "db": args.db, "fresh": args.fresh,
+        "prompt_timeout": args.prompt_timeout,
+    }
+    return load_settings(args.config, overrides)
+
+
+def banner(emulator: Emulator) -> str:
+    """What a merchant needs to connect, printed at start and shown in the TUI."""
+    sim = emulator.simulator
+    merchant = sim.merchants()[0]
+    base = emulator.base_url
+    creds = sim.settings.credentials
+    key, secret = (creds[0].key, creds[0].secret) if creds else ("any-key", "any-secret")
+    lines = [
+        f"mpesa-handset listening on {base}",
+        f"  shortcode  {merchant.shortcode} ({merchant.name})",
+        f"  passkey    {merchant.passkey}",
+        "  token      curl -u " f"{key}:{secret} '{base}/oauth/v1/generate?grant_type=client_credentials'",
+        f"  STK Push   POST {base}/mpesa/stkpush/v1/processrequest",
+        f"  control    {base}/simulator/handsets",
+        f"  database   {sim.store.path}",
+    ]
+    if not creds:
+        lines.append("  credentials: any non-empty consumer key and secret get a token")
+    if not emulator.is_loopback:
+        lines.append(f"  WARNING: bound to {emulator.host}, reachable from other machines; the emulator has no real security")
+    return "\n".join(lines)
+
+
+def log_line(event: Event) -> str | None:
+    """One console line per request and per callback attempt."""
+    clock = f"{eat(event.at):%H:%M:%S}"
+    if isinstance(event, RequestHandled):
+        tail = f"  {event.error_code} {event.reason}" if event.error_code or (event.reason and event.status >= 400) else ""
+        return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"
+    if isinstance(event, CallbackAttempted):
+        a = event.attempt
+        outcome = f"{a.status}" if a.ok else f"FAILED {a.error}"
+        return f"{clock}  callback #{a.attempt} {a.checkout_request_id} -> {a.url}  {outcome}  {a.latency_ms:.1f} ms"
+    if isinstance(event, TransactionSettled):
+        t = event.transaction
+        code = t.wire_result_code
+        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} KES {t.amount}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
+    return None
+
+
+async def serve(settings: Settings) -> int:
+    """Run headless until SIGINT/SIGTERM."""
+    emulator = Emulator(settings)
+
+    def print_event(event: Event) -> None:
+        line = log_line(event)
+        if line:
+            print(line, flush=True)
+
+    try:
+        await emulator.start()
+    except PortInUse as exc:
+        print(f"handset: {exc}", file=sys.stderr, flush=True)
+        emulator.simulator.store.close()
+        return 2
+    emulator.simulator.bus.subscribe(print_event)
+    print(banner(emulator), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("stopping...", flush=True)
+    await emulator.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as exc:
+        print(f"handset: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return asyncio.run(serve(settings))
+    from .app import run_tui  # imported here so that `handset serve` never loads Textual
+
+    return run_tui(settings)

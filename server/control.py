@@ -1,0 +1,199 @@
+"""The ``/simulator`` control API: the customer's side of the phone, as JSON over HTTP.
+
+Tests and scripts use it to play the customer (enter a PIN, cancel, time out),
+to set up handsets, to read transactions with their callback attempts, and to
+follow every engine event as Server-Sent Events. Bad input gets
+``{"error": "<what is wrong>"}`` with a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .events import Event
+from .models import PENDING, SETTLED
+from .simulator import Conflict, EngineError, InvalidInput, NotFound, Simulator
+
+SSE_TASKS = web.AppKey("sse_tasks", set)
+_KEEPALIVE_SECONDS = 15.0
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _engine_error(exc: EngineError) -> web.Response:
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+    return json_error(status, str(exc))
+
+
+class ControlApi:
+    """Handlers for ``/simulator``, bound to one Simulator."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.sim = simulator
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/simulator/handsets", self.list_handsets, allow_head=False),
+            web.post("/simulator/handsets", self.add_handset),
+            web.get("/simulator/handsets/{msisdn}", self.get_handset, allow_head=False),
+            web.patch("/simulator/handsets/{msisdn}", self.update_handset),
+            web.get("/simulator/handsets/{msisdn}/inbox", self.inbox, allow_head=False),
+            web.get("/simulator/merchants", self.list_merchants, allow_head=False),
+            web.get("/simulator/transactions", self.list_transactions, allow_head=False),
+            web.get("/simulator/transactions/{checkout_id}", self.get_transaction, allow_head=False),
+            web.post("/simulator/transactions/{checkout_id}/pin", self.enter_pin),
+            web.post("/simulator/transactions/{checkout_id}/cancel", self.cancel),
+            web.post("/simulator/transactions/{checkout_id}/timeout", self.time_out),
+            web.get("/simulator/events", self.events, allow_head=False),
+            web.post("/simulator/reset", self.reset),
+        ]
+
+    # --- handsets ------------------------------------------------------------
+    async def list_handsets(self, request: web.Request) -> web.Response:
+        return web.json_response({"handsets": [h.to_json() for h in self.sim.handsets()]})
+
+    async def get_handset(self, request: web.Request) -> web.Response:
+        handset = self.sim.handset(request.match_info["msisdn"])
+        if handset is None:
+            return json_error(404, f"no handset with MSISDN {request.match_info['msisdn']}")
+        return web.json_response(handset.to_json())
+
+    async def add_handset(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"msisdn", "name", "pin", "balance"})
+        if isinstance(body, web.Response):
+            return body
+        if "msisdn" not in body:
+            return json_error(400, "msisdn is required")
+        try:
+            handset = self.sim.add_handset(body["msisdn"], body.get("name"), body.get("pin"), body.get("balance"))
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(handset.to_json(), status=201)
+
+    async def update_handset(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"name", "pin", "balance", "online"})
+        if isinstance(body, web.Response):
+            return body
+        try:
+            handset = self.sim.update_handset(request.match_info["msisdn"], **body)
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(handset.to_json())
+
+    async def inbox(self, request: web.Request) -> web.Response:
+        msisdn = request.match_info["msisdn"]
+        try:
+            messages = self.sim.inbox(msisdn)
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response({"msisdn": msisdn, "messages": [m.to_json() for m in messages]})
+
+    async def list_merchants(self, request: web.Request) -> web.Response:
+        return web.json_response({"merchants": [m.to_json() for m in self.sim.merchants()]})
+
+    # --- transactions --------------------------------------------------------
+    async def list_transactions(self, request: web.Request) -> web.Response:
+        query = request.query
+        status = query.get("status")
+        if status is not None and status not in (PENDING, SETTLED):
+            return json_error(400, "status must be 'pending' or 'settled'")
+        try:
+            limit = int(query.get("limit", "100"))
+            offset = int(query.get("offset", "0"))
+        except ValueError:
+            return json_error(400, "limit and offset must be whole numbers")
+        if not 1 <= limit <= 1000 or offset < 0:
+            return json_error(400, "limit must be 1 to 1000 and offset 0 or more")
+        txns = self.sim.transactions(
+            msisdn=query.get("msisdn"), status=status, result_code=query.get("result_code"),
+            limit=limit, offset=offset,
+        )
+        return web.json_response({"transactions": [t.to_json() for t in txns]})
+
+    async def get_transaction(self, request: web.Request) -> web.Response:
+        checkout = request.match_info["checkout_id"]
+        txn = self.sim.transaction_with_attempts(checkout)
+        if txn is None:
+            return json_error(404, f"no transaction with CheckoutRequestID {checkout}")
+        return web.json_response(txn.to_json(with_attempts=True))
+
+    async def enter_pin(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"pin"})
+        if isinstance(body, web.Response):
+            return body
+        pin = body.get("pin")
+        if not isinstance(pin, str):
+            return json_error(400, 'pin is required, as a string: {"pin": "1234"}')
+        return self._settle(lambda: self.sim.enter_pin(request.match_info["checkout_id"], pin))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        return self._settle(lambda: self.sim.cancel(request.match_info["checkout_id"]))
+
+    async def time_out(self, request: web.Request) -> web.Response:
+        return self._settle(lambda: self.sim.time_out(request.match_info["checkout_id"]))
+
+    def _settle(self, action) -> web.Response:
+        try:
+            txn = action()
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(txn.to_json())
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.sim.reset()
+        return web.json_response({"reset": True, "handsets": [h.to_json() for h in self.sim.handsets()]})
+
+    # --- events ----------------------------------------------------------------
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        queue, unsubscribe = self.sim.bus.queue()
+        task = asyncio.current_task()
+        tasks = request.app[SSE_TASKS]
+        if task is not None:
+            tasks.add(task)
+        try:
+            await response.write(b": connected\n\n")
+            while True:
+                try:
+                    event: Event = await asyncio.wait_for(queue.get(), _KEEPALIVE_SECONDS)
+                except asyncio.TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                data = json.dumps(event.to_json(), separators=(",", ":"))
+                await response.write(f"event: {event.type}\ndata: {data}\n\n".encode())
+        except (asyncio.CancelledError, ConnectionResetError):
+            pass
+        finally:
+            unsubscribe()
+            tasks.discard(task)
+        return response
+
+
+async def _object_body(request: web.Request, allowed: set[str]) -> dict[str, Any] | web.Response:
+    """The JSON object body (empty if none), or an error response saying what is wrong."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return json_error(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return json_error(400, "the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        return json_error(400, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return body
+
+
+async def cancel_event_streams(app: web.Application) -> None:
+    """On shutdown, end open SSE streams so quitting never waits for them."""
+    for task in list(app[SSE_TASKS]):
+        task.cancel()

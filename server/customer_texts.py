@@ -1,0 +1,44 @@
+"""What the customer reads on the phone: the STK prompt and the M-PESA SMS (spec §6)."""
+
+from __future__ import annotations
+
+from .clock import eat
+from .daraja.catalogue import BUY_GOODS
+
+
+def money(cents: int) -> str:
+    """``9,900.00`` style, as M-PESA writes amounts."""
+    return f"{cents / 100:,.2f}"
+
+
+def prompt_text(amount: int, merchant_name: str, account_reference: str, transaction_type: str) -> str:
+    """The STK dialog text; BuyGoods prompts have no account number."""
+    name = merchant_name.upper()
+    if transaction_type == BUY_GOODS:
+        return f"Do you want to pay Ksh{money(amount * 100)} to {name}? Enter M-PESA PIN"
+    return f"Do you want to pay Ksh{money(amount * 100)} to {name} Account no. {account_reference}? Enter M-PESA PIN"
+
+
+def _sms_moment(moment: float) -> tuple[str, str]:
+    when = eat(moment)
+    hour = when.hour % 12 or 12
+    return f"{when.day}/{when.month}/{when:%y}", f"{hour}:{when:%M} {when:%p}"
+
+
+def confirmation_sms(
+    receipt: str, amount: int, merchant_name: str, account_reference: str, transaction_type: str,
+    settled_at: float, balance_after_cents: int, can_transact_cents: int,
+) -> str:
+    """The confirmation SMS after a successful payment."""
+    date, time = _sms_moment(settled_at)
+    name = merchant_name.upper()
+    tail = (
+        f"New M-PESA balance is Ksh{money(balance_after_cents)}. Transaction cost, Ksh0.00. "
+        f"Amount you can transact within the day is {money(can_transact_cents)}."
+    )
+    if transaction_type == BUY_GOODS:
+        return f"{receipt} Confirmed. Ksh{money(amount * 100)} paid to {name}. on {date} at {time}.{tail}"
+    return (
+        f"{receipt} Confirmed. Ksh{money(amount * 100)} sent to {name} for account {account_reference} "
+        f"on {date} at {time} {tail}"
+    )

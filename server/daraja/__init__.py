@@ -1,0 +1,1 @@
+"""The Daraja-compatible surface: wire models, the error catalogue and the aiohttp views."""

@@ -1,0 +1,155 @@
+"""Typed events the engine publishes, and the bus that carries them.
+
+The UI subscribes with a plain callback; the control API's Server-Sent Events
+stream subscribes with a queue. Publishing never blocks the engine: a slow
+stream loses its oldest events rather than holding up a payment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from .clock import iso
+from .models import CallbackAttempt, Handset, Message, Transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Event:
+    """Base of every engine event; ``type`` names it on the SSE stream."""
+
+    type: ClassVar[str] = "event"
+    at: float
+
+    def payload(self) -> dict[str, Any]:
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "at": iso(self.at), **self.payload()}
+
+
+@dataclass
+class HandsetChanged(Event):
+    """A handset was added or its name, PIN, balance or online state changed."""
+
+    type: ClassVar[str] = "handset.changed"
+    handset: Handset = field(default=None)  # type: ignore[assignment]
+
+    def payload(self) -> dict[str, Any]:
+        return {"handset": self.handset.to_json()}
+
+
+@dataclass
+class PromptArrived(Event):
+    """An STK prompt is now live on a handset."""
+
+    type: ClassVar[str] = "prompt.arrived"
+    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+
+    def payload(self) -> dict[str, Any]:
+        return {"transaction": self.transaction.to_json()}
+
+
+@dataclass
+class TransactionSettled(Event):
+    """A transaction got its one and only ResultCode."""
+
+    type: ClassVar[str] = "transaction.settled"
+    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+
+    def payload(self) -> dict[str, Any]:
+        return {"transaction": self.transaction.to_json()}
+
+
+@dataclass
+class SmsReceived(Event):
+    """An SMS landed in a handset's inbox."""
+
+    type: ClassVar[str] = "sms.received"
+    message: Message = field(default=None)  # type: ignore[assignment]
+
+    def payload(self) -> dict[str, Any]:
+        return {"msisdn": self.message.msisdn, "message": self.message.to_json()}
+
+
+@dataclass
+class CallbackAttempted(Event):
+    """One attempt to deliver a callback finished (well or badly)."""
+
+    type: ClassVar[str] = "callback.attempted"
+    attempt: CallbackAttempt = field(default=None)  # type: ignore[assignment]
+    final: bool = True  # no further attempt will follow
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "checkout_request_id": self.attempt.checkout_request_id,
+            "final": self.final,
+            "attempt": self.attempt.to_json(),
+        }
+
+
+@dataclass
+class RequestHandled(Event):
+    """The emulator answered an HTTP request (Daraja or control API)."""
+
+    type: ClassVar[str] = "request.handled"
+    method: str = ""
+    path: str = ""
+    status: int = 0
+    error_code: str | None = None  # Daraja errorCode, when rejected
+    reason: str | None = None      # plain words for a person
+    request_body: str = ""
+    response_body: str = ""
+    latency_ms: float = 0.0
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "path": self.path, "status": self.status,
+            "error_code": self.error_code, "reason": self.reason,
+            "request_body": self.request_body, "response_body": self.response_body,
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+@dataclass
+class StateReset(Event):
+    """Everything went back to the configured defaults."""
+
+    type: ClassVar[str] = "state.reset"
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan-out of engine events to callbacks and queues."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` for every event; returns a function that unsubscribes."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
+
+    def queue(self, maxsize: int = 1000) -> tuple[asyncio.Queue[Event], Callable[[], None]]:
+        """A queue that receives every event, for async consumers such as SSE."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+
+        def put(event: Event) -> None:
+            if queue.full():
+                queue.get_nowait()  # a stalled reader loses old events, never blocks the engine
+            queue.put_nowait(event)
+
+        return queue, self.subscribe(put)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:  # a broken subscriber must not break a payment
+                log.exception("event subscriber failed on %s", event.type)

@@ -1,0 +1,175 @@
+"""The engine's domain records: handsets, merchants, transactions, SMS, callback attempts.
+
+Plain dataclasses, cheap to build on the hot path. Money is held in cents so
+that sums are exact; ``to_json`` gives the control API's view (KES as numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import iso
+from .daraja.catalogue import RESULT_PLAIN_WORDS, parse_result_code
+
+PENDING = "pending"
+SETTLED = "settled"
+
+# Callback delivery states of a transaction.
+CALLBACK_NONE = "none"          # not settled yet: nothing to send
+CALLBACK_DUE = "due"            # settled, not yet delivered (survives restarts)
+CALLBACK_DELIVERED = "delivered"  # the merchant answered 2xx
+CALLBACK_FAILED = "failed"      # every allowed attempt failed
+
+
+def kes(cents: int) -> float:
+    return cents / 100
+
+
+@dataclass
+class Handset:
+    """A customer's phone."""
+
+    msisdn: str
+    name: str
+    pin: str
+    balance_cents: int
+    online: bool = True
+    live_prompt: str | None = None  # CheckoutRequestID of the prompt on screen
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "msisdn": self.msisdn,
+            "name": self.name,
+            "pin": self.pin,
+            "balance": kes(self.balance_cents),
+            "online": self.online,
+            "live_prompt": self.live_prompt,
+        }
+
+
+@dataclass
+class Merchant:
+    """A PayBill or Till that can push STK prompts."""
+
+    shortcode: str
+    passkey: str
+    name: str
+    kind: str
+    balance_cents: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shortcode": self.shortcode, "name": self.name, "kind": self.kind, "balance": kes(self.balance_cents)}
+
+
+@dataclass
+class Message:
+    """One SMS in a handset's inbox."""
+
+    id: int
+    msisdn: str
+    sender: str
+    text: str
+    received_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "sender": self.sender, "text": self.text, "received_at": iso(self.received_at)}
+
+
+@dataclass
+class CallbackAttempt:
+    """One try at POSTing a callback to the merchant."""
+
+    checkout_request_id: str
+    attempt: int
+    started_at: float
+    url: str
+    request_body: str
+    status: int | None
+    response_body: str | None
+    latency_ms: float
+    error: str | None  # plain words; None when the merchant answered 2xx
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "started_at": iso(self.started_at),
+            "url": self.url,
+            "request_body": self.request_body,
+            "status": self.status,
+            "response_body": self.response_body,
+            "latency_ms": round(self.latency_ms, 2),
+            "ok": self.ok,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Transaction:
+    """One STK Push, from live prompt to a single ResultCode."""
+
+    checkout_request_id: str
+    merchant_request_id: str
+    msisdn: str
+    shortcode: str
+    merchant_name: str
+    transaction_type: str
+    amount: int
+    party_a: str
+    party_b: str
+    account_reference: str
+    transaction_desc: str
+    callback_url: str
+    prompt: str
+    created_at: float
+    expires_at: float
+    status: str = PENDING
+    result_code: str | None = None  # stored as text; see ``wire_result_code``
+    result_desc: str | None = None
+    receipt: str | None = None
+    settled_at: float | None = None
+    balance_after_cents: int | None = None
+    callback_state: str = CALLBACK_NONE
+    callback_body: str | None = None
+    attempts: list[CallbackAttempt] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return self.status == PENDING
+
+    @property
+    def wire_result_code(self) -> int | str | None:
+        return None if self.result_code is None else parse_result_code(self.result_code)
+
+    def to_json(self, with_attempts: bool = False) -> dict[str, Any]:
+        code = self.wire_result_code
+        data: dict[str, Any] = {
+            "checkout_request_id": self.checkout_request_id,
+            "merchant_request_id": self.merchant_request_id,
+            "msisdn": self.msisdn,
+            "shortcode": self.shortcode,
+            "merchant_name": self.merchant_name,
+            "transaction_type": self.transaction_type,
+            "amount": self.amount,
+            "account_reference": self.account_reference,
+            "transaction_desc": self.transaction_desc,
+            "callback_url": self.callback_url,
+            "prompt": self.prompt,
+            "status": self.status,
+            "result_code": code,
+            "result_desc": self.result_desc,
+            "outcome": None if code is None else RESULT_PLAIN_WORDS.get(code, "unknown"),
+            "receipt": self.receipt,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at),
+            "settled_at": iso(self.settled_at),
+            "callback_state": self.callback_state,
+        }
+        if with_attempts:
+            data["callback_body"] = self.callback_body
+            data["callback_attempts"] = [a.to_json() for a in self.attempts]
+        return data

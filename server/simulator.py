@@ -1,0 +1,513 @@
+"""The engine: handsets, merchants, transactions, ledger, prompt timers, tokens, events.
+
+It is the only place where state changes. The Daraja views, the control API
+and the Textual UI all call these methods; every rule (busy phone, wrong PIN,
+insufficient funds, timeout) is written here once. Methods that change state
+are synchronous, so on one event loop each runs to completion without
+interleaving, and each writes to SQLite before it publishes its events.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, time as dtime
+
+from .callbacks import CallbackDispatcher, render_callback
+from .clock import EAT, Clock, SystemClock, TimerHandle, eat
+from .customer_texts import confirmation_sms, prompt_text
+from .daraja.catalogue import (
+    DAILY_LIMIT,
+    INSUFFICIENT_FUNDS,
+    MAX_PROMPT_CHARS,
+    PHONE_BUSY,
+    PUSH_FAILED,
+    SUCCESS,
+    TIMED_OUT,
+    WRONG_PIN,
+    CANCELLED,
+    RESULT_DESCRIPTIONS,
+    result_desc,
+)
+from .events import (
+    EventBus,
+    HandsetChanged,
+    PromptArrived,
+    SmsReceived,
+    StateReset,
+    TransactionSettled,
+)
+from .ids import IdGenerator
+from .models import CALLBACK_DUE, PENDING, SETTLED, Handset, Merchant, Message, Transaction
+from .settings import MSISDN_PATTERN, PIN_PATTERN, Settings
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MPESA_SENDER = "MPESA"
+MAX_BALANCE_CENTS = 500_000 * 100
+
+
+class EngineError(Exception):
+    """A request the engine refuses; the message is plain words for a person."""
+
+
+class NotFound(EngineError):
+    pass
+
+
+class Conflict(EngineError):
+    """The request clashes with the current state (already settled, already exists, phone busy)."""
+
+
+class InvalidInput(EngineError):
+    pass
+
+
+class PhoneBusy(Conflict):
+    """A push found a live prompt on the phone and ``busy_phone`` is ``error``."""
+
+
+@dataclass(frozen=True)
+class PushOrder:
+    """A validated STK Push, as the engine needs it."""
+
+    shortcode: str
+    transaction_type: str
+    amount: int
+    party_a: str
+    party_b: str
+    phone: str
+    callback_url: str
+    account_reference: str
+    transaction_desc: str
+
+
+class Simulator:
+    """One emulator's whole state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store if store is not None else Store(settings.db_path())
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.ids = ids if ids is not None else IdGenerator()
+        self.bus = bus if bus is not None else EventBus()
+        self.callbacks = CallbackDispatcher(settings, self.store, self.bus, self.clock)
+        self._handsets: dict[str, Handset] = {}
+        self._merchants: dict[str, Merchant] = {}
+        self._live: dict[str, Transaction] = {}
+        self._live_by_msisdn: dict[str, str] = {}  # phone -> CheckoutRequestID of its live prompt
+        self._timers: dict[str, TimerHandle] = {}
+        self._tokens: dict[str, float] = {}
+        self._started = False
+
+    # --- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        """Load state, settle prompts that expired while we were down, resume due callbacks."""
+        await self.callbacks.start()
+        if self.settings.fresh:
+            self.store.wipe()
+        if self.store.is_empty():
+            self._seed()
+        else:
+            self._load()
+        self._started = True
+        for txn in self.store.due_callbacks():
+            self.callbacks.deliver(txn)
+
+    async def stop(self) -> None:
+        """Stop timers and deliveries; everything settled is already on disk."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        await self.callbacks.stop()
+        self._started = False
+
+    def _seed(self) -> None:
+        with self.store.atomic():
+            for config in self.settings.merchants:
+                self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind))
+            for config in self.settings.handsets:
+                self.store.save_handset(
+                    Handset(config.msisdn, config.name, config.pin, round(config.balance * 100))
+                )
+        self._load()
+
+    def _load(self) -> None:
+        with self.store.atomic():
+            # Merchants from the config win over stored ones (passkeys and names can change);
+            # configured handsets missing from the database are added.
+            stored = {m.shortcode: m for m in self.store.load_merchants()}
+            for config in self.settings.merchants:
+                old = stored.get(config.shortcode)
+                balance = old.balance_cents if old else 0
+                self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind, balance))
+            known = {h.msisdn for h in self.store.load_handsets()}
+            for config in self.settings.handsets:
+                if config.msisdn not in known:
+                    self.store.save_handset(
+                        Handset(config.msisdn, config.name, config.pin, round(config.balance * 100))
+                    )
+        self._merchants = {m.shortcode: m for m in self.store.load_merchants()}
+        self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
+        self._tokens = self.store.load_tokens(self.clock.now())
+        self._live.clear()
+        self._live_by_msisdn.clear()
+        now = self.clock.now()
+        for txn in self.store.pending_transactions():
+            if txn.expires_at <= now:
+                self._settle(txn, TIMED_OUT)
+            else:
+                self._make_live(txn)
+
+    def reset(self) -> None:
+        """Back to the configured defaults: handsets, merchants, balances; history is wiped."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._live.clear()
+        self._live_by_msisdn.clear()
+        self.store.wipe()
+        self._seed()
+        self.bus.publish(StateReset(at=self.clock.now()))
+
+    # --- merchants, tokens ---------------------------------------------------
+    def merchant(self, shortcode: str) -> Merchant | None:
+        return self._merchants.get(shortcode)
+
+    def merchants(self) -> list[Merchant]:
+        return list(self._merchants.values())
+
+    def credentials_accepted(self, key: str, secret: str) -> bool:
+        """Whether a consumer key and secret may get a token."""
+        if not key or not secret:
+            return False
+        if not self.settings.credentials:
+            return True
+        found = False
+        for cred in self.settings.credentials:
+            # Compare every pair in constant time so timing says nothing about near misses.
+            found |= hmac.compare_digest(cred.key.encode(), key.encode()) & hmac.compare_digest(
+                cred.secret.encode(), secret.encode()
+            )
+        return found
+
+    def issue_token(self, consumer_key: str) -> tuple[str, int]:
+        """A new access token and its lifetime in seconds."""
+        lifetime = self.settings.token_lifetime
+        token = self.ids.access_token()
+        expires_at = self.clock.now() + lifetime
+        self.store.save_token(token, consumer_key, expires_at)
+        self._tokens[token] = expires_at
+        return token, lifetime
+
+    def token_valid(self, token: str) -> bool:
+        expires_at = self._tokens.get(token)
+        if expires_at is None:
+            return False
+        if expires_at <= self.clock.now():
+            del self._tokens[token]
+            return False
+        return True
+
+    def revoke_tokens(self) -> None:
+        self.store.delete_tokens()
+        self._tokens.clear()
+
+    # --- handsets --------------------------------------------------------------
+    def handsets(self) -> list[Handset]:
+        return list(self._handsets.values())
+
+    def handset(self, msisdn: str) -> Handset | None:
+        return self._handsets.get(msisdn)
+
+    def add_handset(
+        self, msisdn: str, name: str | None = None, pin: str | None = None, balance: float | None = None
+    ) -> Handset:
+        """Add a phone; raises Conflict if the number exists, InvalidInput if a value is wrong."""
+        _check_msisdn(msisdn)
+        if msisdn in self._handsets:
+            raise Conflict(f"a handset with MSISDN {msisdn} already exists")
+        handset = Handset(
+            msisdn=msisdn,
+            name=_check_name(name) if name is not None else f"Customer {msisdn[-4:]}",
+            pin=_check_pin(pin) if pin is not None else self.settings.default_pin,
+            balance_cents=_check_balance(balance) if balance is not None else round(self.settings.default_balance * 100),
+        )
+        self.store.save_handset(handset)
+        self._handsets[msisdn] = handset
+        self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
+        return handset
+
+    def update_handset(
+        self, msisdn: str, *, name: str | None = None, pin: str | None = None,
+        balance: float | None = None, online: bool | None = None,
+    ) -> Handset:
+        handset = self._require_handset(msisdn)
+        changed = replace(handset)
+        if name is not None:
+            changed.name = _check_name(name)
+        if pin is not None:
+            changed.pin = _check_pin(pin)
+        if balance is not None:
+            changed.balance_cents = _check_balance(balance)
+        if online is not None:
+            if not isinstance(online, bool):
+                raise InvalidInput("online must be true or false")
+            changed.online = online
+        self.store.save_handset(changed)
+        handset.name, handset.pin, handset.balance_cents, handset.online = (
+            changed.name, changed.pin, changed.balance_cents, changed.online
+        )
+        self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
+        return handset
+
+    def inbox(self, msisdn: str, limit: int = 200) -> list[Message]:
+        self._require_handset(msisdn)
+        return self.store.inbox(msisdn, limit)
+
+    def _require_handset(self, msisdn: str) -> Handset:
+        handset = self._handsets.get(msisdn)
+        if handset is None:
+            raise NotFound(f"no handset with MSISDN {msisdn}")
+        return handset
+
+    # --- transactions ------------------------------------------------------------
+    def push(self, order: PushOrder) -> Transaction:
+        """Accept an STK Push: the prompt goes live, or it settles at once (busy, undeliverable)."""
+        merchant = self._merchants[order.shortcode]
+        now = self.clock.now()
+        handset = self._handsets.get(order.phone)
+        if handset is None and self.settings.unknown_msisdn == "provision":
+            handset = self.add_handset(order.phone)
+        busy = order.phone in self._live_by_msisdn
+        if busy and self.settings.busy_phone == "error":
+            raise PhoneBusy(f"{order.phone} already has a live prompt")
+        txn = Transaction(
+            checkout_request_id=self._unique("checkout_request_id", lambda: self.ids.checkout_request_id(order.phone, now)),
+            merchant_request_id=self._unique("merchant_request_id", self.ids.merchant_request_id),
+            msisdn=order.phone,
+            shortcode=merchant.shortcode,
+            merchant_name=merchant.name,
+            transaction_type=order.transaction_type,
+            amount=order.amount,
+            party_a=order.party_a,
+            party_b=order.party_b,
+            account_reference=order.account_reference,
+            transaction_desc=order.transaction_desc,
+            callback_url=order.callback_url,
+            prompt=prompt_text(order.amount, merchant.name, order.account_reference, order.transaction_type),
+            created_at=now,
+            expires_at=now + self.settings.prompt_timeout,
+        )
+        if busy:
+            self._settle(txn, PHONE_BUSY, insert=True)
+        elif len(txn.prompt) > MAX_PROMPT_CHARS:
+            self._settle(txn, PUSH_FAILED, insert=True)
+        else:
+            self.store.insert_transaction(txn)
+            self._make_live(txn)
+            self.bus.publish(PromptArrived(at=now, transaction=txn))
+        return txn
+
+    def _make_live(self, txn: Transaction) -> None:
+        self._live[txn.checkout_request_id] = txn
+        self._live_by_msisdn[txn.msisdn] = txn.checkout_request_id
+        handset = self._handsets.get(txn.msisdn)
+        if handset is not None:
+            handset.live_prompt = txn.checkout_request_id
+        checkout = txn.checkout_request_id
+        self._timers[checkout] = self.clock.call_at(txn.expires_at, lambda: self._expire(checkout))
+
+    def _expire(self, checkout_request_id: str) -> None:
+        self._timers.pop(checkout_request_id, None)
+        txn = self._live.get(checkout_request_id)
+        if txn is not None:
+            self._settle(txn, TIMED_OUT)
+
+    def live_prompt(self, msisdn: str) -> Transaction | None:
+        handset = self._handsets.get(msisdn)
+        if handset is None or handset.live_prompt is None:
+            return None
+        return self._live.get(handset.live_prompt)
+
+    def live_transactions(self) -> list[Transaction]:
+        return list(self._live.values())
+
+    def enter_pin(self, checkout_request_id: str, pin: str) -> Transaction:
+        """The customer typed a PIN and pressed OK."""
+        txn = self._require_live(checkout_request_id)
+        handset = self._require_answerable(txn)
+        if not isinstance(pin, str) or not hmac.compare_digest(pin.encode(), handset.pin.encode()):
+            return self._settle(txn, WRONG_PIN)
+        if txn.amount * 100 > handset.balance_cents:
+            return self._settle(txn, INSUFFICIENT_FUNDS)
+        return self._settle(txn, SUCCESS)
+
+    def cancel(self, checkout_request_id: str) -> Transaction:
+        """The customer pressed Cancel."""
+        txn = self._require_live(checkout_request_id)
+        self._require_answerable(txn)
+        return self._settle(txn, CANCELLED)
+
+    def time_out(self, checkout_request_id: str) -> Transaction:
+        """Settle now as if the prompt had timed out (1037)."""
+        return self._settle(self._require_live(checkout_request_id), TIMED_OUT)
+
+    def settle_with(self, checkout_request_id: str, code: int | str) -> Transaction:
+        """Settle a live prompt with any result code of spec §4 (no money moves unless 0)."""
+        if code not in RESULT_DESCRIPTIONS:
+            raise InvalidInput(f"unknown result code {code!r}")
+        txn = self._require_live(checkout_request_id)
+        if code == SUCCESS:
+            handset = self._require_answerable(txn)
+            if txn.amount * 100 > handset.balance_cents:
+                raise Conflict("the handset's balance is too low to pay this amount")
+        return self._settle(txn, code)
+
+    def transaction(self, checkout_request_id: str) -> Transaction | None:
+        live = self._live.get(checkout_request_id)
+        return live if live is not None else self.store.transaction(checkout_request_id)
+
+    def transaction_with_attempts(self, checkout_request_id: str) -> Transaction | None:
+        txn = self.transaction(checkout_request_id)
+        if txn is not None:
+            txn = replace(txn, attempts=self.store.attempts(checkout_request_id))
+        return txn
+
+    def transactions(
+        self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> list[Transaction]:
+        return self.store.transactions(msisdn, status, result_code, limit, offset)
+
+    def _require_live(self, checkout_request_id: str) -> Transaction:
+        txn = self._live.get(checkout_request_id)
+        if txn is not None:
+            return txn
+        stored = self.store.transaction(checkout_request_id)
+        if stored is None:
+            raise NotFound(f"no transaction with CheckoutRequestID {checkout_request_id}")
+        raise Conflict(
+            f"transaction {checkout_request_id} is already settled with ResultCode {stored.result_code} "
+            f"({stored.result_desc})"
+        )
+
+    def _require_answerable(self, txn: Transaction) -> Handset:
+        handset = self._handsets.get(txn.msisdn)
+        if handset is None:
+            raise Conflict(f"{txn.msisdn} is unreachable: the prompt can only time out")
+        if not handset.online:
+            raise Conflict(f"{txn.msisdn} is offline: the prompt never reached it and can only time out")
+        return handset
+
+    def _unique(self, column: str, make) -> str:
+        value = make()
+        while self.store.id_taken(column, value):
+            value = make()
+        return value
+
+    def _settle(self, txn: Transaction, code: int | str, insert: bool = False) -> Transaction:
+        """Give ``txn`` its one ResultCode, move money on success, queue the callback."""
+        now = self.clock.now()
+        handset = self._handsets.get(txn.msisdn)
+        merchant = self._merchants.get(txn.shortcode)
+        settled = replace(
+            txn, status=SETTLED, result_code=str(code), result_desc=result_desc(code),
+            settled_at=now, callback_state=CALLBACK_DUE,
+        )
+        message: Message | None = None
+        new_handset = new_merchant = None
+        if code == SUCCESS:
+            assert handset is not None and merchant is not None
+            settled.receipt = self._unique("receipt", lambda: self.ids.receipt(now))
+            new_handset = replace(handset, balance_cents=handset.balance_cents - txn.amount * 100)
+            new_merchant = replace(merchant, balance_cents=merchant.balance_cents + txn.amount * 100)
+            settled.balance_after_cents = new_handset.balance_cents
+        settled.callback_body = render_callback(settled)
+        with self.store.atomic():
+            if insert:
+                self.store.insert_transaction(settled)
+            else:
+                self.store.update_transaction(settled)
+            if new_handset is not None and new_merchant is not None:
+                self.store.save_handset(new_handset)
+                self.store.save_merchant(new_merchant)
+                spent = self.store.spent_since(txn.msisdn, _start_of_day(now))
+                message = self.store.add_message(
+                    txn.msisdn, MPESA_SENDER,
+                    confirmation_sms(
+                        settled.receipt or "", txn.amount, txn.merchant_name, txn.account_reference,
+                        txn.transaction_type, now, new_handset.balance_cents,
+                        max(0, DAILY_LIMIT - spent) * 100,
+                    ),
+                    now,
+                )
+        # Committed: now the in-memory state may follow and the world may hear of it.
+        txn.__dict__.update(settled.__dict__)
+        if new_handset is not None and handset is not None and merchant is not None:
+            handset.balance_cents = new_handset.balance_cents
+            merchant.balance_cents = new_merchant.balance_cents  # type: ignore[union-attr]
+        self._live.pop(txn.checkout_request_id, None)
+        if self._live_by_msisdn.get(txn.msisdn) == txn.checkout_request_id:
+            del self._live_by_msisdn[txn.msisdn]
+        timer = self._timers.pop(txn.checkout_request_id, None)
+        if timer is not None:
+            timer.cancel()
+        if handset is not None and handset.live_prompt == txn.checkout_request_id:
+            handset.live_prompt = None
+        self.bus.publish(TransactionSettled(at=now, transaction=txn))
+        if message is not None:
+            self.bus.publish(SmsReceived(at=now, message=message))
+        if handset is not None:
+            self.bus.publish(HandsetChanged(at=now, handset=handset))
+        if self._started:
+            self.callbacks.deliver(txn)
+        return txn
+
+    # --- ledger -----------------------------------------------------------------
+    def total_money_cents(self) -> int:
+        """All handset and merchant balances together; payments never change it."""
+        return sum(h.balance_cents for h in self._handsets.values()) + sum(
+            m.balance_cents for m in self._merchants.values()
+        )
+
+
+def _start_of_day(moment: float) -> float:
+    day = eat(moment).date()
+    return datetime.combine(day, dtime(0, 0), EAT).timestamp()
+
+
+def _check_msisdn(msisdn: object) -> str:
+    if not isinstance(msisdn, str) or not MSISDN_PATTERN.match(msisdn):
+        raise InvalidInput("msisdn must look like 2547XXXXXXXX or 2541XXXXXXXX (12 digits)")
+    return msisdn
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 40:
+        raise InvalidInput("name must be a non-empty string of at most 40 characters")
+    return name.strip()
+
+
+def _check_pin(pin: object) -> str:
+    if not isinstance(pin, str) or not PIN_PATTERN.match(pin):
+        raise InvalidInput("pin must be a string of 4 digits")
+    return pin
+
+
+def _check_balance(balance: object) -> int:
+    if isinstance(balance, bool) or not isinstance(balance, (int, float)):
+        raise InvalidInput("balance must be a number of KES")
+    cents = round(balance * 100)
+    if not 0 <= cents <= MAX_BALANCE_CENTS:
+        raise InvalidInput("balance must be between 0 and 500000 KES")
+    return cents

@@ -1,0 +1,258 @@
+"""SQLite persistence: handsets, merchants, transactions, inboxes, callback attempts, tokens.
+
+The engine keeps live state in memory and writes every change through this
+store before it tells anyone about it, so a crash never loses a settled
+payment or an undelivered callback. WAL mode with ``synchronous=NORMAL``
+survives a killed process (the guarantee we make); ``durability="full"`` also
+survives power loss at the cost of an fsync per commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .models import (
+    CALLBACK_DUE,
+    PENDING,
+    CallbackAttempt,
+    Handset,
+    Merchant,
+    Message,
+    Transaction,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS handsets (
+    msisdn TEXT PRIMARY KEY, name TEXT NOT NULL, pin TEXT NOT NULL,
+    balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS merchants (
+    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL,
+    kind TEXT NOT NULL, balance_cents INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    checkout_request_id TEXT NOT NULL UNIQUE,
+    merchant_request_id TEXT NOT NULL UNIQUE,
+    msisdn TEXT NOT NULL, shortcode TEXT NOT NULL, merchant_name TEXT NOT NULL,
+    transaction_type TEXT NOT NULL, amount INTEGER NOT NULL,
+    party_a TEXT NOT NULL, party_b TEXT NOT NULL,
+    account_reference TEXT NOT NULL, transaction_desc TEXT NOT NULL,
+    callback_url TEXT NOT NULL, prompt TEXT NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL,
+    status TEXT NOT NULL, result_code TEXT, result_desc TEXT,
+    receipt TEXT UNIQUE, settled_at REAL, balance_after_cents INTEGER,
+    callback_state TEXT NOT NULL, callback_body TEXT
+);
+CREATE INDEX IF NOT EXISTS transactions_msisdn ON transactions (msisdn, seq);
+CREATE INDEX IF NOT EXISTS transactions_status ON transactions (status);
+CREATE INDEX IF NOT EXISTS transactions_callback ON transactions (callback_state);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
+    text TEXT NOT NULL, received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_msisdn ON messages (msisdn, id);
+CREATE TABLE IF NOT EXISTS callback_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, checkout_request_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL, started_at REAL NOT NULL, url TEXT NOT NULL,
+    request_body TEXT NOT NULL, status INTEGER, response_body TEXT,
+    latency_ms REAL NOT NULL, error TEXT
+);
+CREATE INDEX IF NOT EXISTS callback_attempts_txn ON callback_attempts (checkout_request_id, attempt);
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY, consumer_key TEXT NOT NULL, expires_at REAL NOT NULL
+);
+"""
+
+_TXN_COLUMNS = (
+    "checkout_request_id", "merchant_request_id", "msisdn", "shortcode", "merchant_name",
+    "transaction_type", "amount", "party_a", "party_b", "account_reference", "transaction_desc",
+    "callback_url", "prompt", "created_at", "expires_at", "status", "result_code", "result_desc",
+    "receipt", "settled_at", "balance_after_cents", "callback_state", "callback_body",
+)
+_TXN_SELECT = f"SELECT {', '.join(_TXN_COLUMNS)} FROM transactions"
+_TXN_INSERT = (
+    f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
+)
+
+
+class Store:
+    """One SQLite database file (or ``:memory:``) behind the engine."""
+
+    def __init__(self, path: Path | str, durability: str = "normal") -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        # isolation_level=None: we open transactions ourselves, so each settle is one commit.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def wipe(self) -> None:
+        """Forget everything (``--fresh`` and reset)."""
+        with self.atomic():
+            for table in ("handsets", "merchants", "transactions", "messages", "callback_attempts", "tokens"):
+                self._db.execute(f"DELETE FROM {table}")
+
+    def is_empty(self) -> bool:
+        return self._db.execute("SELECT COUNT(*) FROM handsets").fetchone()[0] == 0 and \
+            self._db.execute("SELECT COUNT(*) FROM merchants").fetchone()[0] == 0
+
+    # --- handsets and merchants ---------------------------------------------
+    def save_handset(self, handset: Handset) -> None:
+        self._db.execute(
+            "INSERT INTO handsets (msisdn, name, pin, balance_cents, online, position) "
+            "VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
+            "ON CONFLICT (msisdn) DO UPDATE SET name=excluded.name, pin=excluded.pin, "
+            "balance_cents=excluded.balance_cents, online=excluded.online",
+            (handset.msisdn, handset.name, handset.pin, handset.balance_cents, int(handset.online)),
+        )
+
+    def load_handsets(self) -> list[Handset]:
+        rows = self._db.execute(
+            "SELECT msisdn, name, pin, balance_cents, online FROM handsets ORDER BY position"
+        ).fetchall()
+        return [Handset(msisdn=r[0], name=r[1], pin=r[2], balance_cents=r[3], online=bool(r[4])) for r in rows]
+
+    def save_merchant(self, merchant: Merchant) -> None:
+        self._db.execute(
+            "INSERT INTO merchants (shortcode, passkey, name, kind, balance_cents) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (shortcode) DO UPDATE SET passkey=excluded.passkey, name=excluded.name, "
+            "kind=excluded.kind, balance_cents=excluded.balance_cents",
+            (merchant.shortcode, merchant.passkey, merchant.name, merchant.kind, merchant.balance_cents),
+        )
+
+    def load_merchants(self) -> list[Merchant]:
+        rows = self._db.execute("SELECT shortcode, passkey, name, kind, balance_cents FROM merchants").fetchall()
+        return [Merchant(*r) for r in rows]
+
+    # --- transactions --------------------------------------------------------
+    def insert_transaction(self, txn: Transaction) -> None:
+        self._db.execute(_TXN_INSERT, tuple(getattr(txn, c) for c in _TXN_COLUMNS))
+
+    def update_transaction(self, txn: Transaction) -> None:
+        self._db.execute(
+            "UPDATE transactions SET status=?, result_code=?, result_desc=?, receipt=?, settled_at=?, "
+            "balance_after_cents=?, callback_state=?, callback_body=? WHERE checkout_request_id=?",
+            (txn.status, txn.result_code, txn.result_desc, txn.receipt, txn.settled_at,
+             txn.balance_after_cents, txn.callback_state, txn.callback_body, txn.checkout_request_id),
+        )
+
+    def set_callback_state(self, checkout_request_id: str, state: str) -> None:
+        self._db.execute(
+            "UPDATE transactions SET callback_state=? WHERE checkout_request_id=?", (state, checkout_request_id)
+        )
+
+    def transaction(self, checkout_request_id: str) -> Transaction | None:
+        row = self._db.execute(f"{_TXN_SELECT} WHERE checkout_request_id=?", (checkout_request_id,)).fetchone()
+        return None if row is None else Transaction(**dict(zip(_TXN_COLUMNS, row)))
+
+    def transactions(
+        self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
+        limit: int = 100, offset: int = 0,
+    ) -> list[Transaction]:
+        where, args = [], []
+        for column, value in (("msisdn", msisdn), ("status", status), ("result_code", result_code)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(
+            f"{_TXN_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+
+    def pending_transactions(self) -> list[Transaction]:
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE status=? ORDER BY seq", (PENDING,)).fetchall()
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+
+    def due_callbacks(self) -> list[Transaction]:
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE callback_state=? ORDER BY seq", (CALLBACK_DUE,)).fetchall()
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+
+    def id_taken(self, column: str, value: str) -> bool:
+        assert column in ("checkout_request_id", "merchant_request_id", "receipt")
+        return self._db.execute(f"SELECT 1 FROM transactions WHERE {column}=?", (value,)).fetchone() is not None
+
+    def spent_since(self, msisdn: str, since: float) -> int:
+        """Whole KES this handset paid successfully since ``since`` (for the daily limit)."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE msisdn=? AND result_code='0' AND settled_at>=?",
+            (msisdn, since),
+        ).fetchone()
+        return int(row[0])
+
+    def count_transactions(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0]
+
+    # --- inbox -----------------------------------------------------------------
+    def add_message(self, msisdn: str, sender: str, text: str, received_at: float) -> Message:
+        cursor = self._db.execute(
+            "INSERT INTO messages (msisdn, sender, text, received_at) VALUES (?, ?, ?, ?)",
+            (msisdn, sender, text, received_at),
+        )
+        return Message(id=cursor.lastrowid, msisdn=msisdn, sender=sender, text=text, received_at=received_at)
+
+    def inbox(self, msisdn: str, limit: int = 200) -> list[Message]:
+        rows = self._db.execute(
+            "SELECT id, msisdn, sender, text, received_at FROM messages WHERE msisdn=? ORDER BY id DESC LIMIT ?",
+            (msisdn, limit),
+        ).fetchall()
+        return [Message(*r) for r in rows]
+
+    # --- callback attempts -----------------------------------------------------
+    def add_attempt(self, attempt: CallbackAttempt) -> None:
+        self._db.execute(
+            "INSERT INTO callback_attempts (checkout_request_id, attempt, started_at, url, request_body, "
+            "status, response_body, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (attempt.checkout_request_id, attempt.attempt, attempt.started_at, attempt.url, attempt.request_body,
+             attempt.status, attempt.response_body, attempt.latency_ms, attempt.error),
+        )
+
+    def attempts(self, checkout_request_id: str) -> list[CallbackAttempt]:
+        rows = self._db.execute(
+            "SELECT checkout_request_id, attempt, started_at, url, request_body, status, response_body, "
+            "latency_ms, error FROM callback_attempts WHERE checkout_request_id=? ORDER BY attempt",
+            (checkout_request_id,),
+        ).fetchall()
+        return [CallbackAttempt(*r) for r in rows]
+
+    # --- tokens ---------------------------------------------------------------
+    def save_token(self, token: str, consumer_key: str, expires_at: float) -> None:
+        self._db.execute(
+            "INSERT INTO tokens (token, consumer_key, expires_at) VALUES (?, ?, ?)", (token, consumer_key, expires_at)
+        )
+
+    def load_tokens(self, now: float) -> dict[str, float]:
+        self._db.execute("DELETE FROM tokens WHERE expires_at<=?", (now,))
+        return dict(self._db.execute("SELECT token, expires_at FROM tokens").fetchall())
+
+    def delete_tokens(self) -> None:
+        self._db.execute("DELETE FROM tokens")
