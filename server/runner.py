@@ -67,7 +67,7 @@ class Emulator:
         # shutdown_timeout: quitting must never stall on a client that keeps a connection open.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.settings.port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, self.host, self.settings.port)
         try:
             await site.start()
         except OSError as exc:

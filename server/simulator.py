@@ -169,13 +169,16 @@ class Simulator:
                 self._make_live(txn)
 
     def reset(self) -> None:
-        """Back to the configured defaults: handsets, merchants, balances; history is wiped."""
+        """Back to the configured defaults: handsets, merchants, balances; history is wiped.
+
+        Access tokens survive, so a merchant app under test does not have to log in again.
+        """
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         self._live.clear()
         self._live_by_msisdn.clear()
-        self.store.wipe()
+        self.store.wipe(keep_tokens=True)
         self._seed()
         self.bus.publish(StateReset(at=self.clock.now()))
 

@@ -115,10 +115,13 @@ class Store:
         else:
             self._db.execute("COMMIT")
 
-    def wipe(self) -> None:
-        """Forget everything (``--fresh`` and reset)."""
+    def wipe(self, keep_tokens: bool = False) -> None:
+        """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
+        tables = ["handsets", "merchants", "transactions", "messages", "callback_attempts"]
+        if not keep_tokens:
+            tables.append("tokens")
         with self.atomic():
-            for table in ("handsets", "merchants", "transactions", "messages", "callback_attempts", "tokens"):
+            for table in tables:
                 self._db.execute(f"DELETE FROM {table}")
 
     def is_empty(self) -> bool:

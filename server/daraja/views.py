@@ -32,8 +32,8 @@ from .models import (
 JSON = "application/json"
 
 # Keys under which a view tells the logging middleware why it said no.
-ERROR_CODE = "daraja_error_code"
-REASON = "daraja_reason"
+ERROR_CODE = web.RequestKey("daraja_error_code", str)
+REASON = web.RequestKey("daraja_reason", str)
 
 
 class Rejected(Exception):

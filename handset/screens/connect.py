@@ -1,0 +1,163 @@
+"""The "connect your app" panel: everything a merchant needs, each piece one click from the clipboard."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from server.clock import wire_timestamp
+from server.daraja.catalogue import BUY_GOODS, PAYBILL
+from server.runner import Emulator
+
+
+@dataclass(frozen=True)
+class ConnectFacts:
+    """What a merchant app must be told to talk to this emulator."""
+
+    base_url: str
+    shortcode: str
+    merchant_name: str
+    passkey: str
+    consumer_key: str
+    consumer_secret: str
+    any_credentials: bool
+    token_curl: str
+    push_curl: str
+    control_url: str
+    database: str
+
+
+def connect_facts(emulator: Emulator) -> ConnectFacts:
+    """Build the facts from the running emulator (the same ones ``handset serve`` prints)."""
+    sim = emulator.simulator
+    merchant = sim.merchants()[0]
+    base = emulator.base_url
+    creds = sim.settings.credentials
+    key, secret = (creds[0].key, creds[0].secret) if creds else ("any-key", "any-secret")
+    timestamp = wire_timestamp(sim.clock.now())
+    password = base64.b64encode(f"{merchant.shortcode}{merchant.passkey}{timestamp}".encode()).decode()
+    handsets = sim.handsets()
+    phone = handsets[0].msisdn if handsets else "254708374149"
+    body = {
+        "BusinessShortCode": merchant.shortcode,
+        "Password": password,
+        "Timestamp": timestamp,
+        "TransactionType": BUY_GOODS if merchant.kind == "till" else PAYBILL,
+        "Amount": 1,
+        "PartyA": phone,
+        "PartyB": merchant.shortcode,
+        "PhoneNumber": phone,
+        "CallBackURL": "https://example.com/mpesa/callback",
+        "AccountReference": "ORDER1",
+        "TransactionDesc": "Payment",
+    }
+    token_url = f"{base}/oauth/v1/generate?grant_type=client_credentials"
+    token_curl = f"curl -u {shlex.quote(f'{key}:{secret}')} {shlex.quote(token_url)}"
+    push_curl = "\n".join([
+        f"TOKEN=$({token_curl.replace('curl ', 'curl -s ', 1)} | sed 's/.*\"access_token\": *\"\\([^\"]*\\)\".*/\\1/')",
+        f"curl -X POST {shlex.quote(base + '/mpesa/stkpush/v1/processrequest')} \\",
+        '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+        f"  -d {shlex.quote(json.dumps(body))}",
+    ])
+    return ConnectFacts(
+        base_url=base, shortcode=merchant.shortcode, merchant_name=merchant.name, passkey=merchant.passkey,
+        consumer_key=key, consumer_secret=secret, any_credentials=not creds, token_curl=token_curl,
+        push_curl=push_curl, control_url=f"{base}/simulator/handsets", database=str(sim.store.path),
+    )
+
+
+class CopyableFact(Horizontal):
+    """A label, a value, and a Copy button that puts the value on the clipboard."""
+
+    DEFAULT_CSS = """
+    CopyableFact { height: auto; margin: 0 0 1 0; }
+    CopyableFact .fact-label { width: 14; color: $text-muted; text-style: bold; }
+    CopyableFact .fact-value { width: 1fr; }
+    CopyableFact Button { margin-left: 1; }
+    """
+
+    def __init__(self, label: str, value: str, *, copy: bool = True, note: str = "") -> None:
+        super().__init__()
+        self.label = label
+        self.value = value
+        self.copy = copy
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.label, classes="fact-label")
+        text = Content.assemble((self.value, "$text-accent"), (f"\n{self.note}" if self.note else "", "$text-muted"))
+        yield Static(text, classes="fact-value")
+        if self.copy:
+            yield Button("Copy", compact=True, classes="copy")
+
+    @on(Button.Pressed, ".copy")
+    def copy_value(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.app.copy_to_clipboard(self.value)
+        self.notify(f"{self.label} copied to the clipboard", timeout=2)
+
+
+class ConnectScreen(ModalScreen[None]):
+    """Shows how to point a Daraja client at this emulator."""
+
+    BINDINGS = [Binding("escape,c", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    ConnectScreen { align: center middle; }
+    ConnectScreen > Vertical {
+        width: 100;
+        max-width: 95%;
+        height: auto;
+        max-height: 95%;
+        border: round $success;
+        border-title-color: $success;
+        border-title-style: bold;
+        background: $surface;
+        padding: 1 2;
+    }
+    ConnectScreen VerticalScroll { height: auto; max-height: 1fr; }
+    ConnectScreen #intro { margin-bottom: 1; }
+    ConnectScreen #close { width: 100%; margin-top: 1; }
+    """
+
+    def __init__(self, facts: ConnectFacts) -> None:
+        super().__init__()
+        self.facts = facts
+
+    def compose(self) -> ComposeResult:
+        facts = self.facts
+        credentials_note = (
+            "any non-empty consumer key and secret get a token" if facts.any_credentials else ""
+        )
+        with Vertical() as box:
+            box.border_title = "Connect your app"
+            yield Static(
+                "Point your Daraja client at this base URL instead of sandbox.safaricom.co.ke; "
+                "nothing else changes.", id="intro",
+            )
+            with VerticalScroll():
+                yield CopyableFact("Base URL", facts.base_url)
+                yield CopyableFact("Shortcode", facts.shortcode, note=facts.merchant_name)
+                yield CopyableFact("Passkey", facts.passkey)
+                yield CopyableFact(
+                    "Credentials", f"{facts.consumer_key}:{facts.consumer_secret}", note=credentials_note,
+                )
+                yield CopyableFact("Get a token", facts.token_curl)
+                yield CopyableFact("STK Push", facts.push_curl)
+                yield CopyableFact("Control API", facts.control_url)
+                yield CopyableFact("Database", facts.database, copy=False)
+            yield Button("Close", id="close")
+
+    @on(Button.Pressed, "#close")
+    def close_panel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,169 @@
+"""Dialogs that change a handset: add a new one, set a balance.
+
+The dialogs do not know the rules: they hand what was typed to the engine
+function they were given and show the engine's refusal word for word.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from server.models import Handset
+from server.simulator import EngineError
+
+from ..texts import phone_number
+
+AddHandset = Callable[[str, str | None, str | None, float | None], Handset]
+SetBalance = Callable[[float], Handset]
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 60;
+    max-width: 95%;
+    height: auto;
+    border: round $success;
+    border-title-color: $success;
+    border-title-style: bold;
+    background: $surface;
+    padding: 1 2;
+}}
+{name} Label {{ margin-top: 1; color: $text-muted; }}
+{name} .error {{ color: $error; text-style: bold; margin-top: 1; }}
+{name} .buttons {{ height: auto; margin-top: 1; align-horizontal: right; }}
+{name} .buttons Button {{ margin-left: 2; }}
+"""
+
+
+class NotANumber(ValueError):
+    pass
+
+
+def parse_kes(text: str) -> float | None:
+    """A typed amount of KES (``1,500`` is fine), None when left empty."""
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if cleaned.lower().startswith("ksh"):
+        cleaned = cleaned[3:].strip()
+    if not cleaned:
+        return None
+    try:
+        return float(cleaned)
+    except ValueError:
+        raise NotANumber("balance must be a number of KES") from None
+
+
+class AddHandsetScreen(ModalScreen[Handset | None]):
+    """Name, MSISDN, PIN and opening balance of a new phone."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = DIALOG_CSS.format(name="AddHandsetScreen")
+
+    def __init__(self, add_handset: AddHandset) -> None:
+        super().__init__()
+        self._add_handset = add_handset
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Add a handset"
+            yield Label("Owner's name")
+            yield Input(placeholder="Amina Hassan", id="name")
+            yield Label("MSISDN")
+            yield Input(placeholder="2547XXXXXXXX", id="msisdn", restrict=r"\d*", max_length=12)
+            yield Label("M-PESA PIN (empty: the default PIN)")
+            yield Input(placeholder="1234", id="pin", restrict=r"\d*", max_length=4)
+            yield Label("Balance in KES (empty: the default balance)")
+            yield Input(placeholder="10000", id="balance")
+            yield Static(id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Add", variant="success", id="add")
+
+    def on_mount(self) -> None:
+        self.query_one("#error").display = False
+        self.query_one("#name", Input).focus()
+
+    def _value(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value.strip()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#add")
+    def add_the_handset(self) -> None:
+        try:
+            balance = parse_kes(self._value("balance"))
+            handset = self._add_handset(
+                self._value("msisdn"), self._value("name") or None, self._value("pin") or None, balance,
+            )
+        except (EngineError, NotANumber) as exc:
+            self.show_error(str(exc))
+            return
+        self.dismiss(handset)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_dialog(self) -> None:
+        self.dismiss(None)
+
+    def show_error(self, text: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(text[:1].upper() + text[1:])
+        error.display = True
+
+    @property
+    def error_text(self) -> str:
+        error = self.query_one("#error", Static)
+        return str(error.content) if error.display else ""
+
+
+class BalanceScreen(ModalScreen[Handset | None]):
+    """Set a handset's M-PESA balance to a new amount."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = DIALOG_CSS.format(name="BalanceScreen")
+
+    def __init__(self, handset: Handset, set_balance: SetBalance) -> None:
+        super().__init__()
+        self._handset = handset
+        self._set_balance = set_balance
+
+    def compose(self) -> ComposeResult:
+        handset = self._handset
+        with Vertical() as box:
+            box.border_title = f"Balance of {handset.name}"
+            yield Static(phone_number(handset.msisdn))
+            yield Label("New M-PESA balance in KES")
+            yield Input(value=f"{handset.balance_cents / 100:.2f}", id="balance")
+            yield Static(id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Set balance", variant="success", id="set")
+
+    def on_mount(self) -> None:
+        self.query_one("#error").display = False
+        field = self.query_one("#balance", Input)
+        field.focus()
+        field.select_all()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#set")
+    def set_the_balance(self) -> None:
+        try:
+            amount = parse_kes(self.query_one("#balance", Input).value)
+            if amount is None:
+                raise NotANumber("balance must be a number of KES")
+            handset = self._set_balance(amount)
+        except (EngineError, NotANumber) as exc:
+            error = self.query_one("#error", Static)
+            error.update(str(exc)[:1].upper() + str(exc)[1:])
+            error.display = True
+            return
+        self.dismiss(handset)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_dialog(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,67 @@
+"""How the phones write numbers, money and outcomes: presentation only, no rules.
+
+The engine decides what happened (ResultCode); these helpers decide how a
+customer's phone puts it into words. Keeping them here lets widgets, screens
+and tests share one spelling.
+"""
+
+from __future__ import annotations
+
+from server.clock import eat
+from server.customer_texts import money
+from server.daraja.catalogue import INSUFFICIENT_FUNDS, WRONG_PIN
+from server.models import Transaction
+
+
+def phone_number(msisdn: str) -> str:
+    """``254708374149`` as a person reads it: ``+254 708 374 149``."""
+    if len(msisdn) == 12 and msisdn.isdigit():
+        return f"+{msisdn[:3]} {msisdn[3:6]} {msisdn[6:9]} {msisdn[9:]}"
+    return msisdn
+
+
+def ksh(cents: int) -> str:
+    """A balance as the M-PESA menu shows it."""
+    return f"Ksh {money(cents)}"
+
+
+def clock_face(moment: float) -> str:
+    """The time in a phone's status bar (Nairobi time, 24-hour)."""
+    return f"{eat(moment):%H:%M}"
+
+
+def sms_stamp(moment: float) -> str:
+    """When an SMS arrived, as an inbox lists it."""
+    return f"{eat(moment):%d/%m/%y %H:%M}"
+
+
+def countdown(seconds_left: float) -> str:
+    """Time left on a prompt, never negative, rounded up so 0 means gone."""
+    whole = max(0, int(-(-seconds_left // 1)))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def outcome_notice(txn: Transaction) -> str | None:
+    """The message the phone shows after a failed answer, or None when it shows nothing.
+
+    Success is told by the confirmation SMS, a cancel or a timeout by the
+    prompt simply going away, as on a real handset.
+    """
+    code = txn.wire_result_code
+    amount = f"Ksh{money(txn.amount * 100)}"
+    payee = txn.merchant_name.upper()
+    if code == WRONG_PIN:
+        return f"Wrong PIN. You entered the wrong M-PESA PIN. {amount} to {payee} was not paid."
+    if code == INSUFFICIENT_FUNDS:
+        return (
+            f"Failed. You do not have enough money in your M-PESA account to pay {amount} to {payee}."
+        )
+    return None
+
+
+def tab_label(name: str, waiting: bool, online: bool = True) -> str:
+    """A phone tab's label: the owner's first name(s), a dot while a prompt waits."""
+    short = name if len(name) <= 16 else name[:15] + "…"
+    marker = " ●" if waiting else ""
+    offline = " ✈" if not online else ""
+    return f"{short}{offline}{marker}"

@@ -1,0 +1,137 @@
+"""The SIM-toolkit dialog an STK Push opens on the phone: prompt, PIN, OK / Cancel, countdown."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, Input, Static
+
+from server.clock import Clock
+from server.models import Transaction
+
+from ..texts import countdown
+
+BAR_WIDTH = 20
+
+
+class StkPrompt(Vertical):
+    """Shows one live prompt; posts what the customer answered, never calls the engine."""
+
+    DEFAULT_CSS = """
+    StkPrompt {
+        height: auto;
+        margin: 1 1 0 1;
+        padding: 0 1;
+        border: round $success;
+        border-title-color: $success;
+        border-title-style: bold;
+        background: $boost;
+    }
+    StkPrompt #prompt-text { margin: 1 0; }
+    StkPrompt #pin { width: 1fr; margin: 0 0 0 0; }
+    StkPrompt #countdown { color: $text-muted; margin: 1 0 0 0; }
+    StkPrompt #countdown.-urgent { color: $error; }
+    StkPrompt #answer { height: auto; align-horizontal: center; margin: 1 0; }
+    StkPrompt Button { width: 1fr; min-width: 8; margin: 0 1; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel_prompt", "Cancel payment")]
+
+    class PinEntered(Message):
+        """The customer typed a PIN and pressed OK (or Enter)."""
+
+        def __init__(self, checkout_request_id: str, pin: str) -> None:
+            super().__init__()
+            self.checkout_request_id = checkout_request_id
+            self.pin = pin
+
+    class CancelPressed(Message):
+        """The customer pressed Cancel (or Escape)."""
+
+        def __init__(self, checkout_request_id: str) -> None:
+            super().__init__()
+            self.checkout_request_id = checkout_request_id
+
+    def __init__(self, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._clock = clock
+        self.transaction: Transaction | None = None
+        self.border_title = "M-PESA"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="prompt-text")
+        yield Input(
+            placeholder="M-PESA PIN", password=True, restrict=r"\d{0,4}", max_length=4, id="pin",
+        )
+        yield Static(id="countdown")
+        with Horizontal(id="answer"):
+            yield Button("OK", variant="success", id="ok")
+            yield Button("Cancel", variant="default", id="cancel")
+
+    def on_mount(self) -> None:
+        self.display = False
+        self._ticker = self.set_interval(1.0, self.refresh_countdown, pause=True)
+
+    @property
+    def pin_field(self) -> Input:
+        return self.query_one("#pin", Input)
+
+    @property
+    def checkout_request_id(self) -> str | None:
+        return self.transaction.checkout_request_id if self.transaction else None
+
+    def open(self, transaction: Transaction) -> None:
+        """Show ``transaction``'s prompt with an empty PIN field."""
+        self.transaction = transaction
+        self.query_one("#prompt-text", Static).update(transaction.prompt)
+        self.pin_field.value = ""
+        self.display = True
+        self.refresh_countdown()
+        self._ticker.resume()
+
+    def close(self) -> None:
+        """Take the prompt off the screen (answered, cancelled, timed out or lost)."""
+        self._ticker.pause()
+        self.transaction = None
+        self.pin_field.value = ""
+        self.display = False
+
+    def refresh_countdown(self) -> None:
+        """Redraw the time left, read from the engine's clock against the prompt's expiry."""
+        txn = self.transaction
+        if txn is None:
+            return
+        total = max(1.0, txn.expires_at - txn.created_at)
+        left = max(0.0, txn.expires_at - self._clock.now())
+        filled = round(BAR_WIDTH * left / total)
+        bar = Content.assemble(("━" * filled, "$success"), ("━" * (BAR_WIDTH - filled), "$text-disabled"))
+        label = self.query_one("#countdown", Static)
+        label.update(Content.assemble(bar, f"  {countdown(left)} left"))
+        label.set_class(left <= 10, "-urgent")
+
+    @on(Input.Submitted, "#pin")
+    @on(Button.Pressed, "#ok")
+    def send_pin(self, event: Input.Submitted | Button.Pressed) -> None:
+        event.stop()
+        pin = self.pin_field.value
+        if self.transaction is None:
+            return
+        if not pin:
+            # A real handset will not send an empty PIN; keep the customer on the field.
+            self.pin_field.focus()
+            self.app.bell()
+            return
+        self.post_message(self.PinEntered(self.transaction.checkout_request_id, pin))
+
+    @on(Button.Pressed, "#cancel")
+    def press_cancel(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel_prompt()
+
+    def action_cancel_prompt(self) -> None:
+        if self.transaction is not None:
+            self.post_message(self.CancelPressed(self.transaction.checkout_request_id))

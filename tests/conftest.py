@@ -1,0 +1,76 @@
+"""Shared fixtures: a real emulator on port 0, a real callback receiver, HTTP clients.
+
+The emulator runs in the test's event loop with a ManualClock and seeded ids,
+so timeouts are tested by moving the clock, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from daraja_client import Daraja  # noqa: E402
+from receiver import CallbackReceiver  # noqa: E402
+
+from server.clock import ManualClock  # noqa: E402
+from server.ids import IdGenerator  # noqa: E402
+from server.runner import Emulator  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "handset.db"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or parametrize) to change the emulator's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(db_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    return Settings(port=0, db=db_path, **settings_overrides)
+
+
+@pytest.fixture
+async def emulator(settings: Settings, clock: ManualClock) -> AsyncIterator[Emulator]:
+    emu = Emulator(settings, clock=clock, ids=IdGenerator(seed=7))
+    await emu.start()
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    rec = CallbackReceiver()
+    await rec.start()
+    try:
+        yield rec
+    finally:
+        await rec.stop()
+
+
+@pytest.fixture
+async def http(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def daraja(http: httpx.AsyncClient) -> Daraja:
+    return Daraja(http)
