@@ -58,10 +58,3 @@ def outcome_notice(txn: Transaction) -> str | None:
         )
     return None
 
-
-def tab_label(name: str, waiting: bool, online: bool = True) -> str:
-    """A phone tab's label: the owner's first name(s), a dot while a prompt waits."""
-    short = name if len(name) <= 16 else name[:15] + "…"
-    marker = " ●" if waiting else ""
-    offline = " ✈" if not online else ""
-    return f"{short}{offline}{marker}"
