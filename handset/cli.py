@@ -54,7 +54,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def banner(emulator: Emulator) -> str:
     """What a merchant needs to connect, printed at start and shown in the TUI."""
     sim = emulator.simulator
-    merchant = sim.merchants()[0]
+    merchant = sim.settings.merchants[0]
     base = emulator.base_url
     creds = sim.settings.credentials
     key, secret = (creds[0].key, creds[0].secret) if creds else ("any-key", "any-secret")

@@ -20,6 +20,7 @@ from .simulator import Conflict, EngineError, InvalidInput, NotFound, Simulator
 
 SSE_TASKS = web.AppKey("sse_tasks", set)
 _KEEPALIVE_SECONDS = 15.0
+MAX_OFFSET = 1_000_000_000  # SQLite integers overflow far above this; no listing is that long
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -108,8 +109,8 @@ class ControlApi:
             offset = int(query.get("offset", "0"))
         except ValueError:
             return json_error(400, "limit and offset must be whole numbers")
-        if not 1 <= limit <= 1000 or offset < 0:
-            return json_error(400, "limit must be 1 to 1000 and offset 0 or more")
+        if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
+            return json_error(400, f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}")
         txns = self.sim.transactions(
             msisdn=query.get("msisdn"), status=status, result_code=query.get("result_code"),
             limit=limit, offset=offset,
@@ -190,6 +191,9 @@ async def _object_body(request: web.Request, allowed: set[str]) -> dict[str, Any
     unknown = sorted(set(body) - allowed)
     if unknown:
         return json_error(400, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    nulls = sorted(key for key, value in body.items() if value is None)
+    if nulls:
+        return json_error(400, f"{', '.join(nulls)} must not be null; leave a field out to keep its value")
     return body
 
 

@@ -9,6 +9,8 @@ log.
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
 import time
 
@@ -18,6 +20,7 @@ from .control import SSE_TASKS, ControlApi, cancel_event_streams, json_error
 from .daraja import catalogue as c
 from .daraja.views import ERROR_CODE, REASON, DarajaViews, error_response
 from .events import RequestHandled
+from .openapi import openapi_document
 from .simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,8 @@ def build_app(simulator: Simulator) -> web.Application:
         try:
             if request.body_exists:
                 raw = await request.read()
-            response = await handler(request)
+            denied = _control_denied(request, simulator.settings.control_token) if control else None
+            response = denied if denied is not None else await handler(request)
         except web.HTTPRequestEntityTooLarge:
             limit = simulator.settings.max_body_bytes
             reason = f"the body is larger than {limit:,} bytes"
@@ -62,6 +66,7 @@ def build_app(simulator: Simulator) -> web.Application:
                 json_error(405, reason) if control
                 else error_response(request, c.METHOD_NOT_ALLOWED, reason, simulator.ids.request_id())
             )
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         except web.HTTPNotFound:
             reason = f"no endpoint at {request.path}"
             response = (
@@ -96,15 +101,29 @@ def build_app(simulator: Simulator) -> web.Application:
     app[SSE_TASKS] = set()
     app.add_routes(DarajaViews(simulator).routes())
     app.add_routes(ControlApi(simulator).routes())
+    document = openapi_document()
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/openapi.json", openapi, allow_head=False)
     app.on_shutdown.append(cancel_event_streams)
     return app
+
+
+def _control_denied(request: web.Request, token: str | None) -> web.Response | None:
+    """401 when a control token is configured and the request does not carry it."""
+    if token is None or request.path == "/openapi.json":
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return None
+    return json_error(401, "this instance requires 'Authorization: Bearer <control_token>' on /simulator")
 
 
 def _reason_of(response: web.StreamResponse) -> str | None:
     if response.status < 400 or not isinstance(response, web.Response) or not isinstance(response.body, bytes):
         return None
-    import json
-
     try:
         return json.loads(response.body).get("error")
     except (ValueError, AttributeError):

@@ -107,6 +107,9 @@ class Settings(BaseModel):
     callback_backoff_cap: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # When set, /simulator requires "Authorization: Bearer <control_token>", so a shared
+    # instance cannot be driven by anyone who merely holds Daraja credentials.
+    control_token: str | None = Field(default=None, min_length=8)
 
     @field_validator("merchants")
     @classmethod
@@ -134,7 +137,7 @@ class SettingsError(Exception):
 
 _SCALAR_ENV = (
     "host", "port", "db", "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone",
-    "query_pending", "account_reference", "callback_timeout", "callback_retries",
+    "query_pending", "account_reference", "callback_timeout", "callback_retries", "control_token",
 )
 
 

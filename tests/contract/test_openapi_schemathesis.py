@@ -1,0 +1,111 @@
+"""schemathesis against the live server: every documented operation, bounded examples.
+
+The emulator runs in a background thread with its own event loop (schemathesis
+calls it synchronously over real HTTP). Daraja answers some business errors
+with HTTP 500 by design (500.001.1001), so the generic "no server error" check
+is replaced by one that allows exactly those and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import ignored_auth, missing_required_header, not_a_server_error, positive_data_acceptance
+
+from server.runner import Emulator
+from server.settings import Settings
+
+
+class _ThreadedEmulator:
+    """A real emulator serving from its own thread, for synchronous clients."""
+
+    def __init__(self, db: Path) -> None:
+        self.emulator = Emulator(Settings(port=0, db=db, fresh=True))
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.emulator.start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> "_ThreadedEmulator":
+        self._thread.start()
+        assert self._ready.wait(15), "emulator did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_ThreadedEmulator]:
+    with _ThreadedEmulator(tmp_path_factory.mktemp("openapi") / "h.db") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def token(live: _ThreadedEmulator) -> str:
+    response = httpx.get(
+        f"{live.emulator.base_url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s")
+    )
+    return response.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def api_schema(live: _ThreadedEmulator):
+    return schemathesis.openapi.from_url(f"{live.emulator.base_url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schemathesis.check
+def only_daraja_business_errors_are_5xx(ctx, response, case) -> None:
+    """5xx is allowed only as Daraja's own 500.001.1001 envelope on a Daraja path."""
+    if response.status_code < 500:
+        return None
+    body = response.json() if response.content else {}
+    if case.path.startswith("/simulator") or body.get("errorCode") != "500.001.1001":
+        raise AssertionError(f"unexpected server error {response.status_code}: {response.text[:200]}")
+    return None
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
+    daraja_api = case.path.startswith("/mpesa")
+    headers = {"Authorization": f"Bearer {token}"} if daraja_api else {}
+    # Daraja answers a missing or wrong Authorization with 400 (OAuth) or 404.001.03 (APIs),
+    # never the 401/403 these generic checks expect, and by default (as documented) any
+    # non-empty key and secret get a token; the wire contract wins. Both rules have their
+    # own tests in tests/server/test_oauth.py.
+    excluded = [not_a_server_error, missing_required_header, ignored_auth]
+    if daraja_api or case.path.startswith("/oauth"):
+        # Some Daraja rules cannot be written in JSON Schema: the Password must be
+        # base64(shortcode + passkey + Timestamp), the Timestamp a real date, and Basic
+        # credentials non-empty. Schema-valid requests may therefore get Daraja's 400/500
+        # answers; every other check still applies.
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(
+        headers=headers,
+        excluded_checks=excluded,
+        additional_checks=[only_daraja_business_errors_are_5xx],
+    )
+
+
+def test_server_still_healthy_afterwards(live: _ThreadedEmulator) -> None:
+    handsets = httpx.get(f"{live.emulator.base_url}/simulator/handsets")
+    assert handsets.status_code == 200
+    assert handsets.json()["handsets"]
