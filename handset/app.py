@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 
 from textual import on
 from textual.app import App, ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, TabbedContent, TabPane, TextArea
 
 from server.clock import Clock
@@ -32,10 +35,13 @@ from .screens.detail import EntryDetailScreen
 from .screens.handset_dialogs import AddHandsetScreen, BalanceScreen
 from .texts import ksh
 from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
+from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import Phone
 from .widgets.stk_prompt import StkPrompt
 
 PROMPT_MARKER = " ●"
+ANNOUNCE_LULL = 0.3  # seconds without a new prompt before the notification shows
+ANNOUNCE_MAX_WAIT = 1.5
 OFFLINE_MARKER = " ✈"
 
 
@@ -69,6 +75,11 @@ class HandsetApp(App[None]):
         self._log_handler: LogToApp | None = None
         self._started = False
         self._unannounced: list[Transaction] = []
+        self._announce_timer: Timer | None = None
+        self._burst_started = 0.0
+        # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
+        self.tabs = TabbedContent(id="phones")
+        self.activity = ActivityLog(id="activity")
 
     @property
     def simulator(self) -> Simulator:
@@ -78,8 +89,8 @@ class HandsetApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="main"):
-            yield TabbedContent(id="phones")
-            yield ActivityLog(id="activity")
+            yield self.tabs
+            yield self.activity
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -109,23 +120,27 @@ class HandsetApp(App[None]):
             self.simulator.store.close()
 
     async def _show_all_handsets(self) -> None:
-        for handset in self.simulator.handsets():
-            await self._add_phone(handset)
+        await self._add_phones(self.simulator.handsets())
         for txn in self.simulator.live_transactions():
             self._open_prompt(txn, announce=False)
 
-    async def _add_phone(self, handset: Handset) -> Phone:
-        phone = Phone(handset, self.simulator.inbox(handset.msisdn, limit=50), self.simulator.clock)
-        self.phones[handset.msisdn] = phone
-        tabs = self.query_one("#phones", TabbedContent)
-        await tabs.add_pane(TabPane(self._tab_label(handset, False), phone, id=pane_id(handset.msisdn)))
-        return phone
+    async def _add_phones(self, handsets: list[Handset]) -> None:
+        """Give each handset a tab; many at once share one layout pass, not one each."""
+        phones = [Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn)) for handset in handsets]
+        await AwaitComplete(*(
+            self.tabs.add_pane(TabPane(self._tab_label(h, False), phone, id=pane_id(h.msisdn)))
+            for h, phone in zip(handsets, phones)
+        ))
+        for handset, phone in zip(handsets, phones):
+            self.phones[handset.msisdn] = phone
+        current = self.current_phone
+        if current is not None:
+            await current.build()
+
+    def _inbox_loader(self, msisdn: str):
+        return lambda: self.simulator.inbox(msisdn, limit=SHOWN_MESSAGES)
 
     # --- tabs ------------------------------------------------------------------
-    @property
-    def tabs(self) -> TabbedContent:
-        return self.query_one("#phones", TabbedContent)
-
     @property
     def current_phone(self) -> Phone | None:
         active = self.tabs.active
@@ -150,17 +165,21 @@ class HandsetApp(App[None]):
         if tab.label != label:
             tab.label = label
 
-    def activate_phone(self, msisdn: str) -> None:
+    async def activate_phone(self, msisdn: str) -> None:
+        """Put a phone on screen (drawing it if it is the first look) and hand it the keys."""
         self.tabs.active = pane_id(msisdn)
-        phone = self.phones[msisdn]
+        await self._look_at(self.phones[msisdn])
+
+    async def _look_at(self, phone: Phone) -> None:
+        await phone.build()
         if phone.prompt_waiting:
             phone.prompt.pin_field.focus()
 
     @on(TabbedContent.TabActivated, "#phones")
-    def focus_waiting_prompt(self, event: TabbedContent.TabActivated) -> None:
+    async def focus_waiting_prompt(self, event: TabbedContent.TabActivated) -> None:
         phone = self.phones.get((event.pane.id or "").removeprefix("phone-"))
-        if phone is not None and phone.prompt_waiting:
-            phone.prompt.pin_field.focus()
+        if phone is not None:
+            await self._look_at(phone)
 
     # --- engine events, as messages -----------------------------------------------
     @on(EngineBridge.HandsetChanged)
@@ -168,7 +187,7 @@ class HandsetApp(App[None]):
         handset = message.handset
         phone = self.phones.get(handset.msisdn)
         if phone is None:
-            await self._add_phone(handset)
+            await self._add_phones([handset])
             return
         had_prompt = phone.prompt_waiting
         phone.show_handset(handset)
@@ -190,18 +209,28 @@ class HandsetApp(App[None]):
         self.refresh_tab(txn.msisdn)
         on_screen = self.tabs.active == pane_id(txn.msisdn) and self.screen is self.screen_stack[0]
         typing = isinstance(self.focused, (Input, TextArea))
-        if on_screen and not typing:
+        if on_screen and not typing and phone.built:
             phone.prompt.pin_field.focus()
         elif announce:
             self._announce(txn)
 
     def _announce(self, txn: Transaction) -> None:
-        """Say a prompt arrived elsewhere; a burst of arrivals becomes one notification."""
+        """Say a prompt arrived elsewhere; a burst of arrivals becomes one notification.
+
+        Waits for a short lull (at most ``ANNOUNCE_MAX_WAIT``) so fifty pushes
+        landing over a second make one toast, not fifty.
+        """
+        now = time.monotonic()
+        if not self._unannounced:
+            self._burst_started = now
         self._unannounced.append(txn)
-        if len(self._unannounced) == 1:
-            self.call_after_refresh(self._flush_announcements)
+        if self._announce_timer is not None:
+            self._announce_timer.stop()
+        wait = ANNOUNCE_LULL if now - self._burst_started < ANNOUNCE_MAX_WAIT else 0.01
+        self._announce_timer = self.set_timer(wait, self._flush_announcements)
 
     def _flush_announcements(self) -> None:
+        self._announce_timer = None
         waiting = [t for t in self._unannounced if t.pending]
         self._unannounced.clear()
         if not waiting:
@@ -225,14 +254,14 @@ class HandsetApp(App[None]):
     def settle_on_phone(self, message: EngineBridge.TransactionSettled) -> None:
         txn = message.transaction
         handset = self.simulator.handset(txn.msisdn)
-        self.query_one(ActivityLog).add(settled_entry(txn, handset.name if handset else None))
+        self.activity.add(settled_entry(txn, handset.name if handset else None))
         phone = self.phones.get(txn.msisdn)
         if phone is None:
             return
-        prompt_had_focus = phone.prompt.has_focus_within
+        prompt_had_focus = phone.built and phone.prompt.has_focus_within
         phone.settle(txn)
         self.refresh_tab(txn.msisdn)
-        if prompt_had_focus and phone.notice.display:
+        if prompt_had_focus and phone.notice_text is not None:
             phone.notice.query_one("#dismiss").focus()
         elif prompt_had_focus:
             self.tabs.query_one("Tabs").focus()
@@ -245,15 +274,15 @@ class HandsetApp(App[None]):
 
     @on(EngineBridge.RequestHandled)
     def log_request(self, message: EngineBridge.RequestHandled) -> None:
-        self.query_one(ActivityLog).add(request_entry(message.request))
+        self.activity.add(request_entry(message.request))
 
     @on(EngineBridge.CallbackAttempted)
     def log_callback(self, message: EngineBridge.CallbackAttempted) -> None:
-        self.query_one(ActivityLog).add(callback_entry(message.attempt, message.at, message.final))
+        self.activity.add(callback_entry(message.attempt, message.at, message.final))
 
     @on(EngineBridge.LogRecorded)
     def log_record(self, message: EngineBridge.LogRecorded) -> None:
-        self.query_one(ActivityLog).add(log_entry(message.record, self.simulator.clock.now()))
+        self.activity.add(log_entry(message.record, self.simulator.clock.now()))
 
     @on(EngineBridge.StateReset)
     async def rebuild_phones(self) -> None:
@@ -295,8 +324,8 @@ class HandsetApp(App[None]):
 
     async def _go_to_new_phone(self, handset: Handset) -> None:
         if handset.msisdn not in self.phones:
-            await self._add_phone(handset)
-        self.activate_phone(handset.msisdn)
+            await self._add_phones([handset])
+        await self.activate_phone(handset.msisdn)
         self.notify(f"{handset.name} ({handset.msisdn}) with {ksh(handset.balance_cents)}.", title="Handset added")
 
     def action_set_balance(self) -> None:
@@ -324,7 +353,7 @@ class HandsetApp(App[None]):
                 f"{handset.name} is off the network: pushes to it time out with 1037.", title="Offline",
             )
 
-    def action_next_prompt(self) -> None:
+    async def action_next_prompt(self) -> None:
         """Go to the next phone (after the current one) with a prompt waiting."""
         order = list(self.phones)
         if not order:
@@ -333,12 +362,12 @@ class HandsetApp(App[None]):
         start = order.index(current.msisdn) + 1 if current else 0
         for msisdn in order[start:] + order[:start]:
             if self.phones[msisdn].prompt_waiting:
-                self.activate_phone(msisdn)
+                await self.activate_phone(msisdn)
                 return
         self.notify("No prompt is waiting.", timeout=2)
 
     def action_focus_activity(self) -> None:
-        self.query_one("#activity-list", OptionList).focus()
+        self.activity.query_one(OptionList).focus()
 
 
 def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> HandsetApp:

@@ -194,6 +194,8 @@ class ActivityLog(Vertical):
         return list(reversed(self._pending)) + self._entries
 
     def add(self, entry: ActivityEntry) -> None:
+        if not self.is_attached:  # the app is closing; nobody will see it
+            return
         self._pending.append(entry)
         if not self._flush_scheduled:
             self._flush_scheduled = True

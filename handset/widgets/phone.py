@@ -1,11 +1,20 @@
-"""One customer's handset: status bar, owner, M-PESA balance, STK dialog, notices, inbox."""
+"""One customer's handset: status bar, owner, M-PESA balance, STK dialog, notices, inbox.
+
+A phone keeps what it shows (handset, live prompt, notice) as plain state and
+draws its screen only once it is first looked at: with fifty handsets, fifty
+hidden screens would cost more to build than everything else together, and
+a burst of prompts on hidden phones then only changes a few attributes.
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message as TextualMessage
 from textual.widgets import Button, Static
 
 from server.clock import Clock
@@ -53,10 +62,13 @@ class Notice(Vertical):
     def hide(self) -> None:
         self.display = False
 
+    class Dismissed(TextualMessage):
+        """The customer pressed OK on the notice."""
+
     @on(Button.Pressed, "#dismiss")
-    def dismiss_notice(self, event: Button.Pressed) -> None:
+    def press_ok(self, event: Button.Pressed) -> None:
         event.stop()
-        self.hide()
+        self.post_message(self.Dismissed())
 
 
 class Phone(Vertical):
@@ -77,45 +89,58 @@ class Phone(Vertical):
     }
     Phone:focus-within { border: round $success; }
     Phone.-offline { border: round $warning 50%; }
-    Phone #owner { width: 1fr; text-align: center; text-style: bold; margin-top: 1; }
-    Phone #number { width: 1fr; text-align: center; color: $text-muted; }
+    Phone #owner { width: 1fr; text-align: center; margin-top: 1; }
     Phone #wallet {
-        height: auto;
         margin: 1 1 0 1;
         padding: 0 1;
-        border: tall $success;
+        border: round $success;
+        border-title-color: $success;
+        border-title-style: bold;
         background: $success 10%;
     }
-    Phone #wallet-label { color: $success; text-style: bold; }
-    Phone #balance { text-style: bold; }
     Phone #inbox-title { margin: 1 1 0 1; color: $text-muted; text-style: bold; }
-    Phone.-offline #wallet { border: tall $warning 50%; background: $warning 5%; }
+    Phone.-offline #wallet { border: round $warning 50%; border-title-color: $warning; background: $warning 5%; }
     """
 
-    def __init__(self, handset: Handset, messages: list[Message], clock: Clock) -> None:
+    def __init__(self, handset: Handset, clock: Clock, load_inbox: Callable[[], list[Message]]) -> None:
         super().__init__(id=f"handset-{handset.msisdn}")
         self.msisdn = handset.msisdn
         self._handset = handset
-        self._messages = messages
         self._clock = clock
+        self._load_inbox = load_inbox
         self._shown: tuple[str, int, bool] | None = None
+        self.built = False
+        self.transaction: Transaction | None = None  # the prompt on this phone's screen
+        self.notice_text: str | None = None
 
     def compose(self) -> ComposeResult:
+        if not self.built:
+            return
         yield StatusBar(self._clock)
         yield Static(id="owner")
-        yield Static(phone_number(self.msisdn), id="number")
-        with Vertical(id="wallet"):
-            yield Static("M-PESA", id="wallet-label")
-            yield Static(id="balance")
+        yield Static(id="wallet")
         yield Notice()
         yield StkPrompt(self._clock, id="stk")
         yield Static("Messages", id="inbox-title")
-        yield Inbox(self._messages, id="inbox")
+        yield Inbox(self._load_inbox(), id="inbox")
 
     def on_mount(self) -> None:
         self.border_title = "● ━━━ ●"
         self.border_subtitle = "▢"
-        self.show_handset(self._handset)
+        self.set_class(not self._handset.online, "-offline")
+
+    async def build(self) -> None:
+        """Draw the screen from the current state, the first time the phone is looked at."""
+        if self.built:
+            return
+        self.built = True
+        await self.recompose()
+        self._shown = None
+        self._draw_handset()
+        if self.transaction is not None:
+            self.prompt.open(self.transaction)
+        if self.notice_text is not None:
+            self.notice.show(self.notice_text)
 
     # --- what the app tells the phone ------------------------------------------
     @property
@@ -136,40 +161,66 @@ class Phone(Vertical):
 
     @property
     def prompt_waiting(self) -> bool:
-        return self.prompt.transaction is not None
+        return self.transaction is not None
 
     def show_handset(self, handset: Handset) -> None:
-        """Redraw owner, balance and signal, only the parts that changed."""
+        """Take a changed handset; the dialog goes if the phone lost the network."""
         self._handset = handset
+        self.set_class(not handset.online, "-offline")
+        if not handset.online and self.transaction is not None:
+            # The engine will time the prompt out: nobody can answer it any more.
+            self._close_prompt()
+        self._draw_handset()
+
+    def _draw_handset(self) -> None:
+        handset = self._handset
         shown = (handset.name, handset.balance_cents, handset.online)
-        if shown == self._shown:
+        if not self.built or shown == self._shown:
             return
         self._shown = shown
-        self.query_one("#owner", Static).update(Content(handset.name))
-        self.query_one("#balance", Static).update(
-            Content.assemble(("Balance", "$text-muted"), "  ", (ksh(handset.balance_cents), "bold"))
-        )
+        self.query_one("#owner", Static).update(Content.assemble(
+            (handset.name, "bold"), "\n", (phone_number(self.msisdn), "$text-muted"),
+        ))
+        wallet = self.query_one("#wallet", Static)
+        wallet.border_title = "M-PESA"
+        wallet.update(Content.assemble(("Balance  ", "$text-muted"), (ksh(handset.balance_cents), "bold")))
         self.query_one(StatusBar).online = handset.online
-        self.set_class(not handset.online, "-offline")
-        if not handset.online and self.prompt_waiting:
-            # The phone lost the network: the dialog goes; the engine will time it out.
-            self.prompt.close()
 
     def show_prompt(self, transaction: Transaction) -> bool:
         """Open the STK dialog; False when the phone is offline and never got the push."""
         if not self._handset.online:
             return False
-        self.notice.hide()
-        self.prompt.open(transaction)
+        self.transaction = transaction
+        self.notice_text = None
+        if self.built:
+            self.notice.hide()
+            self.prompt.open(transaction)
         return True
 
     def settle(self, transaction: Transaction) -> None:
         """The engine settled ``transaction``: close its dialog and say what the customer sees."""
-        if self.prompt.checkout_request_id == transaction.checkout_request_id:
+        if self.transaction is None or self.transaction.checkout_request_id != transaction.checkout_request_id:
+            return
+        self._close_prompt()
+        self.notice_text = outcome_notice(transaction)
+        if self.notice_text is not None and self.built:
+            self.notice.show(self.notice_text)
+
+    def _close_prompt(self) -> None:
+        self.transaction = None
+        if self.built:
             self.prompt.close()
-        text = outcome_notice(transaction)
-        if text is not None:
-            self.notice.show(text)
+
+    def dismiss_notice(self) -> None:
+        self.notice_text = None
+        if self.built:
+            self.notice.hide()
+
+    @on(Notice.Dismissed)
+    def forget_notice(self, event: Notice.Dismissed) -> None:
+        event.stop()
+        self.dismiss_notice()
 
     def receive_sms(self, sms: Message) -> None:
-        self.inbox.receive(sms)
+        if self.built:  # an unbuilt phone reads its inbox from the engine when it is built
+            self.inbox.receive(sms)

@@ -51,7 +51,7 @@ async def test_correct_pin_pays_and_sends_the_success_callback(start_app, receiv
         assert sms.text == receipt + SUCCESS_SMS_TAIL
         assert not phone.prompt_waiting
         assert not tab_text(app, WANJIKU).endswith("●")
-        assert "Ksh 9,900.00" in str(phone.query_one("#balance").content)
+        assert "Ksh 9,900.00" in str(phone.query_one("#wallet").content)
         assert not phone.notice.display
 
 
@@ -70,7 +70,7 @@ async def test_wrong_pin_settles_2001_and_the_phone_says_so(start_app, receiver)
         assert phone.notice.text.startswith("Wrong PIN.")
         assert not phone.prompt_waiting
         assert phone.inbox.bubbles == []
-        assert "Ksh 10,000.00" in str(phone.query_one("#balance").content)
+        assert "Ksh 10,000.00" in str(phone.query_one("#wallet").content)
         # The notice's OK takes the focus, so Enter clears it like on a handset.
         await pilot.press("enter")
         assert not phone.notice.display
@@ -78,7 +78,7 @@ async def test_wrong_pin_settles_2001_and_the_phone_says_so(start_app, receiver)
 
 async def test_insufficient_funds_settles_1_and_the_phone_says_so(start_app, receiver):
     async with start_app() as (app, pilot, merchant):
-        app.activate_phone(ACHIENG)  # Achieng has Ksh500
+        await app.activate_phone(ACHIENG)  # Achieng has Ksh500
         phone = app.phones[ACHIENG]
         await merchant.push(receiver.url, Amount=1000, PartyA=ACHIENG, PhoneNumber=ACHIENG)
         await wait_until(lambda: phone.prompt_waiting, "the prompt on Achieng's phone")
@@ -89,7 +89,7 @@ async def test_insufficient_funds_settles_1_and_the_phone_says_so(start_app, rec
         assert callback["ResultDesc"] == "The balance is insufficient for the transaction."
         await wait_until(lambda: phone.notice.display, "the insufficient-funds notice")
         assert phone.notice.text.startswith("Failed. You do not have enough money")
-        assert "Ksh 500.00" in str(phone.query_one("#balance").content)
+        assert "Ksh 500.00" in str(phone.query_one("#wallet").content)
 
 
 async def test_escape_cancels_with_1032_and_leaves_nothing_on_the_phone(start_app, receiver):
@@ -152,23 +152,29 @@ async def test_each_phone_keeps_its_own_countdown(start_app, receiver, clock):
         await merchant.push(receiver.url, PartyA=OTIENO, PhoneNumber=OTIENO)
         await wait_until(lambda: wanjiku.prompt_waiting and otieno.prompt_waiting, "two prompts")
 
-        def left(phone) -> str:
+        async def left_on(msisdn: str) -> str:
+            await app.activate_phone(msisdn)
+            phone = app.phones[msisdn]
+            phone.prompt.refresh_countdown()
             return str(phone.prompt.query_one("#countdown").content)
 
-        await wait_until(lambda: "0:40 left" in left(wanjiku) and "1:00 left" in left(otieno), "0:40 and 1:00")
+        assert "0:40 left" in await left_on(WANJIKU)
+        assert "1:00 left" in await left_on(OTIENO)
         clock.advance(41)  # Wanjiku's prompt is 61 s old, Otieno's 41 s
         callback = (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]
         assert callback["ResultCode"] == 1037
         assert callback["CheckoutRequestID"].endswith(WANJIKU[-9:])
         await wait_until(lambda: not wanjiku.prompt_waiting, "Wanjiku's prompt to time out")
         assert otieno.prompt_waiting
-        await wait_until(lambda: "0:19 left" in left(otieno), "Otieno's 0:19")
+        # The phone on screen counts down by itself, once a second.
+        await wait_until(lambda: "0:19 left" in str(otieno.prompt.query_one("#countdown").content), "0:19")
         assert tab_text(app, OTIENO).endswith("●") and not tab_text(app, WANJIKU).endswith("●")
+        assert not wanjiku.prompt.display
 
 
 async def test_a_prompt_elsewhere_never_steals_focus(start_app, receiver):
     async with start_app() as (app, pilot, merchant):
-        app.activate_phone(OTIENO)
+        await app.activate_phone(OTIENO)
         otieno, wanjiku = app.phones[OTIENO], app.phones[WANJIKU]
         await merchant.push(receiver.url, PartyA=OTIENO, PhoneNumber=OTIENO)
         await wait_until(lambda: otieno.prompt_waiting, "Otieno's prompt")

@@ -1,0 +1,91 @@
+"""The activity log: requests with outcomes, Daraja codes and reasons, callback attempts, bodies."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from conftest import WANJIKU, wait_until
+from daraja_client import password
+from textual.widgets import OptionList, TextArea
+
+from handset.screens.detail import EntryDetailScreen
+from handset.widgets.activity import CALLBACK, REQUEST, SETTLED
+
+
+def summaries(app) -> list[str]:
+    return [entry.summary.plain for entry in app.activity.entries]
+
+
+async def test_a_rejected_push_shows_its_code_and_reason(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        bad = password(passkey="not-the-passkey")
+        response = await merchant.daraja.push(receiver.url, Password=bad)
+        assert response.status_code == 500
+        await wait_until(lambda: len(app.activity.entries) >= 2, "two entries (token, push)")
+        await pilot.pause()
+
+        newest = app.activity.entries[0]
+        assert newest.kind == REQUEST
+        assert "POST  /mpesa/stkpush/v1/processrequest  500" in newest.summary.plain
+        assert "500.001.1001" in newest.summary.plain
+        reason = dict(newest.facts)["Reason"]
+        assert reason and reason in newest.summary.plain
+        assert "base64" in reason  # the plain-words explanation of "Wrong credentials"
+        assert "GET   /oauth/v1/generate?grant_type=client_credentials  200" in summaries(app)[1]
+
+        # Selecting the entry shows the full bodies.
+        await pilot.press("l")
+        assert isinstance(app.focused, OptionList)
+        app.focused.highlighted = 0
+        await pilot.press("enter")
+        assert isinstance(app.screen, EntryDetailScreen)
+        bodies = [area.text for area in app.screen.query(TextArea)]
+        assert json.loads(bodies[0])["Password"] == bad
+        assert json.loads(bodies[1])["errorCode"] == "500.001.1001"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, EntryDetailScreen)
+
+
+async def test_callback_attempts_are_logged_with_status_and_latency(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press(*"1234", "enter")
+        await receiver.wait_for(1)
+        await wait_until(lambda: any(e.kind == CALLBACK for e in app.activity.entries), "the callback entry")
+
+        callback = next(e for e in app.activity.entries if e.kind == CALLBACK)
+        assert f"callback #1 → {receiver.url}  200" in callback.summary.plain
+        assert dict(callback.facts)["HTTP status"] == "200"
+        assert dict(callback.facts)["Latency"].endswith(" ms")
+        sent = json.loads(dict(callback.bodies)["Callback body sent"])
+        assert sent["Body"]["stkCallback"]["ResultCode"] == 0
+        settled = next(e for e in app.activity.entries if e.kind == SETTLED)
+        assert "Wanjiku Kamau" in settled.summary.plain and "0 paid" in settled.summary.plain
+
+
+async def test_a_failed_callback_is_diagnosed_in_plain_words(start_app):
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        await merchant.push(f"http://127.0.0.1:{dead_port}/callback")
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press("escape")
+        await wait_until(lambda: any(e.kind == CALLBACK for e in app.activity.entries), "the callback entry")
+        callback = next(e for e in app.activity.entries if e.kind == CALLBACK)
+        assert "no answer" in callback.summary.plain
+        assert "connection refused by 127.0.0.1" in callback.summary.plain
+        assert "connection refused" in dict(callback.facts)["Diagnosis"]
+
+
+async def test_warnings_go_to_the_activity_log_not_the_terminal(start_app):
+    import logging
+
+    async with start_app() as (app, pilot, merchant):
+        logging.getLogger("server.test").warning("disk is %s", "full")
+        await wait_until(lambda: any("disk is full" in s for s in summaries(app)), "the log record")
+        assert "WARNING server.test: disk is full" in summaries(app)[0]
