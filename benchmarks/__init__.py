@@ -1,0 +1,1 @@
+"""Benchmarks of mpesa-handset, run apart from the tests: ``python -m benchmarks.run``."""
