@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, OptionList, TabbedContent, TabPane, TextArea
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane, TextArea
 
 from server.clock import Clock
 from server.ids import IdGenerator
@@ -367,7 +367,7 @@ class HandsetApp(App[None]):
         self.notify("No prompt is waiting.", timeout=2)
 
     def action_focus_activity(self) -> None:
-        self.activity.query_one(OptionList).focus()
+        self.activity.focus_entries()
 
 
 def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> HandsetApp:

@@ -67,7 +67,7 @@ def connect_facts(emulator: Emulator) -> ConnectFacts:
         f"TOKEN=$({token_curl.replace('curl ', 'curl -s ', 1)} | sed 's/.*\"access_token\": *\"\\([^\"]*\\)\".*/\\1/')",
         f"curl -X POST {shlex.quote(base + '/mpesa/stkpush/v1/processrequest')} \\",
         '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
-        f"  -d {shlex.quote(json.dumps(body))}",
+        f"  -d {shlex.quote(json.dumps(body, separators=(',', ':')))}",
     ])
     return ConnectFacts(
         base_url=base, shortcode=merchant.shortcode, merchant_name=merchant.name, passkey=merchant.passkey,
@@ -115,19 +115,18 @@ class ConnectScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     ConnectScreen { align: center middle; }
     ConnectScreen > Vertical {
-        width: 100;
+        width: 104;
         max-width: 95%;
-        height: auto;
-        max-height: 95%;
+        height: 95%;
         border: round $success;
         border-title-color: $success;
         border-title-style: bold;
         background: $surface;
         padding: 1 2;
     }
-    ConnectScreen VerticalScroll { height: auto; max-height: 1fr; }
+    ConnectScreen VerticalScroll { height: 1fr; }
     ConnectScreen #intro { margin-bottom: 1; }
-    ConnectScreen #close { width: 100%; margin-top: 1; }
+    ConnectScreen #close { width: 100%; }
     """
 
     def __init__(self, facts: ConnectFacts) -> None:

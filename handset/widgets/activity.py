@@ -26,6 +26,7 @@ from ..texts import phone_number
 KEPT_ENTRIES = 500
 
 REQUEST, CALLBACK, SETTLED, LOG = "request", "callback", "settled", "log"
+INDENT = " " * 11  # second lines start under the text, past the time and the mark
 
 
 @dataclass
@@ -64,13 +65,14 @@ def request_entry(event: RequestHandled) -> ActivityEntry:
     ok = event.status < 400
     mark = ("✓", "$success") if ok else ("✗", "bold $error")
     status_style = "$success" if ok else "bold $error"
+    path = event.path.split("?", 1)[0]  # the query string is in the detail view
     line = Content.assemble(
-        _stamp(event.at), " ", mark, " ", (f"{event.method:<5}", "bold"), " ", event.path, "  ",
-        (str(event.status), status_style), (f"  {event.latency_ms:.0f} ms", "$text-muted"),
+        _stamp(event.at), " ", mark, " ", (str(event.status), status_style), " ", (f"{event.method:<4}", "bold"),
+        " ", path, (f"  {event.latency_ms:.0f} ms", "$text-muted"),
     )
     if not ok and (event.error_code or event.reason):
         why = Content.assemble(
-            "\n           ", (event.error_code or "", "bold $warning"), " ", (event.reason or "", "$text"),
+            "\n", INDENT, (event.error_code or "", "bold $warning"), " ", (event.reason or "", "$text"),
         )
         line = Content.assemble(line, why)
     facts = [("Request", f"{event.method} {event.path}"), ("Status", str(event.status))]
@@ -90,14 +92,16 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
     """One attempt to POST a callback, with a diagnosis when it failed."""
     ok = attempt.ok
     status = str(attempt.status) if attempt.status is not None else "no answer"
+    target = attempt.url.split("://", 1)[-1]
     line = Content.assemble(
         _stamp(at), " ", ("↩", "$accent" if ok else "bold $error"), " ",
-        ("callback", "bold"), f" #{attempt.attempt} → {attempt.url}  ",
-        (status, "$success" if ok else "bold $error"), (f"  {attempt.latency_ms:.0f} ms", "$text-muted"),
+        (status, "$success" if ok else "bold $error"), " ", ("callback", "bold"),
+        f" #{attempt.attempt}" if attempt.attempt > 1 else "", f" → {target}",
+        (f"  {attempt.latency_ms:.0f} ms", "$text-muted"),
     )
     if not ok:
         tail = "" if final else " (will retry)"
-        line = Content.assemble(line, "\n           ", (f"{attempt.error}{tail}", "$warning"))
+        line = Content.assemble(line, "\n", INDENT, (f"{attempt.error}{tail}", "$warning"))
     facts = [
         ("CheckoutRequestID", attempt.checkout_request_id),
         ("Attempt", str(attempt.attempt)),
@@ -120,10 +124,10 @@ def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
     code = txn.wire_result_code
     words = RESULT_PLAIN_WORDS.get(code, "unknown") if code is not None else "pending"
     who = handset_name or phone_number(txn.msisdn)
+    style = "$success" if code == 0 else "$warning"
     line = Content.assemble(
-        _stamp(txn.settled_at or txn.created_at), " ", ("●", "$success" if code == 0 else "$warning"), " ",
-        (who, "bold"), f"  Ksh{txn.amount:,} to {txn.merchant_name}  ",
-        (f"{code}", "bold $success" if code == 0 else "bold $warning"), f" {words}",
+        _stamp(txn.settled_at or txn.created_at), " ", ("●", style), " ", (f"{code}", f"bold {style}"),
+        " ", (words, style), "\n", INDENT, (who, "bold"), f" · Ksh{txn.amount:,} → {txn.merchant_name}",
     )
     facts = [
         ("CheckoutRequestID", txn.checkout_request_id),
@@ -161,7 +165,12 @@ class ActivityLog(Vertical):
     DEFAULT_CSS = """
     ActivityLog { border: round $primary 50%; border-title-color: $text; border-title-style: bold; }
     ActivityLog:focus-within { border: round $primary; }
-    ActivityLog OptionList { height: 1fr; border: none; padding: 0; background: transparent; }
+    ActivityLog OptionList, ActivityLog OptionList:focus {
+        height: 1fr;
+        border: none;
+        padding: 0;
+        background: transparent;
+    }
     ActivityLog OptionList > .option-list--option { padding: 0 1; }
     ActivityLog #activity-empty { color: $text-muted; text-style: italic; padding: 1 2; }
     """
@@ -217,6 +226,13 @@ class ActivityLog(Vertical):
         self.query_one("#activity-empty").display = False
         options.display = True
         self.border_subtitle = f"{len(self._entries)} entries"
+
+    def focus_entries(self) -> None:
+        """Put the keyboard on the list, on the newest entry if none is highlighted yet."""
+        options = self.query_one(OptionList)
+        options.focus()
+        if options.highlighted is None and options.option_count:
+            options.highlighted = 0
 
     @on(OptionList.OptionSelected, "#activity-list")
     def choose_entry(self, event: OptionList.OptionSelected) -> None:

@@ -20,6 +20,7 @@ class SmsBubble(Static):
 
     DEFAULT_CSS = """
     SmsBubble {
+        width: 1fr;
         margin: 0 0 1 0;
         padding: 0 1;
         background: $boost;

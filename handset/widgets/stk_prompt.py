@@ -32,7 +32,8 @@ class StkPrompt(Vertical):
         background: $boost;
     }
     StkPrompt #prompt-text { margin: 1 0; }
-    StkPrompt #pin { width: 1fr; margin: 0 0 0 0; }
+    StkPrompt #pin { width: 1fr; border: tall $success 40%; }
+    StkPrompt #pin:focus { border: tall $success; }
     StkPrompt #countdown { color: $text-muted; margin: 1 0 0 0; }
     StkPrompt #countdown.-urgent { color: $error; }
     StkPrompt #answer { height: auto; align-horizontal: center; margin: 1 0; }
@@ -108,7 +109,7 @@ class StkPrompt(Vertical):
         total = max(1.0, txn.expires_at - txn.created_at)
         left = max(0.0, txn.expires_at - self._clock.now())
         filled = round(BAR_WIDTH * left / total)
-        bar = Content.assemble(("━" * filled, "$success"), ("━" * (BAR_WIDTH - filled), "$text-disabled"))
+        bar = Content.assemble(("━" * filled, "$success"), ("━" * (BAR_WIDTH - filled), "$panel-lighten-2"))
         label = self.query_one("#countdown", Static)
         label.update(Content.assemble(bar, f"  {countdown(left)} left"))
         label.set_class(left <= 10, "-urgent")

@@ -1,0 +1,145 @@
+"""Snapshots of the main screens: frozen clock, seeded ids, fixed terminal size.
+
+Snapshot tests run their own event loop, so they are plain ``def`` tests; the
+scene is set in ``run_before``, inside the app's loop. Two things would make
+pictures differ between runs and are pinned here: the port (the header shows
+the base URL, so it is shown as 8400) and callback latencies (deliveries are
+switched off where the activity pane is in view, or replaced by fixed events).
+Update with ``pytest tests/handset --snapshot-update`` and look at the report.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SIZE, WANJIKU
+
+from handset.app import HandsetApp, make_app
+from server.callbacks import CallbackDispatcher
+from server.clock import ManualClock
+from server.daraja.catalogue import PAYBILL
+from server.events import CallbackAttempted, RequestHandled
+from server.ids import IdGenerator
+from server.models import CallbackAttempt
+from server.runner import Emulator
+from server.settings import Settings
+from server.simulator import PushOrder
+
+SHOWN_BASE_URL = "http://127.0.0.1:8400"
+
+
+@pytest.fixture
+def snapshot_app(tmp_path, monkeypatch) -> HandsetApp:
+    monkeypatch.setattr(Emulator, "base_url", property(lambda self: SHOWN_BASE_URL))
+    monkeypatch.setattr(CallbackDispatcher, "deliver", lambda self, txn: None)
+    return make_app(Settings(port=0, db=tmp_path / "h.db"), clock=ManualClock(), ids=IdGenerator(seed=7))
+
+
+def order(phone: str = WANJIKU, amount: int = 1500, reference: str = "INV-2041") -> PushOrder:
+    return PushOrder(
+        shortcode="174379", transaction_type=PAYBILL, amount=amount, party_a=phone, party_b="174379",
+        phone=phone, callback_url="https://shop.example/mpesa/callback", account_reference=reference,
+        transaction_desc="Payment",
+    )
+
+
+async def until_ready(pilot) -> None:
+    await pilot.app.ready.wait()
+    await pilot.pause()
+
+
+async def until(pilot, condition) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the scene never got ready")
+
+
+def still_cursor(app: HandsetApp) -> None:
+    for field in app.query("Input"):
+        field.cursor_blink = False
+
+
+def test_home(snap_compare, snapshot_app):
+    """Three configured phones, the first on screen, an empty activity log."""
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=until_ready)
+
+
+def test_live_prompt(snap_compare, snapshot_app):
+    """An STK prompt on the phone on screen: text, masked PIN (two digits typed), countdown."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until_ready(pilot)
+        app.simulator.push(order())
+        await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
+        app.simulator.clock.advance(17)
+        app.phones[WANJIKU].prompt.refresh_countdown()
+        await pilot.press("1", "2")
+        still_cursor(app)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_success_sms(snap_compare, snapshot_app):
+    """After the right PIN: the confirmation SMS on top of the inbox, the balance down."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until_ready(pilot)
+        app.simulator.push(order())
+        await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
+        await pilot.press(*"1234", "enter")
+        await until(pilot, lambda: app.phones[WANJIKU].inbox.bubbles)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_prompts_on_other_tabs(snap_compare, snapshot_app):
+    """Prompts on phones not on screen mark their tabs and raise one notification."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until_ready(pilot)
+        app.simulator.push(order("254712345678", 250, "ORDER-77"))
+        app.simulator.push(order("254722000111", 2000, "RENT-NOV"))
+        await until(pilot, lambda: app._notifications)
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_activity_log(snap_compare, snapshot_app):
+    """Requests (one rejected, with its code and reason), a payment, callback attempts; one highlighted."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until_ready(pilot)
+        sim = app.simulator
+        now = sim.clock.now()
+        sim.bus.publish(RequestHandled(
+            at=now, method="GET", path="/oauth/v1/generate?grant_type=client_credentials", status=200,
+            response_body='{"access_token": "x", "expires_in": "3599"}', latency_ms=1.2,
+        ))
+        sim.bus.publish(RequestHandled(
+            at=now, method="POST", path="/mpesa/stkpush/v1/processrequest", status=500,
+            error_code="500.001.1001",
+            reason="the Password is not base64 of BusinessShortCode + passkey + Timestamp",
+            request_body='{"BusinessShortCode": "174379"}', latency_ms=2.4,
+        ))
+        txn = sim.push(order())
+        sim.clock.advance(9)
+        sim.cancel(txn.checkout_request_id)
+        for number, (status, error, latency) in enumerate(
+            [(None, "connection refused by shop.example: nothing is listening on that port", 3.0),
+             (200, None, 41.0)], start=1,
+        ):
+            sim.bus.publish(CallbackAttempted(at=sim.clock.now(), final=error is None, attempt=CallbackAttempt(
+                checkout_request_id=txn.checkout_request_id, attempt=number, started_at=sim.clock.now(),
+                url=txn.callback_url, request_body=txn.callback_body or "", status=status,
+                response_body='{"ResultCode": 0}' if status else None, latency_ms=latency, error=error,
+            )))
+        await until(pilot, lambda: len(app.activity.entries) == 5)
+        await pilot.press("l")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
