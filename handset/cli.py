@@ -27,6 +27,12 @@ def _add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", default=None, help="start with an empty database")
     parser.add_argument("--config", type=Path, help="TOML settings file (merchants, handsets, behaviours)")
     parser.add_argument("--prompt-timeout", type=float, help="seconds before an unanswered prompt settles 1037")
+    parser.add_argument(
+        "--mode", choices=["human", "approve", "cancel", "timeout", "random"],
+        help="who answers prompts when no rule matches (default human: a person or the control API)",
+    )
+    parser.add_argument("--think-time", type=float, help="seconds the unattended customer waits before answering")
+    parser.add_argument("--seed", type=int, help="seed for --mode random, for repeatable runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    get = lambda name: getattr(args, name, None)  # noqa: E731  (subcommand flags may be absent)
     overrides: dict[str, Any] = {
-        "host": args.host, "port": args.port, "db": args.db, "fresh": args.fresh,
-        "prompt_timeout": args.prompt_timeout,
+        "host": get("host"), "port": get("port"), "db": get("db"), "fresh": get("fresh"),
+        "prompt_timeout": get("prompt_timeout"),
     }
-    return load_settings(args.config, overrides)
+    unattended = {"mode": get("mode"), "think_time": get("think_time"), "seed": get("seed")}
+    return load_settings(get("config"), overrides, unattended={k: v for k, v in unattended.items() if v is not None})
 
 
 def banner(emulator: Emulator) -> str:

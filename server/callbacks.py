@@ -20,7 +20,7 @@ import httpx
 from .clock import wire_timestamp
 from .daraja.catalogue import CALLBACK_CONTENT_TYPE
 from .events import CallbackAttempted, EventBus
-from .models import CALLBACK_DELIVERED, CALLBACK_FAILED, CallbackAttempt, Transaction
+from .models import CALLBACK_DELIVERED, CALLBACK_DUE, CALLBACK_FAILED, CallbackAttempt, Transaction
 from .settings import Settings
 from .store import Store
 
@@ -108,7 +108,7 @@ def diagnose_status(response: httpx.Response) -> str | None:
 
 
 class CallbackDispatcher:
-    """Sends callbacks and records every attempt."""
+    """Sends callbacks (now, later, never or several times, as the plan says) and records every attempt."""
 
     def __init__(self, settings: Settings, store: Store, bus: EventBus, clock: Any) -> None:
         self._settings = settings
@@ -117,16 +117,19 @@ class CallbackDispatcher:
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._scheduled: dict[str, Any] = {}  # timers of delayed and late callbacks
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
-            timeout=self._settings.callback_timeout,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             headers={"User-Agent": "mpesa-handset"},
         )
 
     async def stop(self) -> None:
+        for timer in self._scheduled.values():
+            timer.cancel()
+        self._scheduled.clear()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -136,17 +139,43 @@ class CallbackDispatcher:
             await self._client.aclose()
             self._client = None
 
+    def forget(self) -> None:
+        """Drop everything scheduled or running (the engine was reset)."""
+        for timer in self._scheduled.values():
+            timer.cancel()
+        self._scheduled.clear()
+        for task in self._tasks.values():
+            task.cancel()
+
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    @property
+    def scheduled(self) -> int:
+        return len(self._scheduled)
+
     def deliver(self, txn: Transaction) -> None:
-        """Start delivering ``txn``'s callback in the background."""
-        if txn.checkout_request_id in self._tasks or txn.callback_body is None:
+        """Deliver ``txn``'s callback in the background, at once or when its due time comes."""
+        checkout = txn.checkout_request_id
+        if txn.callback_state != CALLBACK_DUE or txn.callback_body is None:
             return
+        if checkout in self._tasks or checkout in self._scheduled:
+            return
+        if txn.callback_due_at is not None and txn.callback_due_at > self._clock.now():
+            self._scheduled[checkout] = self._clock.call_at(txn.callback_due_at, lambda: self._due(txn))
+            return
+        self._launch(txn)
+
+    def _due(self, txn: Transaction) -> None:
+        self._scheduled.pop(txn.checkout_request_id, None)
+        self._launch(txn)
+
+    def _launch(self, txn: Transaction) -> None:
+        checkout = txn.checkout_request_id
         task = asyncio.get_running_loop().create_task(self._deliver(txn))
-        self._tasks[txn.checkout_request_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(txn.checkout_request_id, None))
+        self._tasks[checkout] = task
+        task.add_done_callback(lambda _: self._tasks.pop(checkout, None))
 
     async def wait_idle(self, timeout: float = 5.0) -> None:
         """Wait until no delivery is running (tests and graceful shutdown)."""
@@ -155,34 +184,56 @@ class CallbackDispatcher:
             await asyncio.wait(list(self._tasks.values()), timeout=max(0.0, deadline - time.monotonic()))
 
     async def _deliver(self, txn: Transaction) -> None:
-        first = len(self._store.attempts(txn.checkout_request_id)) + 1
-        tries = self._settings.callback_retries + 1
-        for n in range(tries):
-            attempt = await self._attempt(txn, first + n)
-            final = attempt.ok or n == tries - 1
-            with self._store.atomic():
-                self._store.add_attempt(attempt)
-                if final:
-                    state = CALLBACK_DELIVERED if attempt.ok else CALLBACK_FAILED
-                    self._store.set_callback_state(txn.checkout_request_id, state)
-                    txn.callback_state = state
-            txn.attempts.append(attempt)
-            self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=final))
-            if final:
-                return
-            delay = min(self._settings.callback_backoff_cap, self._settings.callback_backoff * 2**n)
-            await asyncio.sleep(delay)
+        plan = json.loads(txn.callback_plan) if txn.callback_plan else {}
+        copies = int(plan.get("copies", 2)) if plan.get("mode") == "duplicate" else 1
+        number = self._store.attempt_count(txn.checkout_request_id)
+        delivered = False
+        for copy in range(copies):
+            tries = self._settings.callback_retries + 1
+            for n in range(tries):
+                number += 1
+                kind = "duplicate" if copy > 0 and n == 0 else "retry" if n > 0 else "callback"
+                attempt = await self._attempt(txn.checkout_request_id, txn.callback_url, txn.callback_body or "",
+                                              number, kind)
+                last = copy == copies - 1 and (attempt.ok or n == tries - 1)
+                delivered = delivered or attempt.ok
+                with self._store.atomic():
+                    self._store.add_attempt(attempt)
+                    if last:
+                        state = CALLBACK_DELIVERED if delivered else CALLBACK_FAILED
+                        self._store.set_callback_state(txn.checkout_request_id, state)
+                        txn.callback_state = state
+                txn.attempts.append(attempt)
+                self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=last))
+                if attempt.ok:
+                    break
+                if n < tries - 1:
+                    delay = min(self._settings.callback_backoff_cap, self._settings.callback_backoff * 2**n)
+                    await asyncio.sleep(delay)
 
-    async def _attempt(self, txn: Transaction, number: int) -> CallbackAttempt:
+    async def send_now(
+        self, checkout_request_id: str, url: str, body: str, kind: str, mark_delivered: bool = False
+    ) -> CallbackAttempt:
+        """Send one body right away (resend, edited, forged) and record it; returns the attempt."""
+        number = self._store.attempt_count(checkout_request_id) + 1
+        attempt = await self._attempt(checkout_request_id, url, body, number, kind)
+        with self._store.atomic():
+            self._store.add_attempt(attempt)
+            if mark_delivered and attempt.ok:
+                self._store.set_callback_state(checkout_request_id, CALLBACK_DELIVERED)
+        self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=True))
+        return attempt
+
+    async def _attempt(self, checkout_request_id: str, url: str, body: str, number: int, kind: str) -> CallbackAttempt:
         assert self._client is not None, "dispatcher not started"
-        body = txn.callback_body or ""
         started_at = self._clock.now()
         began = time.perf_counter()
         status: int | None = None
         response_body: str | None = None
+        timeout = self._settings.callback_timeout
         try:
             response = await self._client.post(
-                txn.callback_url, content=body.encode("utf-8"), headers={"Content-Type": CALLBACK_CONTENT_TYPE}
+                url, content=body.encode("utf-8"), headers={"Content-Type": CALLBACK_CONTENT_TYPE}, timeout=timeout
             )
             status = response.status_code
             response_body = response.text[:RESPONSE_BODY_LIMIT]
@@ -190,10 +241,10 @@ class CallbackDispatcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any failure to reach the merchant is data, not a crash
-            error = diagnose(exc, txn.callback_url, self._settings.callback_timeout)
+            error = diagnose(exc, url, timeout)
         latency_ms = (time.perf_counter() - began) * 1000
         return CallbackAttempt(
-            checkout_request_id=txn.checkout_request_id, attempt=number, started_at=started_at,
-            url=txn.callback_url, request_body=body, status=status, response_body=response_body,
-            latency_ms=latency_ms, error=error,
+            checkout_request_id=checkout_request_id, attempt=number, started_at=started_at,
+            url=url, request_body=body, status=status, response_body=response_body,
+            latency_ms=latency_ms, error=error, kind=kind,
         )

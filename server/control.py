@@ -13,10 +13,14 @@ import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from .events import Event
 from .models import PENDING, SETTLED
-from .simulator import Conflict, EngineError, InvalidInput, NotFound, Simulator
+from .daraja.catalogue import PROMPT_CODES
+from .rules import CallbackPlan, Unattended, parse_outcome
+from .settings import RUNTIME_SETTINGS
+from .simulator import Conflict, EngineError, NotFound, Simulator
 
 SSE_TASKS = web.AppKey("sse_tasks", set)
 _KEEPALIVE_SECONDS = 15.0
@@ -51,6 +55,18 @@ class ControlApi:
             web.post("/simulator/transactions/{checkout_id}/pin", self.enter_pin),
             web.post("/simulator/transactions/{checkout_id}/cancel", self.cancel),
             web.post("/simulator/transactions/{checkout_id}/timeout", self.time_out),
+            web.post("/simulator/transactions/{checkout_id}/settle", self.settle_with),
+            web.put("/simulator/transactions/{checkout_id}/callback-plan", self.set_callback_plan),
+            web.post("/simulator/transactions/{checkout_id}/callback/resend", self.resend_callback),
+            web.post("/simulator/transactions/{checkout_id}/callback/send", self.send_edited_callback),
+            web.get("/simulator/callbacks", self.callback_log, allow_head=False),
+            web.post("/simulator/callbacks/forge", self.forge_callback),
+            web.post("/simulator/handsets/{msisdn}/unlock", self.unlock_pin),
+            web.post("/simulator/tokens/revoke", self.revoke_tokens),
+            web.get("/simulator/settings", self.get_settings, allow_head=False),
+            web.patch("/simulator/settings", self.update_settings),
+            web.get("/simulator/rules", self.get_rules, allow_head=False),
+            web.put("/simulator/rules", self.set_rules),
             web.get("/simulator/events", self.events, allow_head=False),
             web.post("/simulator/reset", self.reset),
         ]
@@ -146,6 +162,125 @@ class ControlApi:
             return _engine_error(exc)
         return web.json_response(txn.to_json())
 
+    async def settle_with(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"result_code"})
+        if isinstance(body, web.Response):
+            return body
+        try:
+            code = parse_outcome(body.get("result_code", ""))
+        except ValueError:
+            code = None
+        if code is None or code not in PROMPT_CODES:
+            codes = ", ".join(str(c) for c in PROMPT_CODES)
+            return json_error(400, f"result_code must be one of {codes}")
+        return self._settle(lambda: self.sim.settle_with(request.match_info["checkout_id"], code))
+
+    async def set_callback_plan(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"mode", "seconds", "copies"})
+        if isinstance(body, web.Response):
+            return body
+        try:
+            plan = CallbackPlan.model_validate(body)
+        except ValidationError as exc:
+            return json_error(400, _pydantic_words(exc))
+        return self._settle(lambda: self.sim.set_callback_plan(request.match_info["checkout_id"], plan))
+
+    async def resend_callback(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"url"})
+        if isinstance(body, web.Response):
+            return body
+        try:
+            attempt = await self.sim.resend_callback(request.match_info["checkout_id"], body.get("url"))
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(attempt.to_json())
+
+    async def send_edited_callback(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"body", "url"})
+        if isinstance(body, web.Response):
+            return body
+        payload = body.get("body")
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        if not isinstance(payload, str):
+            return json_error(400, 'body is required: the callback JSON to send, as an object or a string')
+        try:
+            attempt = await self.sim.send_edited_callback(request.match_info["checkout_id"], payload, body.get("url"))
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(attempt.to_json())
+
+    async def callback_log(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "200"))
+            offset = int(request.query.get("offset", "0"))
+        except ValueError:
+            return json_error(400, "limit and offset must be whole numbers")
+        if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
+            return json_error(400, f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}")
+        return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(limit, offset)]})
+
+    async def forge_callback(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"url", "result_code", "amount", "msisdn"})
+        if isinstance(body, web.Response):
+            return body
+        if "url" not in body:
+            return json_error(400, "url is required: where to send the forged callback")
+        try:
+            code = parse_outcome(body.get("result_code", 0))
+        except ValueError:
+            code = None
+        if code is None or code not in PROMPT_CODES:
+            return json_error(400, f"result_code must be one of {', '.join(str(c) for c in PROMPT_CODES)}")
+        try:
+            attempt = await self.sim.forge_callback(
+                body["url"], code, body.get("amount", 1), body.get("msisdn", "254708374149")
+            )
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(attempt.to_json())
+
+    async def unlock_pin(self, request: web.Request) -> web.Response:
+        try:
+            handset = self.sim.unlock_pin(request.match_info["msisdn"])
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(handset.to_json())
+
+    async def revoke_tokens(self, request: web.Request) -> web.Response:
+        self.sim.revoke_tokens()
+        return web.json_response({"revoked": True})
+
+    async def get_settings(self, request: web.Request) -> web.Response:
+        return web.json_response(self._runtime_settings())
+
+    async def update_settings(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed=set(RUNTIME_SETTINGS))
+        if isinstance(body, web.Response):
+            return body
+        try:
+            self.sim.update_settings(body)
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(self._runtime_settings())
+
+    def _runtime_settings(self) -> dict[str, Any]:
+        dumped = self.sim.settings.model_dump(mode="json")
+        return {key: dumped[key] for key in RUNTIME_SETTINGS}
+
+    async def get_rules(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sim.settings.unattended.model_dump(mode="json"))
+
+    async def set_rules(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed=set(Unattended.model_fields))
+        if isinstance(body, web.Response):
+            return body
+        try:
+            config = Unattended.model_validate(body)
+        except ValidationError as exc:
+            return json_error(400, _pydantic_words(exc))
+        return web.json_response(self.sim.set_unattended(config).model_dump(mode="json"))
+
     async def reset(self, request: web.Request) -> web.Response:
         self.sim.reset()
         return web.json_response({"reset": True, "handsets": [h.to_json() for h in self.sim.handsets()]})
@@ -195,6 +330,13 @@ async def _object_body(request: web.Request, allowed: set[str]) -> dict[str, Any
     if nulls:
         return json_error(400, f"{', '.join(nulls)} must not be null; leave a field out to keep its value")
     return body
+
+
+def _pydantic_words(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
 
 
 async def cancel_event_streams(app: web.Application) -> None:

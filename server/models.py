@@ -6,6 +6,7 @@ that sums are exact; ``to_json`` gives the control API's view (KES as numbers).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ CALLBACK_NONE = "none"          # not settled yet: nothing to send
 CALLBACK_DUE = "due"            # settled, not yet delivered (survives restarts)
 CALLBACK_DELIVERED = "delivered"  # the merchant answered 2xx
 CALLBACK_FAILED = "failed"      # every allowed attempt failed
+CALLBACK_DROPPED = "dropped"    # the callback plan said never to send it
 
 
 def kes(cents: int) -> float:
@@ -35,6 +37,8 @@ class Handset:
     pin: str
     balance_cents: int
     online: bool = True
+    wrong_pins: int = 0  # wrong PINs in a row; three lock the PIN
+    pin_locked: bool = False
     live_prompt: str | None = None  # CheckoutRequestID of the prompt on screen
 
     def to_json(self) -> dict[str, Any]:
@@ -44,6 +48,8 @@ class Handset:
             "pin": self.pin,
             "balance": kes(self.balance_cents),
             "online": self.online,
+            "pin_locked": self.pin_locked,
+            "wrong_pins": self.wrong_pins,
             "live_prompt": self.live_prompt,
         }
 
@@ -89,6 +95,7 @@ class CallbackAttempt:
     response_body: str | None
     latency_ms: float
     error: str | None  # plain words; None when the merchant answered 2xx
+    kind: str = "callback"  # callback, retry, duplicate, resend, edited, forged
 
     @property
     def ok(self) -> bool:
@@ -105,6 +112,8 @@ class CallbackAttempt:
             "latency_ms": round(self.latency_ms, 2),
             "ok": self.ok,
             "error": self.error,
+            "kind": self.kind,
+            "checkout_request_id": self.checkout_request_id,
         }
 
 
@@ -135,6 +144,8 @@ class Transaction:
     balance_after_cents: int | None = None
     callback_state: str = CALLBACK_NONE
     callback_body: str | None = None
+    callback_plan: str | None = None  # JSON of a CallbackPlan; None means the settings' default
+    callback_due_at: float | None = None  # when a delayed or late callback goes out
     attempts: list[CallbackAttempt] = field(default_factory=list)
 
     @property
@@ -168,6 +179,8 @@ class Transaction:
             "expires_at": iso(self.expires_at),
             "settled_at": iso(self.settled_at),
             "callback_state": self.callback_state,
+            "callback_plan": None if self.callback_plan is None else json.loads(self.callback_plan),
+            "callback_due_at": iso(self.callback_due_at),
         }
         if with_attempts:
             data["callback_body"] = self.callback_body

@@ -83,7 +83,7 @@ def openapi_document() -> dict[str, Any]:
     handset_patch = {
         "type": "object", "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 40},
+            "name": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "\\S"},
             "pin": {"type": "string", "pattern": "^[0-9]{4}$"},
             "balance": {"type": "number", "minimum": 0, "maximum": 500000},
             "online": {"type": "boolean"},

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .rules import CallbackPlan, Unattended
 from .daraja.catalogue import (
     SANDBOX_MERCHANT_NAME,
     SANDBOX_PASSKEY,
@@ -100,11 +101,16 @@ class Settings(BaseModel):
     busy_phone: Literal["callback", "error"] = "callback"
     query_pending: Literal["current", "legacy"] = "current"
     account_reference: Literal["strict", "relaxed"] = "strict"
+    result_desc_style: Literal["current", "legacy"] = "current"
 
     callback_timeout: float = Field(default=10.0, gt=0)
     callback_retries: int = Field(default=0, ge=0, le=20)
     callback_backoff: float = Field(default=1.0, gt=0)
     callback_backoff_cap: float = Field(default=60.0, gt=0)
+    callback_plan: CallbackPlan = Field(default_factory=CallbackPlan)
+    late_callback_delay: float = Field(default=300.0, ge=0)  # "late": after the merchant gave up
+
+    unattended: Unattended = Field(default_factory=Unattended)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # When set, /simulator requires "Authorization: Bearer <control_token>", so a shared
@@ -138,6 +144,14 @@ class SettingsError(Exception):
 _SCALAR_ENV = (
     "host", "port", "db", "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone",
     "query_pending", "account_reference", "callback_timeout", "callback_retries", "control_token",
+    "result_desc_style",
+)
+
+# Settings a running emulator may change (control API and TUI); the rest need a restart.
+RUNTIME_SETTINGS = (
+    "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone", "query_pending", "account_reference",
+    "result_desc_style", "callback_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap",
+    "callback_plan", "late_callback_delay",
 )
 
 
@@ -145,6 +159,7 @@ def load_settings(
     config_file: Path | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    unattended: dict[str, Any] | None = None,
 ) -> Settings:
     """Build settings from the layers, later layers winning."""
     data: dict[str, Any] = {}
@@ -161,6 +176,8 @@ def load_settings(
         if value is not None:
             data[name] = value
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if unattended:
+        data["unattended"] = {**data.get("unattended", {}), **unattended}
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -9,10 +9,14 @@ interleaving, and each writes to SQLite before it publishes its events.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 from datetime import datetime, time as dtime
+
+from pydantic import ValidationError
 
 from .callbacks import CallbackDispatcher, render_callback
 from .clock import EAT, Clock, SystemClock, TimerHandle, eat
@@ -26,8 +30,10 @@ from .daraja.catalogue import (
     SUCCESS,
     TIMED_OUT,
     WRONG_PIN,
+    WRONG_PINS_BEFORE_LOCK,
+    PIN_LOCKED,
     CANCELLED,
-    RESULT_DESCRIPTIONS,
+    PROMPT_CODES,
     result_desc,
 )
 from .events import (
@@ -39,8 +45,20 @@ from .events import (
     TransactionSettled,
 )
 from .ids import IdGenerator
-from .models import CALLBACK_DUE, PENDING, SETTLED, Handset, Merchant, Message, Transaction
-from .settings import MSISDN_PATTERN, PIN_PATTERN, Settings
+from .models import (
+    CALLBACK_DELIVERED,
+    CALLBACK_DROPPED,
+    CALLBACK_DUE,
+    CALLBACK_FAILED,
+    SETTLED,
+    CallbackAttempt,
+    Handset,
+    Merchant,
+    Message,
+    Transaction,
+)
+from .rules import CallbackPlan, Decision, OutcomeRules, Unattended
+from .settings import MSISDN_PATTERN, PIN_PATTERN, RUNTIME_SETTINGS, Settings
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -107,6 +125,9 @@ class Simulator:
         self._live_by_msisdn: dict[str, str] = {}  # phone -> CheckoutRequestID of its live prompt
         self._timers: dict[str, TimerHandle] = {}
         self._tokens: dict[str, float] = {}
+        self._auto: dict[str, Any] = {}  # pending unattended answers, by CheckoutRequestID
+        self.rules = OutcomeRules(settings.unattended)
+        self._initial = settings.model_copy(deep=True)  # what a reset goes back to
         self._started = False
 
     # --- lifecycle -----------------------------------------------------------
@@ -125,11 +146,15 @@ class Simulator:
 
     async def stop(self) -> None:
         """Stop timers and deliveries; everything settled is already on disk."""
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         await self.callbacks.stop()
         self._started = False
+
+    def _cancel_timers(self) -> None:
+        for timer in [*self._timers.values(), *self._auto.values()]:
+            timer.cancel()
+        self._timers.clear()
+        self._auto.clear()
 
     def _seed(self) -> None:
         with self.store.atomic():
@@ -169,13 +194,17 @@ class Simulator:
                 self._make_live(txn)
 
     def reset(self) -> None:
-        """Back to the configured defaults: handsets, merchants, balances; history is wiped.
+        """Back to the configured defaults: handsets, merchants, balances, runtime settings and
+        outcome rules; history is wiped.
 
         Access tokens survive, so a merchant app under test does not have to log in again.
         """
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self._cancel_timers()
+        self.callbacks.forget()
+        restored = self._initial.model_copy(deep=True)
+        for key in (*RUNTIME_SETTINGS, "unattended"):
+            setattr(self.settings, key, getattr(restored, key))
+        self.rules.replace(self.settings.unattended)
         self._live.clear()
         self._live_by_msisdn.clear()
         self.store.wipe(keep_tokens=True)
@@ -273,6 +302,15 @@ class Simulator:
         self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
         return handset
 
+    def unlock_pin(self, msisdn: str) -> Handset:
+        """Clear a PIN lock (three wrong PINs in a row) so pushes reach the phone again."""
+        handset = self._require_handset(msisdn)
+        changed = replace(handset, pin_locked=False, wrong_pins=0)
+        self.store.save_handset(changed)
+        handset.pin_locked, handset.wrong_pins = False, 0
+        self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
+        return handset
+
     def inbox(self, msisdn: str, limit: int = 200) -> list[Message]:
         self._require_handset(msisdn)
         return self.store.inbox(msisdn, limit)
@@ -311,15 +349,136 @@ class Simulator:
             created_at=now,
             expires_at=now + self.settings.prompt_timeout,
         )
+        decision = self.rules.decide(order.phone, order.amount)
+        if decision.callback is not None:
+            txn.callback_plan = decision.callback.model_dump_json()
         if busy:
             self._settle(txn, PHONE_BUSY, insert=True)
+        elif handset is not None and handset.pin_locked:
+            self._settle(txn, PIN_LOCKED, insert=True)
         elif len(txn.prompt) > MAX_PROMPT_CHARS:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
             self.store.insert_transaction(txn)
             self._make_live(txn)
             self.bus.publish(PromptArrived(at=now, transaction=txn))
+            self._schedule_answer(txn, decision)
         return txn
+
+    # --- unattended answers ----------------------------------------------------
+    def _schedule_answer(self, txn: Transaction, decision: Decision) -> None:
+        """Answer the prompt as the rules say, after the think time (a person answers if "human")."""
+        if decision.outcome in ("human", "timeout"):
+            return  # a person answers, or nobody does and the prompt timer settles 1037
+        checkout = txn.checkout_request_id
+
+        def answer() -> None:
+            self._auto.pop(checkout, None)
+            self._answer(checkout, decision.outcome)
+
+        if decision.think_time > 0:
+            self._auto[checkout] = self.clock.call_at(self.clock.now() + decision.think_time, answer)
+        else:
+            # Never inside push(): the merchant gets its acknowledgement before any callback.
+            self._auto[checkout] = asyncio.get_running_loop().call_soon(answer)
+
+    def _answer(self, checkout_request_id: str, outcome: str | int) -> None:
+        txn = self._live.get(checkout_request_id)
+        handset = self._handsets.get(txn.msisdn) if txn else None
+        if txn is None or handset is None or not handset.online:
+            return  # already settled, or the phone cannot answer: the prompt times out
+        try:
+            if outcome in ("approve", 0):
+                self.enter_pin(checkout_request_id, handset.pin)
+            elif outcome == "wrong_pin":
+                self.enter_pin(checkout_request_id, "0000" if handset.pin != "0000" else "1111")
+            elif outcome == "cancel":
+                self.cancel(checkout_request_id)
+            else:
+                self.settle_with(checkout_request_id, outcome)
+        except EngineError as exc:
+            log.warning("unattended answer to %s failed: %s", checkout_request_id, exc)
+
+    def set_unattended(self, config: Unattended) -> Unattended:
+        """Replace the outcome rules at runtime (new prompts follow them)."""
+        self.settings.unattended = config
+        self.rules.replace(config)
+        return config
+
+    # --- callback plans and the inspector ----------------------------------------
+    def set_callback_plan(self, checkout_request_id: str, plan: CallbackPlan) -> Transaction:
+        """Choose how this transaction's callback goes out; only while its prompt is live."""
+        txn = self._require_live(checkout_request_id)
+        txn.callback_plan = plan.model_dump_json()
+        self.store.set_callback_plan(checkout_request_id, txn.callback_plan)
+        return txn
+
+    async def resend_callback(self, checkout_request_id: str, url: str | None = None) -> CallbackAttempt:
+        """Send a settled transaction's callback again, exactly as first rendered."""
+        txn = self._require_settled(checkout_request_id)
+        target = _check_url(url) if url is not None else txn.callback_url
+        return await self.callbacks.send_now(
+            checkout_request_id, target, txn.callback_body or "", "resend",
+            mark_delivered=txn.callback_state in (CALLBACK_FAILED, CALLBACK_DROPPED),
+        )
+
+    async def send_edited_callback(self, checkout_request_id: str, body: str, url: str | None = None) -> CallbackAttempt:
+        """Send a tampered body for a real transaction, to test the merchant's checks."""
+        txn = self.transaction(checkout_request_id)
+        if txn is None:
+            raise NotFound(f"no transaction with CheckoutRequestID {checkout_request_id}")
+        target = _check_url(url) if url is not None else txn.callback_url
+        return await self.callbacks.send_now(checkout_request_id, target, body, "edited")
+
+    async def forge_callback(
+        self, url: str, result_code: int | str = 0, amount: int = 1, msisdn: str = "254708374149",
+    ) -> CallbackAttempt:
+        """Send a well-formed callback for a CheckoutRequestID that never existed."""
+        _check_url(url)
+        if result_code not in PROMPT_CODES:
+            raise InvalidInput(f"result_code must be one of {', '.join(str(c) for c in PROMPT_CODES)}")
+        _check_msisdn(msisdn)
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= 250_000:
+            raise InvalidInput("amount must be a whole number from 1 to 250000")
+        now = self.clock.now()
+        fake = Transaction(
+            checkout_request_id=self.ids.checkout_request_id(msisdn, now),
+            merchant_request_id=self.ids.merchant_request_id(), msisdn=msisdn, shortcode="", merchant_name="",
+            transaction_type="", amount=amount, party_a=msisdn, party_b="", account_reference="",
+            transaction_desc="", callback_url=url, prompt="", created_at=now, expires_at=now, status=SETTLED,
+            result_code=str(result_code), result_desc=result_desc(result_code, self.settings.result_desc_style),
+            receipt=self.ids.receipt(now) if result_code == SUCCESS else None, settled_at=now,
+        )
+        return await self.callbacks.send_now(fake.checkout_request_id, url, render_callback(fake), "forged")
+
+    def callback_log(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
+        return self.store.recent_attempts(limit, offset)
+
+    def _require_settled(self, checkout_request_id: str) -> Transaction:
+        txn = self.transaction(checkout_request_id)
+        if txn is None:
+            raise NotFound(f"no transaction with CheckoutRequestID {checkout_request_id}")
+        if txn.pending:
+            raise Conflict(f"transaction {checkout_request_id} is still pending: it has no callback yet")
+        return txn
+
+    # --- runtime settings ------------------------------------------------------
+    def update_settings(self, changes: dict[str, Any]) -> Settings:
+        """Change settings that take effect at once; all or nothing."""
+        unknown = sorted(set(changes) - set(RUNTIME_SETTINGS))
+        if unknown:
+            raise InvalidInput(
+                f"cannot change {', '.join(unknown)} at runtime; changeable: {', '.join(RUNTIME_SETTINGS)}"
+            )
+        try:
+            checked = Settings.model_validate({**self.settings.model_dump(), **changes})
+        except ValidationError as exc:
+            raise InvalidInput("; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )) from None
+        for key in changes:
+            setattr(self.settings, key, getattr(checked, key))
+        return self.settings
 
     def _make_live(self, txn: Transaction) -> None:
         self._live[txn.checkout_request_id] = txn
@@ -350,10 +509,14 @@ class Simulator:
         txn = self._require_live(checkout_request_id)
         handset = self._require_answerable(txn)
         if not isinstance(pin, str) or not hmac.compare_digest(pin.encode(), handset.pin.encode()):
-            return self._settle(txn, WRONG_PIN)
+            wrong = handset.wrong_pins + 1
+            return self._settle(txn, WRONG_PIN, handset_change={
+                "wrong_pins": wrong, "pin_locked": wrong >= WRONG_PINS_BEFORE_LOCK,
+            })
+        reset = {"wrong_pins": 0} if handset.wrong_pins else None
         if txn.amount * 100 > handset.balance_cents:
-            return self._settle(txn, INSUFFICIENT_FUNDS)
-        return self._settle(txn, SUCCESS)
+            return self._settle(txn, INSUFFICIENT_FUNDS, handset_change=reset)
+        return self._settle(txn, SUCCESS, handset_change=reset)
 
     def cancel(self, checkout_request_id: str) -> Transaction:
         """The customer pressed Cancel."""
@@ -367,8 +530,10 @@ class Simulator:
 
     def settle_with(self, checkout_request_id: str, code: int | str) -> Transaction:
         """Settle a live prompt with any result code of spec §4 (no money moves unless 0)."""
-        if code not in RESULT_DESCRIPTIONS:
-            raise InvalidInput(f"unknown result code {code!r}")
+        if code not in PROMPT_CODES:
+            raise InvalidInput(
+                f"result code must be one of {', '.join(str(c) for c in PROMPT_CODES)}, got {code!r}"
+            )
         txn = self._require_live(checkout_request_id)
         if code == SUCCESS:
             handset = self._require_answerable(txn)
@@ -418,21 +583,32 @@ class Simulator:
             value = make()
         return value
 
-    def _settle(self, txn: Transaction, code: int | str, insert: bool = False) -> Transaction:
-        """Give ``txn`` its one ResultCode, move money on success, queue the callback."""
+    def _settle(
+        self, txn: Transaction, code: int | str, insert: bool = False, handset_change: dict[str, Any] | None = None,
+    ) -> Transaction:
+        """Give ``txn`` its one ResultCode, move money on success, queue the callback as planned."""
         now = self.clock.now()
         handset = self._handsets.get(txn.msisdn)
         merchant = self._merchants.get(txn.shortcode)
         settled = replace(
-            txn, status=SETTLED, result_code=str(code), result_desc=result_desc(code),
+            txn, status=SETTLED, result_code=str(code), result_desc=result_desc(code, self.settings.result_desc_style),
             settled_at=now, callback_state=CALLBACK_DUE,
         )
+        plan = CallbackPlan.model_validate_json(txn.callback_plan) if txn.callback_plan else self.settings.callback_plan
+        settled.callback_plan = plan.model_dump_json()
+        if plan.mode == "drop":
+            settled.callback_state = CALLBACK_DROPPED
+        elif plan.mode == "delay":
+            settled.callback_due_at = now + plan.seconds
+        elif plan.mode == "late":
+            settled.callback_due_at = now + self.settings.late_callback_delay
         message: Message | None = None
-        new_handset = new_merchant = None
+        new_merchant = None
+        new_handset = replace(handset, **handset_change) if handset is not None and handset_change else None
         if code == SUCCESS:
             assert handset is not None and merchant is not None
             settled.receipt = self._unique("receipt", lambda: self.ids.receipt(now))
-            new_handset = replace(handset, balance_cents=handset.balance_cents - txn.amount * 100)
+            new_handset = replace(new_handset or handset, balance_cents=handset.balance_cents - txn.amount * 100)
             new_merchant = replace(merchant, balance_cents=merchant.balance_cents + txn.amount * 100)
             settled.balance_after_cents = new_handset.balance_cents
         settled.callback_body = render_callback(settled)
@@ -441,8 +617,9 @@ class Simulator:
                 self.store.insert_transaction(settled)
             else:
                 self.store.update_transaction(settled)
-            if new_handset is not None and new_merchant is not None:
+            if new_handset is not None:
                 self.store.save_handset(new_handset)
+            if new_handset is not None and new_merchant is not None:
                 self.store.save_merchant(new_merchant)
                 spent = self.store.spent_since(txn.msisdn, _start_of_day(now))
                 message = self.store.add_message(
@@ -456,10 +633,15 @@ class Simulator:
                 )
         # Committed: now the in-memory state may follow and the world may hear of it.
         txn.__dict__.update(settled.__dict__)
-        if new_handset is not None and handset is not None and merchant is not None:
+        if new_handset is not None and handset is not None:
             handset.balance_cents = new_handset.balance_cents
-            merchant.balance_cents = new_merchant.balance_cents  # type: ignore[union-attr]
+            handset.wrong_pins, handset.pin_locked = new_handset.wrong_pins, new_handset.pin_locked
+        if new_merchant is not None and merchant is not None:
+            merchant.balance_cents = new_merchant.balance_cents
         self._live.pop(txn.checkout_request_id, None)
+        auto = self._auto.pop(txn.checkout_request_id, None)
+        if auto is not None:
+            auto.cancel()
         if self._live_by_msisdn.get(txn.msisdn) == txn.checkout_request_id:
             del self._live_by_msisdn[txn.msisdn]
         timer = self._timers.pop(txn.checkout_request_id, None)
@@ -487,6 +669,21 @@ class Simulator:
 def _start_of_day(moment: float) -> float:
     day = eat(moment).date()
     return datetime.combine(day, dtime(0, 0), EAT).timestamp()
+
+
+def _check_url(url: object) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str):
+        raise InvalidInput("url must be an absolute http(s) URL")
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidInput(f"url must be an absolute http(s) URL, got {url!r}")
+    return url
 
 
 def _check_msisdn(msisdn: object) -> str:

@@ -30,7 +30,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS handsets (
     msisdn TEXT PRIMARY KEY, name TEXT NOT NULL, pin TEXT NOT NULL,
-    balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL
+    balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL,
+    wrong_pins INTEGER NOT NULL DEFAULT 0, pin_locked INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS merchants (
     shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL,
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS transactions (
     created_at REAL NOT NULL, expires_at REAL NOT NULL,
     status TEXT NOT NULL, result_code TEXT, result_desc TEXT,
     receipt TEXT UNIQUE, settled_at REAL, balance_after_cents INTEGER,
-    callback_state TEXT NOT NULL, callback_body TEXT
+    callback_state TEXT NOT NULL, callback_body TEXT,
+    callback_plan TEXT, callback_due_at REAL
 );
 CREATE INDEX IF NOT EXISTS transactions_msisdn ON transactions (msisdn, seq);
 CREATE INDEX IF NOT EXISTS transactions_status ON transactions (status);
@@ -62,7 +64,7 @@ CREATE TABLE IF NOT EXISTS callback_attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, checkout_request_id TEXT NOT NULL,
     attempt INTEGER NOT NULL, started_at REAL NOT NULL, url TEXT NOT NULL,
     request_body TEXT NOT NULL, status INTEGER, response_body TEXT,
-    latency_ms REAL NOT NULL, error TEXT
+    latency_ms REAL NOT NULL, error TEXT, kind TEXT NOT NULL DEFAULT 'callback'
 );
 CREATE INDEX IF NOT EXISTS callback_attempts_txn ON callback_attempts (checkout_request_id, attempt);
 CREATE TABLE IF NOT EXISTS tokens (
@@ -75,6 +77,20 @@ _TXN_COLUMNS = (
     "transaction_type", "amount", "party_a", "party_b", "account_reference", "transaction_desc",
     "callback_url", "prompt", "created_at", "expires_at", "status", "result_code", "result_desc",
     "receipt", "settled_at", "balance_after_cents", "callback_state", "callback_body",
+    "callback_plan", "callback_due_at",
+)
+
+# Columns added after the first release: (table, column, declaration) for older files.
+_ADDED_COLUMNS = (
+    ("handsets", "wrong_pins", "INTEGER NOT NULL DEFAULT 0"),
+    ("handsets", "pin_locked", "INTEGER NOT NULL DEFAULT 0"),
+    ("transactions", "callback_plan", "TEXT"),
+    ("transactions", "callback_due_at", "REAL"),
+    ("callback_attempts", "kind", "TEXT NOT NULL DEFAULT 'callback'"),
+)
+_ATTEMPT_COLUMNS = (
+    "checkout_request_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
+    "latency_ms", "error", "kind",
 )
 _TXN_SELECT = f"SELECT {', '.join(_TXN_COLUMNS)} FROM transactions"
 _TXN_INSERT = (
@@ -96,6 +112,10 @@ class Store:
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        for table, column, declaration in _ADDED_COLUMNS:
+            existing = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in existing:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         self._db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -131,18 +151,24 @@ class Store:
     # --- handsets and merchants ---------------------------------------------
     def save_handset(self, handset: Handset) -> None:
         self._db.execute(
-            "INSERT INTO handsets (msisdn, name, pin, balance_cents, online, position) "
-            "VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
+            "INSERT INTO handsets (msisdn, name, pin, balance_cents, online, wrong_pins, pin_locked, position) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
             "ON CONFLICT (msisdn) DO UPDATE SET name=excluded.name, pin=excluded.pin, "
-            "balance_cents=excluded.balance_cents, online=excluded.online",
-            (handset.msisdn, handset.name, handset.pin, handset.balance_cents, int(handset.online)),
+            "balance_cents=excluded.balance_cents, online=excluded.online, wrong_pins=excluded.wrong_pins, "
+            "pin_locked=excluded.pin_locked",
+            (handset.msisdn, handset.name, handset.pin, handset.balance_cents, int(handset.online),
+             handset.wrong_pins, int(handset.pin_locked)),
         )
 
     def load_handsets(self) -> list[Handset]:
         rows = self._db.execute(
-            "SELECT msisdn, name, pin, balance_cents, online FROM handsets ORDER BY position"
+            "SELECT msisdn, name, pin, balance_cents, online, wrong_pins, pin_locked FROM handsets ORDER BY position"
         ).fetchall()
-        return [Handset(msisdn=r[0], name=r[1], pin=r[2], balance_cents=r[3], online=bool(r[4])) for r in rows]
+        return [
+            Handset(msisdn=r[0], name=r[1], pin=r[2], balance_cents=r[3], online=bool(r[4]), wrong_pins=r[5],
+                    pin_locked=bool(r[6]))
+            for r in rows
+        ]
 
     def save_merchant(self, merchant: Merchant) -> None:
         self._db.execute(
@@ -163,9 +189,16 @@ class Store:
     def update_transaction(self, txn: Transaction) -> None:
         self._db.execute(
             "UPDATE transactions SET status=?, result_code=?, result_desc=?, receipt=?, settled_at=?, "
-            "balance_after_cents=?, callback_state=?, callback_body=? WHERE checkout_request_id=?",
+            "balance_after_cents=?, callback_state=?, callback_body=?, callback_plan=?, callback_due_at=? "
+            "WHERE checkout_request_id=?",
             (txn.status, txn.result_code, txn.result_desc, txn.receipt, txn.settled_at,
-             txn.balance_after_cents, txn.callback_state, txn.callback_body, txn.checkout_request_id),
+             txn.balance_after_cents, txn.callback_state, txn.callback_body, txn.callback_plan,
+             txn.callback_due_at, txn.checkout_request_id),
+        )
+
+    def set_callback_plan(self, checkout_request_id: str, plan: str | None) -> None:
+        self._db.execute(
+            "UPDATE transactions SET callback_plan=? WHERE checkout_request_id=?", (plan, checkout_request_id)
         )
 
     def set_callback_state(self, checkout_request_id: str, state: str) -> None:
@@ -233,17 +266,28 @@ class Store:
     # --- callback attempts -----------------------------------------------------
     def add_attempt(self, attempt: CallbackAttempt) -> None:
         self._db.execute(
-            "INSERT INTO callback_attempts (checkout_request_id, attempt, started_at, url, request_body, "
-            "status, response_body, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (attempt.checkout_request_id, attempt.attempt, attempt.started_at, attempt.url, attempt.request_body,
-             attempt.status, attempt.response_body, attempt.latency_ms, attempt.error),
+            f"INSERT INTO callback_attempts ({', '.join(_ATTEMPT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _ATTEMPT_COLUMNS)})",
+            tuple(getattr(attempt, c) for c in _ATTEMPT_COLUMNS),
         )
 
     def attempts(self, checkout_request_id: str) -> list[CallbackAttempt]:
         rows = self._db.execute(
-            "SELECT checkout_request_id, attempt, started_at, url, request_body, status, response_body, "
-            "latency_ms, error FROM callback_attempts WHERE checkout_request_id=? ORDER BY attempt",
+            f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM callback_attempts WHERE checkout_request_id=? ORDER BY id",
             (checkout_request_id,),
+        ).fetchall()
+        return [CallbackAttempt(*r) for r in rows]
+
+    def attempt_count(self, checkout_request_id: str) -> int:
+        return self._db.execute(
+            "SELECT COUNT(*) FROM callback_attempts WHERE checkout_request_id=?", (checkout_request_id,)
+        ).fetchone()[0]
+
+    def recent_attempts(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
+        """Every callback ever sent (forged ones too), newest first: the inspector's list."""
+        rows = self._db.execute(
+            f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM callback_attempts ORDER BY id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
         ).fetchall()
         return [CallbackAttempt(*r) for r in rows]
 

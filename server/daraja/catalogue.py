@@ -77,9 +77,17 @@ RESULT_DESCRIPTIONS: dict[int | str, str] = {
     1037: "DS timeout user cannot be reached",
     2001: "The initiator information is invalid.",
     2028: "The request is not permitted according to product assignment.",
+    8006: "The security credential is locked.",
     9999: "Internal error occurred while executing the transaction.",
     "SFC_IC0003": "The operator does not exist.",
 }
+
+# The codes a person (or a rule) may settle a prompt with, as spec §4 lists them.
+PROMPT_CODES: tuple[int | str, ...] = (0, 1, 17, 1001, 1019, 1025, 1032, 1037, 2001, 2028, 9999, "SFC_IC0003")
+
+# Older traffic prefixed failure descriptions; the "legacy" description style reproduces it.
+LEGACY_DESC_PREFIX = "[STK_CB - ]"
+LEGACY_TIMEOUT_DESC = "DS timeout."
 
 SUCCESS = 0
 INSUFFICIENT_FUNDS = 1
@@ -88,6 +96,8 @@ PUSH_FAILED = 1025
 CANCELLED = 1032
 TIMED_OUT = 1037
 WRONG_PIN = 2001
+PIN_LOCKED = 8006
+WRONG_PINS_BEFORE_LOCK = 3
 
 # What each code means to a person watching the emulator (UI, logs).
 RESULT_PLAIN_WORDS: dict[int | str, str] = {
@@ -101,6 +111,7 @@ RESULT_PLAIN_WORDS: dict[int | str, str] = {
     1037: "timed out: no answer from the phone",
     2001: "wrong PIN",
     2028: "not permitted for this product",
+    8006: "PIN locked after three wrong PINs",
     9999: "internal error",
     "SFC_IC0003": "operator does not exist",
 }
@@ -111,6 +122,9 @@ def parse_result_code(stored: str) -> int | str:
     return int(stored) if stored.lstrip("-").isdigit() else stored
 
 
-def result_desc(code: int | str) -> str:
-    """The ResultDesc Daraja sends with ``code``."""
-    return RESULT_DESCRIPTIONS.get(code, RESULT_DESCRIPTIONS[9999])
+def result_desc(code: int | str, style: str = "current") -> str:
+    """The ResultDesc Daraja sends with ``code``, in the current or the legacy style."""
+    desc = RESULT_DESCRIPTIONS.get(code, RESULT_DESCRIPTIONS[9999])
+    if style == "legacy" and code != SUCCESS:
+        return LEGACY_DESC_PREFIX + (LEGACY_TIMEOUT_DESC if code == TIMED_OUT else desc)
+    return desc

@@ -9,6 +9,7 @@ is replaced by one that allows exactly those and nothing else.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -83,7 +84,7 @@ def only_daraja_business_errors_are_5xx(ctx, response, case) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")), deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
     daraja_api = case.path.startswith("/mpesa")
     headers = {"Authorization": f"Bearer {token}"} if daraja_api else {}

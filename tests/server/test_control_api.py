@@ -28,7 +28,8 @@ async def test_add_and_update_handset(http: httpx.AsyncClient) -> None:
     assert again.status_code == 409 and "already exists" in again.json()["error"]
     patched = await http.patch("/simulator/handsets/254711111111", json={"name": "Amina W", "balance": 99, "online": False, "pin": "1111"})
     assert patched.json() | {} == {
-        "msisdn": "254711111111", "name": "Amina W", "pin": "1111", "balance": 99.0, "online": False, "live_prompt": None
+        "msisdn": "254711111111", "name": "Amina W", "pin": "1111", "balance": 99.0, "online": False,
+        "pin_locked": False, "wrong_pins": 0, "live_prompt": None,
     }
     defaults = (await http.post("/simulator/handsets", json={"msisdn": "254122222222"})).json()
     assert defaults["pin"] == "1234" and defaults["balance"] == 10000.0 and defaults["name"]

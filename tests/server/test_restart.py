@@ -39,7 +39,7 @@ async def test_state_survives_restart(settings: Settings, clock: ManualClock, re
             assert handsets["254708374149"]["balance"] == 10000 - 250
             assert handsets["254733000001"] == {
                 "msisdn": "254733000001", "name": "New Phone", "pin": "4321", "balance": 77.0,
-                "online": True, "live_prompt": live,
+                "online": True, "pin_locked": False, "wrong_pins": 0, "live_prompt": live,
             }
             assert handsets["254712345678"]["online"] is False
             assert handsets["254712345678"]["name"] == "Renamed"
