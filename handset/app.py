@@ -201,8 +201,9 @@ class HandsetApp(App[None]):
 
     def _open_prompt(self, txn: Transaction, *, announce: bool) -> None:
         phone = self.phones.get(txn.msisdn)
-        # The engine may have settled it already (a burst, a timeout) before we got here.
-        if phone is None or not txn.pending:
+        # The engine may have settled it already (a burst, a timeout) before we got here;
+        # at start-up a restored prompt can also be announced twice.
+        if phone is None or not txn.pending or phone.transaction is txn:
             return
         if not phone.show_prompt(txn):
             return

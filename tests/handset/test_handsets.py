@@ -122,3 +122,32 @@ async def test_change_the_balance(start_app):
         assert app.screen.query_one("#error").content == "Balance must be between 0 and 500000 KES"
         await pilot.press("escape")
         assert app.simulator.handset(WANJIKU).balance_cents == 75_050
+
+
+async def test_a_prompt_answered_over_the_control_api_leaves_the_phone(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        checkout = await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        response = await merchant.client.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
+        assert response.status_code == 200
+        assert (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]["ResultCode"] == 0
+        await wait_until(lambda: not phone.prompt_waiting and phone.inbox.bubbles, "the prompt gone, the SMS in")
+        assert not phone.prompt.display
+
+
+async def test_a_reset_brings_back_the_configured_phones(start_app):
+    async with start_app() as (app, pilot, merchant):
+        await merchant.client.post("/simulator/handsets", json={"msisdn": NEW, "name": "Baraka"})
+        await wait_until(lambda: NEW in app.phones, "the added phone")
+        await pilot.press("o")  # Wanjiku offline
+        response = await merchant.client.post("/simulator/reset")
+        assert response.status_code == 200
+        await wait_until(lambda: NEW not in app.phones and len(app.phones) == 3, "three phones again")
+        await pilot.pause()
+        assert app.tabs.active == f"phone-{WANJIKU}"
+        phone = app.phones[WANJIKU]
+        assert phone.built and phone.online and not phone.has_class("-offline")
+        assert [tab.label.plain for tab in app.tabs.query("ContentTab")] == [
+            "Wanjiku Kamau", "Otieno Odhiambo", "Achieng Njeri",
+        ]
