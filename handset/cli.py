@@ -103,10 +103,22 @@ async def serve(settings: Settings) -> int:
     """Run headless until SIGINT/SIGTERM."""
     emulator = Emulator(settings)
 
+    flush_pending = False
+
+    def flush() -> None:
+        nonlocal flush_pending
+        flush_pending = False
+        sys.stdout.flush()
+
     def print_event(event: Event) -> None:
+        # One flush per loop turn, not per line: under load, per-line flushes cost real time.
+        nonlocal flush_pending
         line = log_line(event)
         if line:
-            print(line, flush=True)
+            sys.stdout.write(line + "\n")
+            if not flush_pending:
+                flush_pending = True
+                asyncio.get_running_loop().call_soon(flush)
 
     try:
         await emulator.start()

@@ -268,16 +268,23 @@ class Simulator:
         _check_msisdn(msisdn)
         if msisdn in self._handsets:
             raise Conflict(f"a handset with MSISDN {msisdn} already exists")
-        handset = Handset(
+        handset = self._new_handset(msisdn, name, pin, balance)
+        self.store.save_handset(handset)
+        self._register_handset(handset)
+        return handset
+
+    def _new_handset(self, msisdn: str, name: str | None, pin: str | None, balance: float | None) -> Handset:
+        return Handset(
             msisdn=msisdn,
             name=_check_name(name) if name is not None else f"Customer {msisdn[-4:]}",
             pin=_check_pin(pin) if pin is not None else self.settings.default_pin,
             balance_cents=_check_balance(balance) if balance is not None else round(self.settings.default_balance * 100),
         )
-        self.store.save_handset(handset)
-        self._handsets[msisdn] = handset
+
+    def _register_handset(self, handset: Handset) -> None:
+        """Make a handset (already on disk) known and tell the world."""
+        self._handsets[handset.msisdn] = handset
         self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
-        return handset
 
     def update_handset(
         self, msisdn: str, *, name: str | None = None, pin: str | None = None,
@@ -327,8 +334,9 @@ class Simulator:
         merchant = self._merchants[order.shortcode]
         now = self.clock.now()
         handset = self._handsets.get(order.phone)
-        if handset is None and self.settings.unknown_msisdn == "provision":
-            handset = self.add_handset(order.phone)
+        provisioned = handset is None and self.settings.unknown_msisdn == "provision"
+        if provisioned:
+            handset = self._new_handset(order.phone, None, None, None)
         busy = order.phone in self._live_by_msisdn
         if busy and self.settings.busy_phone == "error":
             raise PhoneBusy(f"{order.phone} already has a live prompt")
@@ -352,6 +360,9 @@ class Simulator:
         decision = self.rules.decide(order.phone, order.amount)
         if decision.callback is not None:
             txn.callback_plan = decision.callback.model_dump_json()
+        if provisioned and (busy or len(txn.prompt) > MAX_PROMPT_CHARS):
+            self.store.save_handset(handset)
+            self._register_handset(handset)
         if busy:
             self._settle(txn, PHONE_BUSY, insert=True)
         elif handset is not None and handset.pin_locked:
@@ -359,10 +370,17 @@ class Simulator:
         elif len(txn.prompt) > MAX_PROMPT_CHARS:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
-            self.store.insert_transaction(txn)
+            # One commit for the new phone (if any) and the transaction: fewer fsyncs, and atomic.
+            with self.store.atomic():
+                if provisioned:
+                    self.store.save_handset(handset)
+                self.store.insert_transaction(txn)
+            if provisioned:
+                self._register_handset(handset)
             self._make_live(txn)
             self.bus.publish(PromptArrived(at=now, transaction=txn))
             self._schedule_answer(txn, decision)
+            return txn
         return txn
 
     # --- unattended answers ----------------------------------------------------

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS handsets (
     balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL,
     wrong_pins INTEGER NOT NULL DEFAULT 0, pin_locked INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS handsets_position ON handsets (position);
 CREATE TABLE IF NOT EXISTS merchants (
     shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL,
     kind TEXT NOT NULL, balance_cents INTEGER NOT NULL
