@@ -59,7 +59,7 @@ from .models import (
 )
 from .rules import CallbackPlan, Decision, OutcomeRules, Unattended
 from .settings import MSISDN_PATTERN, PIN_PATTERN, RUNTIME_SETTINGS, Settings
-from .store import Store
+from .store import DuplicateId, Store
 
 log = logging.getLogger(__name__)
 
@@ -235,9 +235,10 @@ class Simulator:
     def issue_token(self, consumer_key: str) -> tuple[str, int]:
         """A new access token and its lifetime in seconds."""
         lifetime = self.settings.token_lifetime
-        token = self.ids.access_token()
         expires_at = self.clock.now() + lifetime
-        self.store.save_token(token, consumer_key, expires_at)
+        token = self.ids.access_token()
+        while not self.store.save_token(token, consumer_key, expires_at):
+            token = self.ids.access_token()
         self._tokens[token] = expires_at
         return token, lifetime
 
@@ -341,8 +342,8 @@ class Simulator:
         if busy and self.settings.busy_phone == "error":
             raise PhoneBusy(f"{order.phone} already has a live prompt")
         txn = Transaction(
-            checkout_request_id=self._unique("checkout_request_id", lambda: self.ids.checkout_request_id(order.phone, now)),
-            merchant_request_id=self._unique("merchant_request_id", self.ids.merchant_request_id),
+            checkout_request_id=self.ids.checkout_request_id(order.phone, now),
+            merchant_request_id=self.ids.merchant_request_id(),
             msisdn=order.phone,
             shortcode=merchant.shortcode,
             merchant_name=merchant.name,
@@ -371,10 +372,15 @@ class Simulator:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
             # One commit for the new phone (if any) and the transaction: fewer fsyncs, and atomic.
-            with self.store.atomic():
-                if provisioned:
-                    self.store.save_handset(handset)
-                self.store.insert_transaction(txn)
+            while True:
+                try:
+                    with self.store.atomic():
+                        if provisioned:
+                            self.store.save_handset(handset)
+                        self.store.insert_transaction(txn)
+                    break
+                except DuplicateId as taken:
+                    self._replace_id(txn, taken.column)
             if provisioned:
                 self._register_handset(handset)
             self._make_live(txn)
@@ -595,11 +601,20 @@ class Simulator:
             raise Conflict(f"{txn.msisdn} is offline: the prompt never reached it and can only time out")
         return handset
 
-    def _unique(self, column: str, make) -> str:
-        value = make()
-        while self.store.id_taken(column, value):
-            value = make()
-        return value
+    def _replace_id(self, txn: Transaction, column: str) -> None:
+        """Give ``txn`` a fresh id where the store found the old one taken.
+
+        The generators make collisions rare; the store's UNIQUE constraints make
+        them impossible, so an id is unique forever without a look-up per push.
+        """
+        if column == "checkout_request_id":
+            txn.checkout_request_id = self.ids.checkout_request_id(txn.msisdn, self.clock.now())
+        elif column == "merchant_request_id":
+            txn.merchant_request_id = self.ids.merchant_request_id()
+        elif column == "receipt":
+            txn.receipt = self.ids.receipt(txn.settled_at or self.clock.now())
+        else:
+            raise RuntimeError(f"unexpected unique column {column}")
 
     def _settle(
         self, txn: Transaction, code: int | str, insert: bool = False, handset_change: dict[str, Any] | None = None,
@@ -620,16 +635,31 @@ class Simulator:
             settled.callback_due_at = now + plan.seconds
         elif plan.mode == "late":
             settled.callback_due_at = now + self.settings.late_callback_delay
-        message: Message | None = None
         new_merchant = None
         new_handset = replace(handset, **handset_change) if handset is not None and handset_change else None
         if code == SUCCESS:
             assert handset is not None and merchant is not None
-            settled.receipt = self._unique("receipt", lambda: self.ids.receipt(now))
+            settled.receipt = self.ids.receipt(now)
             new_handset = replace(new_handset or handset, balance_cents=handset.balance_cents - txn.amount * 100)
             new_merchant = replace(merchant, balance_cents=merchant.balance_cents + txn.amount * 100)
             settled.balance_after_cents = new_handset.balance_cents
-        settled.callback_body = render_callback(settled)
+        while True:
+            settled.callback_body = render_callback(settled)
+            try:
+                message = self._write_settlement(settled, insert, new_handset, new_merchant, now)
+                break
+            except DuplicateId as taken:
+                self._replace_id(settled, taken.column)
+        self._apply_settlement(txn, settled, handset, merchant, new_handset, new_merchant, now, message)
+        return txn
+
+    def _write_settlement(
+        self, settled: Transaction, insert: bool, new_handset: Handset | None, new_merchant: Merchant | None,
+        now: float,
+    ) -> Message | None:
+        """One commit: the transaction, the balances and the SMS, or nothing at all."""
+        message = None
+        txn = settled
         with self.store.atomic():
             if insert:
                 self.store.insert_transaction(settled)
@@ -649,7 +679,13 @@ class Simulator:
                     ),
                     now,
                 )
-        # Committed: now the in-memory state may follow and the world may hear of it.
+        return message
+
+    def _apply_settlement(
+        self, txn: Transaction, settled: Transaction, handset: Handset | None, merchant: Merchant | None,
+        new_handset: Handset | None, new_merchant: Merchant | None, now: float, message: Message | None,
+    ) -> None:
+        """After the commit: memory follows the database and the world hears of it."""
         txn.__dict__.update(settled.__dict__)
         if new_handset is not None and handset is not None:
             handset.balance_cents = new_handset.balance_cents
@@ -674,7 +710,6 @@ class Simulator:
             self.bus.publish(HandsetChanged(at=now, handset=handset))
         if self._started:
             self.callbacks.deliver(txn)
-        return txn
 
     # --- ledger -----------------------------------------------------------------
     def total_money_cents(self) -> int:

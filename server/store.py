@@ -100,6 +100,22 @@ _TXN_INSERT = (
 )
 
 
+class DuplicateId(Exception):
+    """An id that must be unique forever is already stored; ``column`` names which."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"{column} already taken")
+        self.column = column
+
+
+def _unique_violation(exc: sqlite3.IntegrityError) -> DuplicateId:
+    # SQLite says "UNIQUE constraint failed: transactions.<column>".
+    text = str(exc)
+    if "UNIQUE constraint failed: transactions." not in text:
+        raise exc
+    return DuplicateId(text.rsplit(".", 1)[-1])
+
+
 class Store:
     """One SQLite database file (or ``:memory:``) behind the engine."""
 
@@ -185,9 +201,20 @@ class Store:
 
     # --- transactions --------------------------------------------------------
     def insert_transaction(self, txn: Transaction) -> None:
-        self._db.execute(_TXN_INSERT, tuple(getattr(txn, c) for c in _TXN_COLUMNS))
+        """Store a new transaction; raises DuplicateId if one of its ids is taken."""
+        try:
+            self._db.execute(_TXN_INSERT, tuple(getattr(txn, c) for c in _TXN_COLUMNS))
+        except sqlite3.IntegrityError as exc:
+            raise _unique_violation(exc) from None
 
     def update_transaction(self, txn: Transaction) -> None:
+        """Store a transaction's new state; raises DuplicateId if its receipt is taken."""
+        try:
+            self._update_transaction(txn)
+        except sqlite3.IntegrityError as exc:
+            raise _unique_violation(exc) from None
+
+    def _update_transaction(self, txn: Transaction) -> None:
         self._db.execute(
             "UPDATE transactions SET status=?, result_code=?, result_desc=?, receipt=?, settled_at=?, "
             "balance_after_cents=?, callback_state=?, callback_body=?, callback_plan=?, callback_due_at=? "
@@ -233,10 +260,6 @@ class Store:
     def due_callbacks(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE callback_state=? ORDER BY seq", (CALLBACK_DUE,)).fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
-
-    def id_taken(self, column: str, value: str) -> bool:
-        assert column in ("checkout_request_id", "merchant_request_id", "receipt")
-        return self._db.execute(f"SELECT 1 FROM transactions WHERE {column}=?", (value,)).fetchone() is not None
 
     def spent_since(self, msisdn: str, since: float) -> int:
         """Whole KES this handset paid successfully since ``since`` (for the daily limit)."""
@@ -293,10 +316,15 @@ class Store:
         return [CallbackAttempt(*r) for r in rows]
 
     # --- tokens ---------------------------------------------------------------
-    def save_token(self, token: str, consumer_key: str, expires_at: float) -> None:
-        self._db.execute(
-            "INSERT INTO tokens (token, consumer_key, expires_at) VALUES (?, ?, ?)", (token, consumer_key, expires_at)
-        )
+    def save_token(self, token: str, consumer_key: str, expires_at: float) -> bool:
+        """Store a new token; False if that token string is already taken."""
+        try:
+            self._db.execute(
+                "INSERT INTO tokens (token, consumer_key, expires_at) VALUES (?, ?, ?)", (token, consumer_key, expires_at)
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
 
     def load_tokens(self, now: float) -> dict[str, float]:
         self._db.execute("DELETE FROM tokens WHERE expires_at<=?", (now,))

@@ -113,3 +113,33 @@ async def test_fresh_starts_empty(settings: Settings, clock: ManualClock, receiv
         assert [h.msisdn for h in second.simulator.handsets()] == [h.msisdn for h in settings.handsets]
     finally:
         await second.stop()
+
+
+async def test_ids_stay_unique_across_a_restart_in_the_same_millisecond(
+    settings: Settings, clock: ManualClock, receiver: CallbackReceiver
+) -> None:
+    """Same clock reading and the same id seed after a restart: the store's constraints
+    force fresh ids instead of overwriting a stored payment."""
+    first = await _start(settings, clock, seed=5)
+    async with httpx.AsyncClient(base_url=first.base_url) as http:
+        daraja = Daraja(http)
+        paid = (await daraja.push(receiver.url)).json()
+        await http.post(f"/simulator/transactions/{paid['CheckoutRequestID']}/pin", json={"pin": "1234"})
+        receipt = (await http.get(f"/simulator/transactions/{paid['CheckoutRequestID']}")).json()["receipt"]
+    await first.stop()
+
+    second = await _start(settings, clock, seed=5)  # replays the same random ids
+    try:
+        async with httpx.AsyncClient(base_url=second.base_url) as http:
+            daraja = Daraja(http)
+            again = (await daraja.push(receiver.url)).json()
+            assert again["CheckoutRequestID"] != paid["CheckoutRequestID"]
+            assert again["MerchantRequestID"] != paid["MerchantRequestID"]
+            await http.post(f"/simulator/transactions/{again['CheckoutRequestID']}/pin", json={"pin": "1234"})
+            second_receipt = (await http.get(f"/simulator/transactions/{again['CheckoutRequestID']}")).json()["receipt"]
+            assert second_receipt != receipt
+            old = (await http.get(f"/simulator/transactions/{paid['CheckoutRequestID']}")).json()
+            assert old["receipt"] == receipt and old["result_code"] == 0  # the first payment is untouched
+            assert len((await http.get("/simulator/transactions")).json()["transactions"]) == 2
+    finally:
+        await second.stop()
