@@ -103,8 +103,10 @@ class HandsetApp(App[None]):
         self._started = True
         self._bridge = EngineBridge(self.simulator.bus, self)
         self._bridge.start()
+        # Warnings and log records would scribble over the screen; the activity pane shows them.
         self._log_handler = LogToApp(self)
         logging.getLogger().addHandler(self._log_handler)
+        logging.captureWarnings(True)
         self.sub_title = self.emulator.base_url
         await self._show_all_handsets()
         self.ready.set()
@@ -114,6 +116,7 @@ class HandsetApp(App[None]):
             self._bridge.stop()
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)
+            logging.captureWarnings(False)
         if self._started:
             await self.emulator.stop()
         else:

@@ -141,6 +141,7 @@ async def shoot(out: Path, port: int) -> None:
             await pilot.pause()
             save(app, out, "tabs")
 
+            app.clear_notifications()
             await pilot.press("n")  # Otieno
             await pilot.press(*"9999", "enter")
             await until(lambda: app.phones[OTIENO].notice_text is not None)

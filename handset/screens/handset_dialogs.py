@@ -12,6 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -44,6 +45,19 @@ DIALOG_CSS = """
 
 class NotANumber(ValueError):
     pass
+
+
+def show_error(dialog: ModalScreen, text: str) -> None:
+    """Show the engine's refusal word for word, under the fields."""
+    error = dialog.query_one("#error", Static)
+    error.update(Content.assemble("✗ ", text))
+    error.display = True
+
+
+def error_text(dialog: ModalScreen) -> str:
+    """The refusal on show, without its mark ("" when none)."""
+    error = dialog.query_one("#error", Static)
+    return str(error.content).removeprefix("✗ ") if error.display else ""
 
 
 def parse_kes(text: str) -> float | None:
@@ -101,7 +115,7 @@ class AddHandsetScreen(ModalScreen[Handset | None]):
                 self._value("msisdn"), self._value("name") or None, self._value("pin") or None, balance,
             )
         except (EngineError, NotANumber) as exc:
-            self.show_error(str(exc))
+            show_error(self, str(exc))
             return
         self.dismiss(handset)
 
@@ -109,15 +123,9 @@ class AddHandsetScreen(ModalScreen[Handset | None]):
     def cancel_dialog(self) -> None:
         self.dismiss(None)
 
-    def show_error(self, text: str) -> None:
-        error = self.query_one("#error", Static)
-        error.update(text[:1].upper() + text[1:])
-        error.display = True
-
     @property
     def error_text(self) -> str:
-        error = self.query_one("#error", Static)
-        return str(error.content) if error.display else ""
+        return error_text(self)
 
 
 class BalanceScreen(ModalScreen[Handset | None]):
@@ -158,12 +166,14 @@ class BalanceScreen(ModalScreen[Handset | None]):
                 raise NotANumber("balance must be a number of KES")
             handset = self._set_balance(amount)
         except (EngineError, NotANumber) as exc:
-            error = self.query_one("#error", Static)
-            error.update(str(exc)[:1].upper() + str(exc)[1:])
-            error.display = True
+            show_error(self, str(exc))
             return
         self.dismiss(handset)
 
     @on(Button.Pressed, "#cancel")
     def cancel_dialog(self) -> None:
         self.dismiss(None)
+
+    @property
+    def error_text(self) -> str:
+        return error_text(self)
