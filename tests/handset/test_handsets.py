@@ -151,3 +151,14 @@ async def test_a_reset_brings_back_the_configured_phones(start_app):
         assert [tab.label.plain for tab in app.tabs.query("ContentTab")] == [
             "Wanjiku Kamau", "Otieno Odhiambo", "Achieng Njeri",
         ]
+
+
+async def test_a_push_to_an_unknown_number_brings_its_phone_with_the_prompt(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        await merchant.push(receiver.url, PartyA=NEW, PhoneNumber=NEW)
+        await wait_until(lambda: NEW in app.phones and app.phones[NEW].prompt_waiting, "the new phone's prompt")
+        assert app.tabs.get_tab(f"phone-{NEW}").label.plain == "Customer 0111 ●"
+        await pilot.press("n")
+        assert app.tabs.active == f"phone-{NEW}"
+        await pilot.press(*"1234", "enter")  # the default PIN
+        assert (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]["ResultCode"] == 0
