@@ -74,7 +74,10 @@ def render_callback(txn: Transaction) -> str:
 
 def diagnose(exc: Exception, url: str, timeout: float) -> str:
     """Say in plain words why a callback could not be delivered."""
-    host = httpx.URL(url).host
+    try:
+        host = httpx.URL(url).host
+    except Exception:  # a URL httpx cannot even parse: say so rather than fail again
+        return f"the callback URL cannot be used: {exc}"
     if isinstance(exc, httpx.TimeoutException):
         kind = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "for an answer"
         return f"timed out after {timeout:g} s waiting {kind} from {host}"
@@ -115,16 +118,28 @@ class CallbackDispatcher:
         self._store = store
         self._bus = bus
         self._clock = clock
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+        self._started = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scheduled: dict[str, Any] = {}  # timers of delayed and late callbacks
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            headers={"User-Agent": "mpesa-handset"},
-        )
+        self._started = True
+
+    def _client_for(self, url: str) -> httpx.AsyncClient:
+        """One connection pool per merchant origin, so a merchant that hangs can only
+        exhaust its own pool and never delays another merchant's callbacks."""
+        parsed = httpx.URL(url)
+        origin = (parsed.scheme, parsed.host, parsed.port)
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                headers={"User-Agent": "mpesa-handset"},
+            )
+            self._clients[origin] = client
+        return client
 
     async def stop(self) -> None:
         for timer in self._scheduled.values():
@@ -135,9 +150,10 @@ class CallbackDispatcher:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+        self._started = False
 
     def forget(self) -> None:
         """Drop everything scheduled or running (the engine was reset)."""
@@ -225,14 +241,14 @@ class CallbackDispatcher:
         return attempt
 
     async def _attempt(self, checkout_request_id: str, url: str, body: str, number: int, kind: str) -> CallbackAttempt:
-        assert self._client is not None, "dispatcher not started"
+        assert self._started, "dispatcher not started"
         started_at = self._clock.now()
         began = time.perf_counter()
         status: int | None = None
         response_body: str | None = None
         timeout = self._settings.callback_timeout
         try:
-            response = await self._client.post(
+            response = await self._client_for(url).post(
                 url, content=body.encode("utf-8"), headers={"Content-Type": CALLBACK_CONTENT_TYPE}, timeout=timeout
             )
             status = response.status_code

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from . import json_body
 from .events import Event
 from .models import PENDING, SETTLED
 from .daraja.catalogue import PROMPT_CODES
@@ -318,9 +319,9 @@ async def _object_body(request: web.Request, allowed: set[str]) -> dict[str, Any
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return json_error(400, "the body is not valid JSON")
+        body = json_body.loads(raw)
+    except ValueError as exc:
+        return json_error(400, f"the body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return json_error(400, "the body must be a JSON object")
     unknown = sorted(set(body) - allowed)

@@ -27,7 +27,7 @@ def parse_outcome(value: object) -> str | int:
         raise ValueError("outcome must be an action name or a result code")
     if isinstance(value, str) and value in ACTIONS:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if value in PROMPT_CODES:
         return value  # type: ignore[return-value]
@@ -45,7 +45,7 @@ class CallbackPlan(BaseModel):
     (STK Query still tells the truth). duplicate: ``copies`` times.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["normal", "delay", "late", "drop", "duplicate"] = "normal"
     seconds: float = Field(default=0.0, ge=0, le=86_400)
@@ -55,9 +55,9 @@ class CallbackPlan(BaseModel):
 class OutcomeRule(BaseModel):
     """One unattended rule; every condition given must match."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    msisdn: str | None = Field(default=None, pattern=r"^254[17]\d{8}$")
+    msisdn: str | None = Field(default=None, pattern=r"^254[17][0-9]{8}$")
     amount: int | None = Field(default=None, ge=1)
     min_amount: int | None = Field(default=None, ge=1)
     max_amount: int | None = Field(default=None, ge=1)
@@ -85,7 +85,7 @@ class OutcomeRule(BaseModel):
 class Unattended(BaseModel):
     """The whole unattended configuration, changeable at runtime."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     mode: Literal["human", "approve", "cancel", "timeout", "random"] = "human"
     think_time: float = Field(default=0.0, ge=0, le=3600)

@@ -22,8 +22,9 @@ from .daraja.catalogue import (
     SANDBOX_TEST_MSISDN,
 )
 
-MSISDN_PATTERN = re.compile(r"^254[17]\d{8}$")
-PIN_PATTERN = re.compile(r"^\d{4}$")
+# [0-9], not \d (any Unicode digit); \Z, not $ (which allows a final newline in Python's re).
+MSISDN_PATTERN = re.compile(r"^254[17][0-9]{8}\Z")
+PIN_PATTERN = re.compile(r"^[0-9]{4}\Z")
 
 
 class MerchantConfig(BaseModel):
@@ -31,7 +32,7 @@ class MerchantConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    shortcode: str = Field(pattern=r"^\d{5,7}$")
+    shortcode: str = Field(pattern=r"^[0-9]{5,7}$")
     passkey: str = Field(min_length=1)
     name: str = Field(min_length=1, max_length=60)
     kind: Literal["paybill", "till"] = "paybill"
@@ -40,11 +41,11 @@ class MerchantConfig(BaseModel):
 class HandsetConfig(BaseModel):
     """A customer's phone as configured at start (and after a reset)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    msisdn: str = Field(pattern=MSISDN_PATTERN.pattern)
+    msisdn: str = Field(pattern=r"^254[17][0-9]{8}$")
     name: str = Field(min_length=1, max_length=40)
-    pin: str = Field(default="1234", pattern=PIN_PATTERN.pattern)
+    pin: str = Field(default="1234", pattern=r"^[0-9]{4}$")
     balance: float = Field(default=10_000.0, ge=0, le=500_000)
 
 
@@ -79,7 +80,7 @@ def default_db_path() -> Path:
 class Settings(BaseModel):
     """All settings of one emulator instance."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=0, le=65535)
@@ -94,7 +95,7 @@ class Settings(BaseModel):
 
     # A push to a number with no handset: make one, or treat it as unreachable (1037).
     unknown_msisdn: Literal["provision", "unreachable"] = "provision"
-    default_pin: str = Field(default="1234", pattern=PIN_PATTERN.pattern)
+    default_pin: str = Field(default="1234", pattern=r"^[0-9]{4}$")
     default_balance: float = Field(default=10_000.0, ge=0, le=500_000)
 
     # Spec "varies" switches, each defaulting to what the spec calls current.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 from datetime import datetime, time as dtime
@@ -740,7 +741,7 @@ def _check_url(url: object) -> str:
 
 
 def _check_msisdn(msisdn: object) -> str:
-    if not isinstance(msisdn, str) or not MSISDN_PATTERN.match(msisdn):
+    if not isinstance(msisdn, str) or not MSISDN_PATTERN.fullmatch(msisdn):
         raise InvalidInput("msisdn must look like 2547XXXXXXXX or 2541XXXXXXXX (12 digits)")
     return msisdn
 
@@ -752,14 +753,16 @@ def _check_name(name: object) -> str:
 
 
 def _check_pin(pin: object) -> str:
-    if not isinstance(pin, str) or not PIN_PATTERN.match(pin):
+    if not isinstance(pin, str) or not PIN_PATTERN.fullmatch(pin):
         raise InvalidInput("pin must be a string of 4 digits")
     return pin
 
 
 def _check_balance(balance: object) -> int:
-    if isinstance(balance, bool) or not isinstance(balance, (int, float)):
+    if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not math.isfinite(balance):
         raise InvalidInput("balance must be a number of KES")
+    if not 0 <= balance <= MAX_BALANCE_CENTS / 100:
+        raise InvalidInput("balance must be between 0 and 500000 KES")
     cents = round(balance * 100)
     if not 0 <= cents <= MAX_BALANCE_CENTS:
         raise InvalidInput("balance must be between 0 and 500000 KES")

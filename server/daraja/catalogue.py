@@ -119,7 +119,8 @@ RESULT_PLAIN_WORDS: dict[int | str, str] = {
 
 def parse_result_code(stored: str) -> int | str:
     """Turn a stored result code back into its wire type (int, or the string codes)."""
-    return int(stored) if stored.lstrip("-").isdigit() else stored
+    digits = stored.lstrip("-")
+    return int(stored) if digits.isascii() and digits.isdigit() else stored
 
 
 def result_desc(code: int | str, style: str = "current") -> str:

@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from .catalogue import ACCOUNT_REFERENCE_MAX, MAX_AMOUNT, TRANSACTION_TYPES, GatewayError, bad_request
 
-_MSISDN = re.compile(r"^254[17]\d{8}$")
-_SHORTCODE = re.compile(r"^\d{5,7}$")
-_TIMESTAMP = re.compile(r"^\d{14}$")
+# [0-9], not \d (which takes any Unicode digit), and fullmatch, not $ (which allows a final newline).
+_MSISDN = re.compile(r"254[17][0-9]{8}")
+_SHORTCODE = re.compile(r"[0-9]{5,7}")
+_TIMESTAMP = re.compile(r"[0-9]{14}")
 
 
 def _digits(value: Any, what: str) -> str:
@@ -55,7 +56,7 @@ class _Authenticated(_Request):
     @classmethod
     def _shortcode(cls, value: Any) -> str:
         code = _digits(value, "BusinessShortCode")
-        if not _SHORTCODE.match(code):
+        if not _SHORTCODE.fullmatch(code):
             raise ValueError(f"BusinessShortCode must be 5 to 7 digits, got {code!r}")
         return code
 
@@ -71,7 +72,7 @@ class _Authenticated(_Request):
     @classmethod
     def _timestamp(cls, value: Any) -> str:
         text = _digits(value, "Timestamp")
-        if not _TIMESTAMP.match(text):
+        if not _TIMESTAMP.fullmatch(text):
             raise ValueError(f"Timestamp must be YYYYMMDDHHmmss (14 digits), got {text!r}")
         try:
             # Built directly: strptime is slow and this runs on every STK call.
@@ -103,7 +104,7 @@ class StkPushRequest(_Authenticated):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, value: Any) -> int:
-        if isinstance(value, str) and re.fullmatch(r"\d+(\.0+)?", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"[0-9]+(\.0+)?", value.strip()):
             value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"Amount must be a whole number of shillings, got {value!r}")
@@ -119,7 +120,7 @@ class StkPushRequest(_Authenticated):
     def _msisdn(cls, value: Any, info: ValidationInfo) -> str:
         label = "PartyA" if info.field_name == "party_a" else "PhoneNumber"
         number = _digits(value, label)
-        if not _MSISDN.match(number):
+        if not _MSISDN.fullmatch(number):
             raise ValueError(f"{label} must be an MSISDN like 2547XXXXXXXX or 2541XXXXXXXX, got {number!r}")
         return number
 
@@ -127,7 +128,7 @@ class StkPushRequest(_Authenticated):
     @classmethod
     def _party_b(cls, value: Any) -> str:
         code = _digits(value, "PartyB")
-        if not _SHORTCODE.match(code):
+        if not _SHORTCODE.fullmatch(code):
             raise ValueError(f"PartyB must be a paybill or till number of 5 to 7 digits, got {code!r}")
         return code
 

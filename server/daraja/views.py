@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from .. import json_body
 from ..simulator import PhoneBusy, PushOrder, Simulator
 from . import catalogue as c
 from .models import (
@@ -190,9 +190,9 @@ class DarajaViews:
             )
         raw = await request.read()
         try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise Rejected(c.INVALID_PAYLOAD, "the body is not valid JSON") from None
+            payload = json_body.loads(raw)
+        except ValueError as exc:
+            raise Rejected(c.INVALID_PAYLOAD, f"the body is not valid JSON: {exc}") from None
         if not isinstance(payload, dict):
             raise Rejected(c.INVALID_PAYLOAD, f"the body must be a JSON object, got {type(payload).__name__}")
         return payload

@@ -68,7 +68,8 @@ async def test_bad_input_gets_error_json(http: httpx.AsyncClient, method, path, 
 
 async def test_malformed_json_on_control(http: httpx.AsyncClient) -> None:
     response = await http.post("/simulator/handsets", content=b"{oops", headers={"Content-Type": "application/json"})
-    assert response.status_code == 400 and response.json() == {"error": "the body is not valid JSON"}
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("the body is not valid JSON")
 
 
 async def test_pin_requires_a_string(http: httpx.AsyncClient, daraja: Daraja, receiver: CallbackReceiver) -> None:
