@@ -137,10 +137,7 @@ class Simulator:
         await self.callbacks.start()
         if self.settings.fresh:
             self.store.wipe()
-        if self.store.is_empty():
-            self._seed()
-        else:
-            self._load()
+        self._load()
         self._started = True
         for txn in self.store.due_callbacks():
             self.callbacks.deliver(txn)
@@ -157,17 +154,8 @@ class Simulator:
         self._timers.clear()
         self._auto.clear()
 
-    def _seed(self) -> None:
-        with self.store.atomic():
-            for config in self.settings.merchants:
-                self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind))
-            for config in self.settings.handsets:
-                self.store.save_handset(
-                    Handset(config.msisdn, config.name, config.pin, round(config.balance * 100))
-                )
-        self._load()
-
     def _load(self) -> None:
+        """Read the database into memory; an empty one gets the configured merchants and handsets."""
         with self.store.atomic():
             # Merchants from the config win over stored ones (passkeys and names can change);
             # configured handsets missing from the database are added.
@@ -209,7 +197,7 @@ class Simulator:
         self._live.clear()
         self._live_by_msisdn.clear()
         self.store.wipe(keep_tokens=True)
-        self._seed()
+        self._load()
         self.bus.publish(StateReset(at=self.clock.now()))
 
     # --- merchants, tokens ---------------------------------------------------

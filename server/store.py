@@ -161,10 +161,6 @@ class Store:
             for table in tables:
                 self._db.execute(f"DELETE FROM {table}")
 
-    def is_empty(self) -> bool:
-        return self._db.execute("SELECT COUNT(*) FROM handsets").fetchone()[0] == 0 and \
-            self._db.execute("SELECT COUNT(*) FROM merchants").fetchone()[0] == 0
-
     # --- handsets and merchants ---------------------------------------------
     def save_handset(self, handset: Handset) -> None:
         self._db.execute(
