@@ -360,7 +360,7 @@ class Simulator:
         elif len(txn.prompt) > MAX_PROMPT_CHARS:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
-            # One commit for the new phone (if any) and the transaction: fewer fsyncs, and atomic.
+            # One commit for the new phone (if any) and its transaction: cheaper, and atomic.
             while True:
                 try:
                     with self.store.atomic():
@@ -375,7 +375,6 @@ class Simulator:
             self._make_live(txn)
             self.bus.publish(PromptArrived(at=now, transaction=txn))
             self._schedule_answer(txn, decision)
-            return txn
         return txn
 
     # --- unattended answers ----------------------------------------------------
