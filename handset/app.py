@@ -25,6 +25,7 @@ from textual.widgets import Footer, Header, Input, TabbedContent, TabPane, TextA
 from server.clock import Clock
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
+from server.rules import CallbackPlan
 from server.runner import Emulator, PortInUse
 from server.settings import Settings
 from server.simulator import EngineError, Simulator
@@ -33,16 +34,23 @@ from .bridge import EngineBridge, LogToApp
 from .screens.connect import ConnectScreen, connect_facts
 from .screens.detail import EntryDetailScreen
 from .screens.handset_dialogs import AddHandsetScreen, BalanceScreen
-from .texts import ksh
+from .screens.help import HelpScreen
+from .screens.inspector import CallbackInspectorScreen
+from .screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
+from .screens.settings import SettingsScreen
+from .texts import ksh, plan_words
 from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
 from .widgets.inbox import SHOWN_MESSAGES
-from .widgets.phone import Phone
+from .widgets.phone import LOCK_MARK, Phone
 from .widgets.stk_prompt import StkPrompt
 
 PROMPT_MARKER = " ●"
 ANNOUNCE_LULL = 0.3  # seconds without a new prompt before the notification shows
 ANNOUNCE_MAX_WAIT = 1.5
 OFFLINE_MARKER = " ✈"
+LOCK_MARKER = f" {LOCK_MARK}"
+# Actions that need something on the phone on screen; the footer only offers them then.
+PROMPT_ACTIONS = ("settle_with_code", "callback_plan")
 
 
 def pane_id(msisdn: str) -> str:
@@ -56,12 +64,19 @@ class HandsetApp(App[None]):
     TITLE = "mpesa-handset"
 
     BINDINGS = [
-        Binding("c", "connect", "Connect app"),
-        Binding("a", "add_handset", "Add handset"),
-        Binding("b", "set_balance", "Balance"),
-        Binding("o", "toggle_online", "Offline/online"),
+        # The footer has room for the keys of the moment; ? lists every one.
+        Binding("c", "connect", "Connect"),
+        Binding("a", "add_handset", "Add handset", show=False),
+        Binding("b", "set_balance", "Balance", show=False),
+        Binding("o", "toggle_online", "Offline/online", show=False),
         Binding("n", "next_prompt", "Next prompt"),
-        Binding("l", "focus_activity", "Activity"),
+        Binding("r", "settle_with_code", "Result code"),
+        Binding("p", "callback_plan", "Callback plan"),
+        Binding("u", "unlock_pin", "Unlock PIN"),
+        Binding("l", "focus_activity", "Activity", show=False),
+        Binding("i", "inspect_callbacks", "Callbacks"),
+        Binding("s", "settings", "Settings"),
+        Binding("question_mark", "help", "Keys"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -91,7 +106,7 @@ class HandsetApp(App[None]):
         with Horizontal(id="main"):
             yield self.tabs
             yield self.activity
-        yield Footer()
+        yield Footer(show_command_palette=False)  # Ctrl+P still opens it; the room goes to our keys
 
     async def on_mount(self) -> None:
         try:
@@ -107,7 +122,9 @@ class HandsetApp(App[None]):
         self._log_handler = LogToApp(self)
         logging.getLogger().addHandler(self._log_handler)
         logging.captureWarnings(True)
-        self.sub_title = self.emulator.base_url
+        self.show_mode()
+        # The mode can also change through the control API, which tells nobody; a glance a second is enough.
+        self.set_interval(1.0, self.show_mode)
         await self._show_all_handsets()
         self.ready.set()
 
@@ -140,6 +157,16 @@ class HandsetApp(App[None]):
         if current is not None:
             await current.build()
 
+    def show_mode(self) -> None:
+        """Say in the header who answers prompts: a person, or the unattended mode."""
+        unattended = self.simulator.settings.unattended
+        mode = f"mode {unattended.mode}"
+        if unattended.mode != "human" and unattended.think_time:
+            mode += f" · think {unattended.think_time:g} s"
+        subtitle = f"{self.emulator.base_url} · {mode}"
+        if self.sub_title != subtitle:
+            self.sub_title = subtitle
+
     def _inbox_loader(self, msisdn: str):
         return lambda: self.simulator.inbox(msisdn, limit=SHOWN_MESSAGES)
 
@@ -154,6 +181,7 @@ class HandsetApp(App[None]):
         return Content.assemble(
             name,
             (OFFLINE_MARKER, "$warning") if not handset.online else "",
+            (LOCK_MARKER, "bold $error") if handset.pin_locked else "",
             (PROMPT_MARKER, "bold $success") if waiting else "",
         )
 
@@ -167,6 +195,8 @@ class HandsetApp(App[None]):
         label = self._tab_label(handset, phone.prompt_waiting)
         if tab.label != label:
             tab.label = label
+        if phone is self.current_phone:
+            self.refresh_bindings()  # the prompt and unlock keys come and go with what is on screen
 
     async def activate_phone(self, msisdn: str) -> None:
         """Put a phone on screen (drawing it if it is the first look) and hand it the keys."""
@@ -183,6 +213,7 @@ class HandsetApp(App[None]):
         phone = self.phones.get((event.pane.id or "").removeprefix("phone-"))
         if phone is not None:
             await self._look_at(phone)
+        self.refresh_bindings()
 
     # --- engine events, as messages -----------------------------------------------
     @on(EngineBridge.HandsetChanged)
@@ -210,6 +241,7 @@ class HandsetApp(App[None]):
             return
         if not phone.show_prompt(txn):
             return
+        phone.show_plan(self._plan_words(txn))
         self.refresh_tab(txn.msisdn)
         on_screen = self.tabs.active == pane_id(txn.msisdn) and self.screen is self.screen_stack[0]
         typing = isinstance(self.focused, (Input, TextArea))
@@ -283,6 +315,9 @@ class HandsetApp(App[None]):
     @on(EngineBridge.CallbackAttempted)
     def log_callback(self, message: EngineBridge.CallbackAttempted) -> None:
         self.activity.add(callback_entry(message.attempt, message.at, message.final))
+        for screen in self.screen_stack:
+            if isinstance(screen, CallbackInspectorScreen):
+                screen.add_attempt(message.attempt)
 
     @on(EngineBridge.LogRecorded)
     def log_record(self, message: EngineBridge.LogRecorded) -> None:
@@ -372,6 +407,95 @@ class HandsetApp(App[None]):
 
     def action_focus_activity(self) -> None:
         self.activity.focus_entries()
+
+    # --- power tools ----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer the prompt keys only while the phone on screen has a prompt, unlock only when locked."""
+        phone = self.current_phone
+        if action in PROMPT_ACTIONS:
+            return phone is not None and phone.prompt_waiting
+        if action == "unlock_pin":
+            return phone is not None and phone.pin_locked
+        return True
+
+    def _effective_plan(self, txn: Transaction) -> CallbackPlan:
+        if txn.callback_plan:
+            return CallbackPlan.model_validate_json(txn.callback_plan)
+        return self.simulator.settings.callback_plan
+
+    def _plan_words(self, txn: Transaction) -> str | None:
+        """How the prompt's callback will go out, or None for a plain delivery."""
+        plan = self._effective_plan(txn)
+        if plan.mode == "normal":
+            return None
+        return plan_words(plan, self.simulator.settings.late_callback_delay)
+
+    def _prompt_on_screen(self) -> tuple[Phone, Transaction] | None:
+        phone = self.current_phone
+        if phone is None or phone.transaction is None:
+            return None
+        return phone, phone.transaction
+
+    def _owner(self, msisdn: str) -> str:
+        handset = self.simulator.handset(msisdn)
+        return handset.name if handset else msisdn
+
+    def action_settle_with_code(self) -> None:
+        """Open the result-code picker on the prompt on screen."""
+        shown = self._prompt_on_screen()
+        if shown is None:
+            return
+        _, txn = shown
+        checkout = txn.checkout_request_id
+        settle = lambda code: self.simulator.settle_with(checkout, code)  # noqa: E731
+        self.push_screen(ResultCodeScreen(txn, self._owner(txn.msisdn), settle))
+
+    def action_callback_plan(self) -> None:
+        """Choose how the callback of the prompt on screen goes out."""
+        shown = self._prompt_on_screen()
+        if shown is None:
+            return
+        phone, txn = shown
+        checkout = txn.checkout_request_id
+
+        def chosen(changed: Transaction | None) -> None:
+            if changed is None:
+                return
+            words = self._plan_words(changed)
+            if phone.transaction is changed:
+                phone.show_plan(words)
+            self.notify(f"The callback will go out: {words or 'normal'}.", title="Callback plan", timeout=3)
+
+        set_plan = lambda plan: self.simulator.set_callback_plan(checkout, plan)  # noqa: E731
+        screen = CallbackPlanScreen(
+            txn, self._effective_plan(txn), self.simulator.settings.late_callback_delay, set_plan,
+        )
+        self.push_screen(screen, chosen)
+
+    def action_unlock_pin(self) -> None:
+        phone = self.current_phone
+        if phone is None or not phone.pin_locked:
+            return
+        try:
+            handset = self.simulator.unlock_pin(phone.msisdn)
+        except EngineError as exc:
+            self.notify(str(exc), title="Not unlocked", severity="error")
+            return
+        self.notify(f"{handset.name} can pay again.", title="PIN unlocked")
+
+    def action_inspect_callbacks(self) -> None:
+        self.push_screen(CallbackInspectorScreen(self.simulator))
+
+    def action_settings(self) -> None:
+        def closed(applied: bool | None) -> None:
+            self.show_mode()
+            if applied:
+                self.notify("Settings applied.", title="Settings", timeout=3)
+
+        self.push_screen(SettingsScreen(self.simulator), closed)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
 
 
 def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> HandsetApp:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from server.clock import eat
 from server.customer_texts import money
-from server.daraja.catalogue import INSUFFICIENT_FUNDS, WRONG_PIN
+from server.daraja.catalogue import INSUFFICIENT_FUNDS, RESULT_DESCRIPTIONS, WRONG_PIN
 from server.models import Transaction
+from server.rules import CallbackPlan
 
 
 def phone_number(msisdn: str) -> str:
@@ -58,3 +59,19 @@ def outcome_notice(txn: Transaction) -> str | None:
         )
     return None
 
+
+
+def plan_words(plan: CallbackPlan, late_delay: float) -> str:
+    """A callback plan as the prompt and the plan dialog name it."""
+    if plan.mode == "delay":
+        return f"delay {plan.seconds:g} s"
+    if plan.mode == "late":
+        return f"late (after {late_delay:g} s)"
+    if plan.mode == "duplicate":
+        return f"duplicate ×{plan.copies}"
+    return plan.mode
+
+
+def result_code_label(code: int | str) -> str:
+    """A result code as the picker lists it: the code, then its exact ResultDesc."""
+    return f"{code}: {RESULT_DESCRIPTIONS[code]}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from server.daraja.catalogue import RESULT_PLAIN_WORDS
 from server.events import RequestHandled
 from server.models import CallbackAttempt, Transaction
 
+from ..json_text import pretty_json
 from ..texts import phone_number
 
 # The pane shows the recent past; the engine's store keeps the full history.
@@ -51,11 +51,11 @@ def _stamp(at: float) -> Content:
 
 
 def pretty_body(raw: str | None) -> str:
-    """A body as sent, indented when it is JSON so a person can read it."""
+    """A body as sent, indented when it is JSON so a person can read it (numbers kept as spelt)."""
     if not raw:
         return "(empty)"
     try:
-        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        return pretty_json(raw)
     except ValueError:
         return raw
 

@@ -25,6 +25,9 @@ from .inbox import Inbox
 from .status_bar import StatusBar
 from .stk_prompt import StkPrompt
 
+LOCK_MARK = "⊘"  # not an emoji: it keeps one cell everywhere, and the PNG font has it
+LOCK_TEXT = f"{LOCK_MARK} PIN locked after three wrong PINs\nPushes settle 8006 · press u to unlock"
+
 
 class Notice(Vertical):
     """A message the network shows on the phone after a failed answer, until OK is pressed."""
@@ -100,6 +103,16 @@ class Phone(Vertical):
     }
     Phone #inbox-title { margin: 1 1 0 1; color: $text-muted; text-style: bold; }
     Phone.-offline #wallet { border: round $warning 50%; border-title-color: $warning; background: $warning 5%; }
+    Phone #lock {
+        display: none;
+        margin: 1 1 0 1;
+        color: $error;
+        text-style: bold;
+        background: $error 10%;
+        text-align: center;
+    }
+    Phone.-locked #lock { display: block; }
+    Phone.-locked { border: round $error 60%; }
     """
 
     def __init__(self, handset: Handset, clock: Clock, load_inbox: Callable[[], list[Message]]) -> None:
@@ -111,6 +124,7 @@ class Phone(Vertical):
         self._shown: tuple[str, int, bool] | None = None
         self.built = False
         self.transaction: Transaction | None = None  # the prompt on this phone's screen
+        self.plan_words: str | None = None  # how that prompt's callback goes out, when not as usual
         self.notice_text: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -119,6 +133,7 @@ class Phone(Vertical):
         yield StatusBar(self._clock)
         yield Static(id="owner")
         yield Static(id="wallet")
+        yield Static(LOCK_TEXT, id="lock")
         yield Notice()
         yield StkPrompt(self._clock, id="stk")
         yield Static("Messages", id="inbox-title")
@@ -128,6 +143,7 @@ class Phone(Vertical):
         self.border_title = "● ━━━ ●"
         self.border_subtitle = "▢"
         self.set_class(not self._handset.online, "-offline")
+        self.set_class(self._handset.pin_locked, "-locked")
 
     async def build(self) -> None:
         """Draw the screen from the current state, the first time the phone is looked at."""
@@ -139,6 +155,7 @@ class Phone(Vertical):
         self._draw_handset()
         if self.transaction is not None:
             self.prompt.open(self.transaction)
+            self.prompt.show_plan(self.plan_words)
         if self.notice_text is not None:
             self.notice.show(self.notice_text)
 
@@ -163,10 +180,15 @@ class Phone(Vertical):
     def prompt_waiting(self) -> bool:
         return self.transaction is not None
 
+    @property
+    def pin_locked(self) -> bool:
+        return self._handset.pin_locked
+
     def show_handset(self, handset: Handset) -> None:
         """Take a changed handset; the dialog goes if the phone lost the network."""
         self._handset = handset
         self.set_class(not handset.online, "-offline")
+        self.set_class(handset.pin_locked, "-locked")
         if not handset.online and self.transaction is not None:
             # The engine will time the prompt out: nobody can answer it any more.
             self._close_prompt()
@@ -191,11 +213,19 @@ class Phone(Vertical):
         if not self._handset.online:
             return False
         self.transaction = transaction
+        self.plan_words = None
         self.notice_text = None
         if self.built:
             self.notice.hide()
             self.prompt.open(transaction)
+            self.prompt.show_plan(None)
         return True
+
+    def show_plan(self, words: str | None) -> None:
+        """Say on the prompt how its callback will go out (None: as usual)."""
+        self.plan_words = words
+        if self.built and self.transaction is not None:
+            self.prompt.show_plan(words)
 
     def settle(self, transaction: Transaction) -> None:
         """The engine settled ``transaction``: close its dialog and say what the customer sees."""
@@ -208,6 +238,7 @@ class Phone(Vertical):
 
     def _close_prompt(self) -> None:
         self.transaction = None
+        self.plan_words = None
         if self.built:
             self.prompt.close()
 

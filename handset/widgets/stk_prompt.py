@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,6 +16,22 @@ from server.models import Transaction
 from ..texts import countdown
 
 BAR_WIDTH = 20
+
+
+class PinField(Input):
+    """The masked PIN entry: it takes digits only, so letter keys reach the app's bindings.
+
+    A plain Input swallows every printable key, which would hide the prompt's
+    power keys (result code, callback plan) whenever the PIN field has focus.
+    """
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character is not None and character.isdigit()
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and not (event.character or "").isdigit():
+            # Skip Input's handler (which would swallow it); the key still bubbles to the bindings.
+            event.prevent_default()
 
 
 class StkPrompt(Vertical):
@@ -36,6 +52,7 @@ class StkPrompt(Vertical):
     StkPrompt #pin:focus { border: tall $success; }
     StkPrompt #countdown { color: $text-muted; margin: 1 0 0 0; }
     StkPrompt #countdown.-urgent { color: $error; }
+    StkPrompt #plan { color: $accent; text-style: bold; }
     StkPrompt #answer { height: auto; align-horizontal: center; margin: 1 0; }
     StkPrompt Button { width: 1fr; min-width: 8; margin: 0 1; }
     """
@@ -65,21 +82,23 @@ class StkPrompt(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="prompt-text")
-        yield Input(
+        yield PinField(
             placeholder="M-PESA PIN", password=True, restrict=r"\d{0,4}", max_length=4, id="pin",
         )
         yield Static(id="countdown")
+        yield Static(id="plan")
         with Horizontal(id="answer"):
             yield Button("OK", variant="success", id="ok")
             yield Button("Cancel", variant="default", id="cancel")
 
     def on_mount(self) -> None:
         self.display = False
+        self.query_one("#plan").display = False
         self._ticker = self.set_interval(1.0, self.refresh_countdown, pause=True)
 
     @property
-    def pin_field(self) -> Input:
-        return self.query_one("#pin", Input)
+    def pin_field(self) -> PinField:
+        return self.query_one("#pin", PinField)
 
     @property
     def checkout_request_id(self) -> str | None:
@@ -93,6 +112,12 @@ class StkPrompt(Vertical):
         self.display = True
         self.refresh_countdown()
         self._ticker.resume()
+
+    def show_plan(self, words: str | None) -> None:
+        """Say how this prompt's callback will go out; None hides the line (a normal delivery)."""
+        plan = self.query_one("#plan", Static)
+        plan.update(f"↩ Callback: {words}" if words else "")
+        plan.display = words is not None
 
     def close(self) -> None:
         """Take the prompt off the screen (answered, cancelled, timed out or lost)."""

@@ -22,7 +22,7 @@ from server.settings import HandsetConfig, Settings
 
 async def test_header_shows_the_base_url_and_c_opens_the_connect_panel(start_app):
     async with start_app() as (app, pilot, merchant):
-        assert app.sub_title == app.emulator.base_url
+        assert app.sub_title == f"{app.emulator.base_url} · mode human"
         await pilot.press("c")
         assert isinstance(app.screen, ConnectScreen)
         facts = app.screen.facts

@@ -143,3 +143,70 @@ def test_activity_log(snap_compare, snapshot_app):
         await pilot.pause()
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def fixed_attempt(checkout: str, number: int, kind: str, status: int | None, error: str | None,
+                  latency: float, at: float, body: str) -> CallbackAttempt:
+    return CallbackAttempt(
+        checkout_request_id=checkout, attempt=number, started_at=at, url="https://shop.example/mpesa/callback",
+        request_body=body, status=status, response_body='{"ResultCode": 0, "ResultDesc": "Accepted"}' if status else None,
+        latency_ms=latency, error=error, kind=kind,
+    )
+
+
+def test_result_code_picker(snap_compare, snapshot_app):
+    """The picker on a live prompt: every code of the spec with its exact ResultDesc, 17 highlighted."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until_ready(pilot)
+        app.simulator.push(order())
+        await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
+        still_cursor(app)  # the PIN field shows through the dialog's backdrop
+        await pilot.press("r", "down", "down")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_callback_inspector(snap_compare, snapshot_app):
+    """Fixed attempts (a refused one, its retry, a resend, an edited and a forged one), the retry chosen."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until_ready(pilot)
+        sim = app.simulator
+        txn = sim.push(order())
+        sim.clock.advance(9)
+        sim.cancel(txn.checkout_request_id)
+        body, checkout, now = txn.callback_body or "", txn.checkout_request_id, sim.clock.now()
+        refused = "connection refused by shop.example: nothing is listening on that port"
+        attempts = [
+            fixed_attempt(checkout, 1, "callback", None, refused, 3.0, now, body),
+            fixed_attempt(checkout, 2, "retry", 200, None, 41.0, now + 1, body),
+            fixed_attempt(checkout, 3, "resend", 200, None, 12.0, now + 30, body),
+            fixed_attempt(checkout, 4, "edited", 500, "merchant answered HTTP 500 (merchant error)", 8.0,
+                          now + 45, body.replace('"ResultCode":1032', '"ResultCode":0')),
+            fixed_attempt("ws_CO_27112026185100000708374149", 1, "forged", 200, None, 9.0, now + 60, body),
+        ]
+        for attempt in attempts:
+            sim.store.add_attempt(attempt)  # the engine's log, as if the sends had happened
+        await pilot.press("i")
+        await pilot.pause()
+        await pilot.press("down", "down", "down")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_settings_screen(snap_compare, snapshot_app):
+    """The settings as configured: human mode, current eras, default lifetimes."""
+
+    async def run_before(pilot) -> None:
+        await until_ready(pilot)
+        await pilot.press("s")
+        await pilot.pause()
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False
+
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)

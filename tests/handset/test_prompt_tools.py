@@ -1,0 +1,133 @@
+"""Power tools at the prompt: any result code, a callback plan, the PIN lock; real pushes, real callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import WANJIKU, wait_until
+
+from handset.screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
+from server.models import CALLBACK_DROPPED
+
+
+def stk(received) -> dict:
+    return received.json["Body"]["stkCallback"]
+
+
+async def test_a_picked_result_code_reaches_the_merchant_exactly(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        first = await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press("1", "2")
+        assert app.focused is phone.prompt.pin_field
+        await pilot.press("r")  # a letter: the PIN field lets it through to the app
+        assert phone.prompt.pin_field.value == "12"
+        assert isinstance(app.screen, ResultCodeScreen)
+        await pilot.press("down", "down", "enter")  # 0, 1, 17
+
+        callback = stk((await receiver.wait_for(1))[0])
+        assert callback["CheckoutRequestID"] == first
+        assert callback["ResultCode"] == 17
+        assert callback["ResultDesc"] == "Rule limited."
+        assert "CallbackMetadata" not in callback
+        await wait_until(lambda: not phone.prompt_waiting, "the prompt to close")
+
+        await merchant.push(receiver.url, Amount=101)
+        await wait_until(lambda: phone.prompt_waiting, "the second prompt")
+        await pilot.press("r", "end", "enter")  # the last code: the string one
+        callback = stk((await receiver.wait_for(2))[1])
+        assert callback["ResultCode"] == "SFC_IC0003"  # a string on the wire, as Daraja sends it
+        assert callback["ResultDesc"] == "The operator does not exist."
+        assert "Ksh 10,000.00" in str(phone.query_one("#wallet").content)
+
+
+async def test_paying_more_than_the_balance_by_code_0_is_refused_in_the_picker(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        await merchant.push(receiver.url, Amount=20_000)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press("r", "enter")  # code 0 on a Ksh10,000 account
+        assert app.screen.error_text == "the handset's balance is too low to pay this amount"
+        await pilot.press("escape")
+        assert phone.prompt_waiting and app.focused is phone.prompt.pin_field
+
+
+async def test_a_dropped_callback_never_arrives(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        checkout = await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press("p")
+        assert isinstance(app.screen, CallbackPlanScreen)
+        await pilot.press("down", "down", "down", "enter")  # normal, delay, late, drop
+        assert str(phone.prompt.query_one("#plan").content) == "↩ Callback: drop"
+        await pilot.press(*"1234", "enter")
+
+        await wait_until(lambda: not phone.prompt_waiting, "the payment")
+        txn = app.simulator.transaction(checkout)
+        assert txn.result_code == "0" and txn.callback_state == CALLBACK_DROPPED
+        await asyncio.sleep(0.3)
+        assert receiver.received == []
+
+
+async def test_duplicate_2_sends_the_same_bytes_twice(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press("p", "end", "enter")  # duplicate, two copies by default
+        assert str(phone.prompt.query_one("#plan").content) == "↩ Callback: duplicate ×2"
+        await pilot.press(*"1234", "enter")
+
+        first, second = await receiver.wait_for(2)
+        assert first.raw == second.raw
+        assert stk(first)["ResultCode"] == 0
+        await asyncio.sleep(0.2)
+        assert len(receiver.received) == 2
+
+
+async def test_a_delay_plan_waits_for_the_clock(start_app, receiver, clock):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press("p", "down")
+        plan = app.screen
+        plan.query_one("#seconds").value = "45"
+        await pilot.press("enter")
+        assert str(phone.prompt.query_one("#plan").content) == "↩ Callback: delay 45 s"
+        await pilot.press(*"1234", "enter")
+        await wait_until(lambda: not phone.prompt_waiting, "the payment")
+        await asyncio.sleep(0.2)
+        assert receiver.received == []
+        clock.advance(45)
+        assert stk((await receiver.wait_for(1))[0])["ResultCode"] == 0
+
+
+async def test_three_wrong_pins_lock_the_phone_until_u(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        for amount in (101, 102, 103):
+            await merchant.push(receiver.url, Amount=amount)
+            await wait_until(lambda: phone.prompt_waiting, "a prompt")
+            await pilot.press(*"9999", "enter")
+            await wait_until(lambda: not phone.prompt_waiting, "the wrong PIN")
+        await wait_until(lambda: phone.has_class("-locked"), "the lock on the phone")
+        assert phone.query_one("#lock").display
+        assert "PIN locked" in str(phone.query_one("#lock").content)
+        assert "⊘" in app.tabs.get_tab(f"phone-{WANJIKU}").label.plain
+
+        await merchant.push(receiver.url, Amount=104)
+        callback = stk((await receiver.wait_for(4))[3])
+        assert callback["ResultCode"] == 8006
+        assert callback["ResultDesc"] == "The security credential is locked."
+        assert not phone.prompt_waiting
+
+        await pilot.press("u")
+        await wait_until(lambda: not phone.has_class("-locked"), "the unlock")
+        assert "⊘" not in app.tabs.get_tab(f"phone-{WANJIKU}").label.plain
+        await merchant.push(receiver.url, Amount=105)
+        await wait_until(lambda: phone.prompt_waiting, "a prompt after the unlock")
+        await pilot.press(*"1234", "enter")
+        assert stk((await receiver.wait_for(5))[4])["ResultCode"] == 0
