@@ -177,7 +177,60 @@ async def shoot(out: Path, port: int) -> None:
             await pilot.pause()
             save(app, out, "connect")
             await pilot.press("escape")
+
+            await power_tools(app, pilot, merchant, out)
             await merchant.stop()
+
+
+async def power_tools(app: HandsetApp, pilot: Any, merchant: Merchant, out: Path) -> None:
+    """The result-code picker, a PIN-locked phone, the callback inspector, the settings and the keys."""
+    wanjiku = app.phones["254708374149"]
+    await merchant.push("254708374149", 2500, "INV-2042")
+    await until(lambda: wanjiku.prompt_waiting)
+    await app.activate_phone("254708374149")
+    app.clear_notifications()
+    await pilot.press("r", "down", "down")
+    await pilot.pause()
+    save(app, out, "result-code")
+    await pilot.press("enter")  # 17: Rule limited.
+    await until(lambda: not wanjiku.prompt_waiting)
+
+    otieno = app.phones[OTIENO]
+    await app.activate_phone(OTIENO)
+    for amount in (11, 12):  # Otieno's first wrong PIN was in the wrong-pin picture
+        await merchant.push(OTIENO, amount, "ORDER-78")
+        await until(lambda: otieno.prompt_waiting)
+        await pilot.press(*"9999", "enter")
+        await until(lambda: not otieno.prompt_waiting)
+    await merchant.push(OTIENO, 250, "ORDER-79")  # refused at once: 8006
+    await until(lambda: otieno.pin_locked)
+    await pilot.press("enter")  # OK on the wrong-PIN notice
+    app.clear_notifications()
+    await pilot.pause(0.3)
+    save(app, out, "pin-locked")
+
+    await pilot.press("i")
+    inspector = app.screen
+    await until(lambda: len(inspector.attempts) >= 5)  # type: ignore[attr-defined]
+    await pilot.press("r")  # resend the newest (the 8006 callback)
+    await until(lambda: inspector.attempts[0].kind == "resend")  # type: ignore[attr-defined]
+    await pilot.press("f", "enter")  # forge one to the merchant's URL, prefilled from the chosen attempt
+    await until(lambda: inspector.attempts[0].kind == "forged")  # type: ignore[attr-defined]
+    await pilot.press("home")
+    app.clear_notifications()
+    await pilot.pause(0.3)
+    save(app, out, "inspector")
+    await pilot.press("escape")
+
+    await pilot.press("s")
+    await pilot.pause()
+    save(app, out, "settings")
+    await pilot.press("escape")
+
+    await pilot.press("question_mark")
+    await pilot.pause()
+    save(app, out, "keys")
+    await pilot.press("escape")
 
 
 def main() -> int:

@@ -35,7 +35,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("f", "forge a callback for a CheckoutRequestID that never existed"),
     )),
     ("Everywhere", (
-        ("s", "settings: unattended mode and think time, Daraja eras, lifetimes, revoke tokens"),
+        ("s", "settings: who answers prompts, Daraja's eras, lifetimes, revoke tokens"),
         ("c", "how to connect your app"),
         ("?", "this list"),
         ("Ctrl+Q", "quit"),
