@@ -426,7 +426,12 @@ class Simulator:
         return txn
 
     async def resend_callback(self, checkout_request_id: str, url: str | None = None) -> CallbackAttempt:
-        """Send a settled transaction's callback again, exactly as first rendered."""
+        """Send a callback again, exactly as first sent: a settled transaction's, or a forged one's."""
+        txn = self.transaction(checkout_request_id)
+        if txn is None:
+            last = self._last_attempt(checkout_request_id)
+            target = _check_url(url) if url is not None else last.url
+            return await self.callbacks.send_now(checkout_request_id, target, last.request_body, "resend")
         txn = self._require_settled(checkout_request_id)
         target = _check_url(url) if url is not None else txn.callback_url
         return await self.callbacks.send_now(
@@ -435,12 +440,18 @@ class Simulator:
         )
 
     async def send_edited_callback(self, checkout_request_id: str, body: str, url: str | None = None) -> CallbackAttempt:
-        """Send a tampered body for a real transaction, to test the merchant's checks."""
+        """Send a tampered body for a transaction (or a forged callback), to test the merchant's checks."""
         txn = self.transaction(checkout_request_id)
-        if txn is None:
-            raise NotFound(f"no transaction with CheckoutRequestID {checkout_request_id}")
-        target = _check_url(url) if url is not None else txn.callback_url
+        default_url = txn.callback_url if txn is not None else self._last_attempt(checkout_request_id).url
+        target = _check_url(url) if url is not None else default_url
         return await self.callbacks.send_now(checkout_request_id, target, body, "edited")
+
+    def _last_attempt(self, checkout_request_id: str) -> CallbackAttempt:
+        """The latest attempt for an id with no transaction (a forged callback), or NotFound."""
+        attempts = self.store.attempts(checkout_request_id)
+        if not attempts:
+            raise NotFound(f"no transaction or callback with CheckoutRequestID {checkout_request_id}")
+        return attempts[-1]
 
     async def forge_callback(
         self, url: str, result_code: int | str = 0, amount: int = 1, msisdn: str = "254708374149",

@@ -173,6 +173,13 @@ async def test_resend_edit_and_forge(daraja: Daraja, receiver: CallbackReceiver,
     log = (await http.get("/simulator/callbacks")).json()["attempts"]
     assert [a["kind"] for a in log] == ["forged", "edited", "resend", "callback"]  # newest first
 
+    # A forged callback can be resent and edited too, though no transaction stands behind it.
+    forged_id = stk["CheckoutRequestID"]
+    again = (await http.post(f"/simulator/transactions/{forged_id}/callback/resend")).json()
+    assert again["kind"] == "resend" and again["ok"] is True
+    await receiver.wait_for(5)
+    assert receiver.received[4].raw == receiver.received[3].raw
+
 
 async def test_inspector_errors(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
     checkout = await _push(daraja, receiver)
