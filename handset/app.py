@@ -503,9 +503,9 @@ def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator
     return HandsetApp(Emulator(settings, clock=clock, ids=ids))
 
 
-def run_tui(settings: Settings) -> int:
+def run_tui(settings: Settings, app: HandsetApp | None = None) -> int:
     """Run the phones in this terminal until the user quits; 2 when the port is taken."""
-    app = make_app(settings)
+    app = app if app is not None else make_app(settings)
     app.run()
     if app.port_error is not None:
         print(f"handset: {app.port_error}", file=sys.stderr)

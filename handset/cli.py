@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from server.clock import eat
-from server.daraja.catalogue import RESULT_PLAIN_WORDS
-from server.events import CallbackAttempted, Event, RequestHandled, TransactionSettled
+from server.events import Event
 from server.runner import Emulator, PortInUse
 from server.settings import Settings, SettingsError, load_settings
+
+from .log_lines import LogFile, log_line
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,7 @@ def _add_common_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--think-time", type=float, help="seconds the unattended customer waits before answering")
     parser.add_argument("--seed", type=int, help="seed for --mode random, for repeatable runs")
+    parser.add_argument("--log-file", type=Path, help="also write one line per request, settlement and callback here")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,26 +83,11 @@ def banner(emulator: Emulator) -> str:
     return "\n".join(lines)
 
 
-def log_line(event: Event) -> str | None:
-    """One console line per request and per callback attempt."""
-    clock = f"{eat(event.at):%H:%M:%S}"
-    if isinstance(event, RequestHandled):
-        tail = f"  {event.error_code} {event.reason}" if event.error_code or (event.reason and event.status >= 400) else ""
-        return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"
-    if isinstance(event, CallbackAttempted):
-        a = event.attempt
-        outcome = f"{a.status}" if a.ok else f"FAILED {a.error}"
-        return f"{clock}  callback #{a.attempt} {a.checkout_request_id} -> {a.url}  {outcome}  {a.latency_ms:.1f} ms"
-    if isinstance(event, TransactionSettled):
-        t = event.transaction
-        code = t.wire_result_code
-        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} KES {t.amount}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
-    return None
-
-
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, log_file: Path | None = None) -> int:
     """Run headless until SIGINT/SIGTERM."""
     emulator = Emulator(settings)
+    if log_file is not None:
+        LogFile(log_file).attach(emulator.simulator.bus)
 
     flush_pending = False
 
@@ -146,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"handset: {exc}", file=sys.stderr)
         return 2
+    log_file = getattr(args, "log_file", None)
     if args.command == "serve":
-        return asyncio.run(serve(settings))
-    from .app import run_tui  # imported here so that `handset serve` never loads Textual
+        return asyncio.run(serve(settings, log_file))
+    from .app import make_app, run_tui  # imported here so that `handset serve` never loads Textual
 
-    return run_tui(settings)
+    app = make_app(settings)
+    if log_file is not None:
+        LogFile(log_file).attach(app.simulator.bus, with_log_records=True)
+    return run_tui(settings, app)

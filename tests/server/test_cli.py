@@ -101,3 +101,19 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 2
     assert "prompt_timeout" in err
+
+
+def test_log_file(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "handset.log"
+    proc = _spawn("--port", "0", "--db", str(tmp_path / "h.db"), "--log-file", str(log))
+    try:
+        url = _wait_for_url(proc)
+        httpx.get(f"{url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("a", "b"))
+        httpx.post(f"{url}/mpesa/stkpush/v1/processrequest", json={})
+        _stop(proc, signal.SIGINT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = log.read_text().splitlines()
+    assert any("/oauth/v1/generate?grant_type=client_credentials  200" in line for line in lines)
+    assert any("404.001.03" in line for line in lines)

@@ -1,0 +1,51 @@
+"""One line of text per request, settlement and callback attempt: the console of
+``handset serve`` and the optional ``--log-file`` of both modes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from server.clock import eat
+from server.daraja.catalogue import RESULT_PLAIN_WORDS
+from server.events import CallbackAttempted, Event, EventBus, RequestHandled, TransactionSettled
+
+def log_line(event: Event) -> str | None:
+    """One console line per request and per callback attempt."""
+    clock = f"{eat(event.at):%H:%M:%S}"
+    if isinstance(event, RequestHandled):
+        tail = f"  {event.error_code} {event.reason}" if event.error_code or (event.reason and event.status >= 400) else ""
+        return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"
+    if isinstance(event, CallbackAttempted):
+        a = event.attempt
+        outcome = f"{a.status}" if a.ok else f"FAILED {a.error}"
+        return f"{clock}  callback #{a.attempt} {a.checkout_request_id} -> {a.url}  {outcome}  {a.latency_ms:.1f} ms"
+    if isinstance(event, TransactionSettled):
+        t = event.transaction
+        code = t.wire_result_code
+        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} KES {t.amount}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
+    return None
+
+
+class LogFile:
+    """Appends ``log_line`` of every event to a file, flushed line by line so nothing is lost."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8", buffering=1)
+        self.path = path
+
+    def attach(self, bus: EventBus, with_log_records: bool = False) -> None:
+        """Follow the bus; with ``with_log_records``, warnings of Python's logging go here too
+        (the TUI owns the terminal, so they have nowhere else to go but the activity pane)."""
+        bus.subscribe(self.write_event)
+        if with_log_records:
+            handler = logging.StreamHandler(self._file)
+            handler.setLevel(logging.WARNING)
+            handler.setFormatter(logging.Formatter("%(asctime)s  %(levelname)s %(name)s: %(message)s"))
+            logging.getLogger().addHandler(handler)
+
+    def write_event(self, event: Event) -> None:
+        line = log_line(event)
+        if line:
+            self._file.write(line + "\n")
