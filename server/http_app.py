@@ -78,6 +78,8 @@ def build_app(simulator: Simulator) -> web.Application:
                 request, c.GatewayError(exc.status, str(exc.status), exc.reason), exc.reason,
                 simulator.ids.request_id(),
             )
+        except ConnectionResetError:
+            raise  # the client hung up mid-request: nobody to answer, and no fault of ours
         except Exception:  # the server must keep serving whatever happens in one request
             log.exception("unexpected error on %s %s", request.method, request.path)
             reason = "internal error in the emulator (a bug: please report it)"

@@ -798,11 +798,6 @@ def test_msisdn_and_pin_must_be_ascii_digits(bg: BackgroundEmulator) -> None:
 
 
 # --- a client that hangs up half-way through its body ----------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: server/http_app.py guard(): request.read() raises ConnectionResetError when the client "
-    "hangs up mid-body; the catch-all 'except Exception' logs it with a traceback as 'unexpected error' "
-    "and publishes a RequestHandled with status 500 'internal error in the emulator (a bug: please "
-    "report it)' to the activity log, SSE stream and headless console"))
 async def test_client_hanging_up_mid_body_is_not_reported_as_a_500(emulator: Emulator) -> None:
     async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http:
         async with http.stream("GET", "/simulator/events") as stream:
