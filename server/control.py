@@ -121,13 +121,10 @@ class ControlApi:
         status = query.get("status")
         if status is not None and status not in (PENDING, SETTLED):
             return json_error(400, "status must be 'pending' or 'settled'")
-        try:
-            limit = int(query.get("limit", "100"))
-            offset = int(query.get("offset", "0"))
-        except ValueError:
-            return json_error(400, "limit and offset must be whole numbers")
-        if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
-            return json_error(400, f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}")
+        paging = _paging(request, default_limit=100)
+        if isinstance(paging, web.Response):
+            return paging
+        limit, offset = paging
         txns = self.sim.transactions(
             msisdn=query.get("msisdn"), status=status, result_code=query.get("result_code"),
             limit=limit, offset=offset,
@@ -167,13 +164,9 @@ class ControlApi:
         body = await _object_body(request, allowed={"result_code"})
         if isinstance(body, web.Response):
             return body
-        try:
-            code = parse_outcome(body.get("result_code", ""))
-        except ValueError:
-            code = None
-        if code is None or code not in PROMPT_CODES:
-            codes = ", ".join(str(c) for c in PROMPT_CODES)
-            return json_error(400, f"result_code must be one of {codes}")
+        code = _result_code(body.get("result_code", ""))
+        if isinstance(code, web.Response):
+            return code
         return self._settle(lambda: self.sim.settle_with(request.match_info["checkout_id"], code))
 
     async def set_callback_plan(self, request: web.Request) -> web.Response:
@@ -212,14 +205,10 @@ class ControlApi:
         return web.json_response(attempt.to_json())
 
     async def callback_log(self, request: web.Request) -> web.Response:
-        try:
-            limit = int(request.query.get("limit", "200"))
-            offset = int(request.query.get("offset", "0"))
-        except ValueError:
-            return json_error(400, "limit and offset must be whole numbers")
-        if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
-            return json_error(400, f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}")
-        return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(limit, offset)]})
+        paging = _paging(request, default_limit=200)
+        if isinstance(paging, web.Response):
+            return paging
+        return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(*paging)]})
 
     async def forge_callback(self, request: web.Request) -> web.Response:
         body = await _object_body(request, allowed={"url", "result_code", "amount", "msisdn"})
@@ -227,12 +216,9 @@ class ControlApi:
             return body
         if "url" not in body:
             return json_error(400, "url is required: where to send the forged callback")
-        try:
-            code = parse_outcome(body.get("result_code", 0))
-        except ValueError:
-            code = None
-        if code is None or code not in PROMPT_CODES:
-            return json_error(400, f"result_code must be one of {', '.join(str(c) for c in PROMPT_CODES)}")
+        code = _result_code(body.get("result_code", 0))
+        if isinstance(code, web.Response):
+            return code
         try:
             attempt = await self.sim.forge_callback(
                 body["url"], code, body.get("amount", 1), body.get("msisdn", "254708374149")
@@ -331,6 +317,29 @@ async def _object_body(request: web.Request, allowed: set[str]) -> dict[str, Any
     if nulls:
         return json_error(400, f"{', '.join(nulls)} must not be null; leave a field out to keep its value")
     return body
+
+
+def _paging(request: web.Request, default_limit: int) -> tuple[int, int] | web.Response:
+    """``limit`` and ``offset`` from the query string, or the error saying what is wrong."""
+    try:
+        limit = int(request.query.get("limit", str(default_limit)))
+        offset = int(request.query.get("offset", "0"))
+    except ValueError:
+        return json_error(400, "limit and offset must be whole numbers")
+    if not 1 <= limit <= 1000 or not 0 <= offset <= MAX_OFFSET:
+        return json_error(400, f"limit must be 1 to 1000 and offset 0 to {MAX_OFFSET}")
+    return limit, offset
+
+
+def _result_code(value: object) -> int | str | web.Response:
+    """A result code of spec §4 (as a number or a string), or the error listing them."""
+    try:
+        code = parse_outcome(value)
+    except ValueError:
+        code = None
+    if code is None or code not in PROMPT_CODES:
+        return json_error(400, f"result_code must be one of {', '.join(str(c) for c in PROMPT_CODES)}")
+    return code
 
 
 def _pydantic_words(exc: ValidationError) -> str:
