@@ -7,6 +7,7 @@ changes. Revoking tokens happens at once, as it cannot be half-done.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -16,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from server.rules import Unattended
 from server.simulator import EngineError
@@ -86,6 +87,8 @@ class SettingsScreen(ModalScreen[bool]):
     SettingsScreen .row Input { width: 16; }
     SettingsScreen .row .unit { width: 1fr; color: $text-muted; padding: 0 1; }
     SettingsScreen #tokens-note { width: 1fr; color: $text-muted; padding: 0 1; }
+    SettingsScreen #rules { height: 5; margin-top: 1; }
+    SettingsScreen .hint { color: $text-muted; margin-top: 1; }
     SettingsScreen .error { color: $error; text-style: bold; margin-top: 1; }
     SettingsScreen .buttons { height: auto; margin: 1 0; align-horizontal: right; }
     SettingsScreen .buttons Button { margin-left: 2; }
@@ -113,6 +116,16 @@ class SettingsScreen(ModalScreen[bool]):
                     yield Label("Think time")
                     yield Input(f"{unattended.think_time:g}", id="think_time", compact=True)
                     yield Static("seconds before the rule answers", classes="unit")
+                with Horizontal(classes="row"):
+                    yield Label("Seed")
+                    yield Input("" if unattended.seed is None else str(unattended.seed), id="seed", compact=True)
+                    yield Static("for random mode: the same seed, the same answers", classes="unit")
+                yield Static(
+                    "Rules, tried before the mode (JSON list; each needs msisdn, amount, min_amount or "
+                    'max_amount, and an outcome), e.g. [{"msisdn": "254712345678", "outcome": "cancel"}]',
+                    classes="hint",
+                )
+                yield TextArea(_rules_text(unattended), language="json", id="rules", compact=True)
                 yield Static("Daraja's eras", classes="section")
                 for name, label, choices in ERAS:
                     with Horizontal(classes="row"):
@@ -130,6 +143,19 @@ class SettingsScreen(ModalScreen[bool]):
                     yield Label("Prompt timeout")
                     yield Input(f"{settings.prompt_timeout:g}", id="prompt_timeout", compact=True)
                     yield Static("seconds before an unanswered prompt settles 1037", classes="unit")
+                yield Static("Callback retries", classes="section")
+                with Horizontal(classes="row"):
+                    yield Label("Retries")
+                    yield Input(str(settings.callback_retries), id="callback_retries", compact=True)
+                    yield Static("0 sends once, as Daraja does", classes="unit")
+                with Horizontal(classes="row"):
+                    yield Label("Backoff")
+                    yield Input(f"{settings.callback_backoff:g}", id="callback_backoff", compact=True)
+                    yield Static("seconds before the first retry, doubled each time", classes="unit")
+                with Horizontal(classes="row"):
+                    yield Label("Backoff cap")
+                    yield Input(f"{settings.callback_backoff_cap:g}", id="callback_backoff_cap", compact=True)
+                    yield Static("seconds at most between two attempts", classes="unit")
                 with Horizontal(classes="row"):
                     yield Label("Access tokens")
                     yield Button("Revoke all now", variant="error", id="revoke", compact=True)
@@ -151,8 +177,8 @@ class SettingsScreen(ModalScreen[bool]):
     def _changes(self) -> dict[str, Any]:
         """What the fields say, typed text passed on as typed: the engine's models parse and judge it."""
         changes: dict[str, Any] = {name: self.query_one(f"#{name}", Select).value for name, _, _ in ERAS}
-        changes["token_lifetime"] = self._text("token_lifetime")
-        changes["prompt_timeout"] = self._text("prompt_timeout")
+        for name in ("token_lifetime", "prompt_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap"):
+            changes[name] = self._text(name)
         return changes
 
     async def action_apply(self) -> None:
@@ -163,9 +189,14 @@ class SettingsScreen(ModalScreen[bool]):
     def apply_settings(self) -> None:
         current = self._sim.settings.unattended
         try:
+            rules = json.loads(self.query_one("#rules", TextArea).text or "[]")
+        except ValueError as exc:
+            show_error(self, f"the rules are not JSON: {exc}")
+            return
+        try:
             unattended = Unattended.model_validate({
                 **current.model_dump(), "mode": self.query_one("#mode", Select).value,
-                "think_time": self._text("think_time"),
+                "think_time": self._text("think_time"), "seed": self._text("seed") or None, "rules": rules,
             })
         except ValidationError as exc:
             show_error(self, validation_words(exc))
@@ -193,3 +224,11 @@ class SettingsScreen(ModalScreen[bool]):
     @property
     def error_text(self) -> str:
         return error_text(self)
+
+
+def _rules_text(unattended: Unattended) -> str:
+    """The rules as editable JSON, one rule a line."""
+    rules = [rule.model_dump(exclude_none=True) for rule in unattended.rules]
+    if not rules:
+        return "[]"
+    return "[\n" + ",\n".join(f"  {json.dumps(rule)}" for rule in rules) + "\n]"

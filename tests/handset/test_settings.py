@@ -82,3 +82,33 @@ async def test_a_refused_value_is_shown_and_nothing_changes(start_app):
         assert app.screen is not settings
         assert (app.simulator.settings.token_lifetime, app.simulator.settings.prompt_timeout) == (60, 90)
         assert app.simulator.settings.busy_phone == "error"
+
+
+async def test_rules_and_retries_from_the_settings_screen(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        settings = await open_settings(app, pilot)
+        rules = settings.query_one("#rules")
+        rules.text = "[{not json"
+        await pilot.press("ctrl+s")
+        assert app.screen is settings
+        assert settings.error_text.startswith("the rules are not JSON")
+
+        rules.text = '[{"amount": 17, "outcome": 17}, {"msisdn": "254700000000"}]'
+        await pilot.press("ctrl+s")
+        assert app.screen is settings and "outcome" in settings.error_text  # the second rule lacks one
+
+        rules.text = '[{"amount": 17, "outcome": 17}]'
+        settings.query_one("#callback_retries").value = "2"
+        settings.query_one("#seed").value = "9"
+        await pilot.press("ctrl+s")
+        assert app.screen is not settings
+        assert app.simulator.settings.callback_retries == 2
+        assert app.simulator.settings.unattended.seed == 9
+        assert [r.amount for r in app.simulator.settings.unattended.rules] == [17]
+
+        await merchant.push(receiver.url, Amount=17)  # answered by the rule, no key pressed
+        callback = (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]
+        assert (callback["ResultCode"], callback["ResultDesc"]) == (17, "Rule limited.")
+
+        reopened = await open_settings(app, pilot)
+        assert '"amount": 17' in reopened.query_one("#rules").text  # what is in force is shown
