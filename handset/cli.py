@@ -33,6 +33,7 @@ def _add_common_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--think-time", type=float, help="seconds the unattended customer waits before answering")
     parser.add_argument("--seed", type=int, help="seed for --mode random, for repeatable runs")
+    parser.add_argument("--public-url", help="the base URL to show merchants when it differs (a tunnel or proxy)")
     parser.add_argument("--log-file", type=Path, help="also write one line per request, settlement and callback here")
 
 
@@ -54,7 +55,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     get = lambda name: getattr(args, name, None)  # noqa: E731  (subcommand flags may be absent)
     overrides: dict[str, Any] = {
         "host": get("host"), "port": get("port"), "db": get("db"), "fresh": get("fresh"),
-        "prompt_timeout": get("prompt_timeout"),
+        "prompt_timeout": get("prompt_timeout"), "public_url": get("public_url"),
     }
     unattended = {"mode": get("mode"), "think_time": get("think_time"), "seed": get("seed")}
     return load_settings(get("config"), overrides, unattended={k: v for k, v in unattended.items() if v is not None})
@@ -68,7 +69,8 @@ def banner(emulator: Emulator) -> str:
     creds = sim.settings.credentials
     key, secret = (creds[0].key, creds[0].secret) if creds else ("any-key", "any-secret")
     lines = [
-        f"mpesa-handset listening on {base}",
+        f"mpesa-handset listening on {emulator.local_url}",
+        *([f"  public URL {base}"] if base != emulator.local_url else []),
         f"  shortcode  {merchant.shortcode} ({merchant.name})",
         f"  passkey    {merchant.passkey}",
         "  token      curl -u " f"{key}:{secret} '{base}/oauth/v1/generate?grant_type=client_credentials'",

@@ -47,6 +47,14 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
+        """Where merchants should send requests: ``public_url`` if set, else where we listen."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        return self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """The address this process is bound to."""
         host = self.host
         if ":" in host:
             host = f"[{host}]"

@@ -84,6 +84,9 @@ class Settings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8400, ge=0, le=65535)
+    # The base URL to tell merchants, when it is not where we listen (a tunnel, a proxy, a fixed
+    # URL for screenshots); None means the address we are bound to.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
     db: Path | None = None
     fresh: bool = False
 
@@ -145,7 +148,7 @@ class SettingsError(Exception):
 _SCALAR_ENV = (
     "host", "port", "db", "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone",
     "query_pending", "account_reference", "callback_timeout", "callback_retries", "control_token",
-    "result_desc_style",
+    "result_desc_style", "public_url",
 )
 
 # Settings a running emulator may change (control API and TUI); the rest need a restart.

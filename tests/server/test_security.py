@@ -46,3 +46,16 @@ def test_banner_warns_when_not_loopback(tmp_path) -> None:
     finally:
         loopback.simulator.store.close()
         exposed.simulator.store.close()
+
+
+def test_public_url_is_shown_but_not_bound(tmp_path) -> None:
+    emulator = Emulator(Settings(port=0, db=tmp_path / "p.db", public_url="https://abc.tunnel.example/"))
+    try:
+        assert emulator.base_url == "https://abc.tunnel.example"
+        assert emulator.local_url.startswith("http://127.0.0.1:")
+        text = banner(emulator)
+        assert "listening on http://127.0.0.1:" in text
+        assert "public URL https://abc.tunnel.example" in text
+        assert "'https://abc.tunnel.example/oauth/v1/generate?grant_type=client_credentials'" in text
+    finally:
+        emulator.simulator.store.close()
