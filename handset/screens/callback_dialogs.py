@@ -13,7 +13,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from server.daraja.catalogue import PROMPT_CODES, RESULT_DESCRIPTIONS, SANDBOX_TEST_MSISDN
@@ -21,13 +20,13 @@ from server.models import CallbackAttempt
 from server.simulator import EngineError
 
 from ..json_text import compact_json, pretty_json
-from .handset_dialogs import DIALOG_CSS, error_text, show_error
+from .handset_dialogs import DIALOG_CSS, Dialog, show_error
 
 SendEdited = Callable[[str], Awaitable[CallbackAttempt]]
 Forge = Callable[[str, int | str, int | str, str], Awaitable[CallbackAttempt]]
 
 
-class EditCallbackScreen(ModalScreen[CallbackAttempt | None]):
+class EditCallbackScreen(Dialog[CallbackAttempt | None]):
     """The callback's JSON in an editor; Send checks it is JSON and sends it, compacted, to the same URL."""
 
     BINDINGS = [
@@ -97,23 +96,14 @@ class EditCallbackScreen(ModalScreen[CallbackAttempt | None]):
             button.label = "Send"
         self.dismiss(attempt)
 
-    @on(Button.Pressed, "#cancel")
-    def cancel_dialog(self) -> None:
-        self.dismiss(None)
-
-    @property
-    def error_text(self) -> str:
-        return error_text(self)
-
 
 def _code_choices() -> list[tuple[str, int | str]]:
     return [(f"{code}: {RESULT_DESCRIPTIONS[code]}", code) for code in PROMPT_CODES]
 
 
-class ForgeCallbackScreen(ModalScreen[CallbackAttempt | None]):
+class ForgeCallbackScreen(Dialog[CallbackAttempt | None]):
     """A well-formed callback for a CheckoutRequestID that never existed, sent where you say."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
     DEFAULT_CSS = DIALOG_CSS.format(name="ForgeCallbackScreen") + """
     ForgeCallbackScreen > Vertical { width: 84; }
     """
@@ -165,11 +155,3 @@ class ForgeCallbackScreen(ModalScreen[CallbackAttempt | None]):
         finally:
             button.disabled = False
         self.dismiss(attempt)
-
-    @on(Button.Pressed, "#cancel")
-    def cancel_dialog(self) -> None:
-        self.dismiss(None)
-
-    @property
-    def error_text(self) -> str:
-        return error_text(self)

@@ -6,7 +6,7 @@ function they were given and show the engine's refusal word for word.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -60,6 +60,24 @@ def error_text(dialog: ModalScreen) -> str:
     return str(error.content).removeprefix("✗ ") if error.display else ""
 
 
+ResultType = TypeVar("ResultType")
+
+
+class Dialog(ModalScreen[ResultType]):
+    """A modal form: Escape or its Cancel button closes it with None; the engine's
+    refusals show under the fields (``#error``), readable by tests as ``error_text``."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_dialog(self) -> None:
+        self.dismiss(None)
+
+    @property
+    def error_text(self) -> str:
+        return error_text(self)
+
+
 def parse_kes(text: str) -> float | None:
     """A typed amount of KES (``1,500`` is fine), None when left empty."""
     cleaned = text.strip().replace(",", "").replace("_", "")
@@ -73,10 +91,9 @@ def parse_kes(text: str) -> float | None:
         raise NotANumber("balance must be a number of KES") from None
 
 
-class AddHandsetScreen(ModalScreen[Handset | None]):
+class AddHandsetScreen(Dialog[Handset | None]):
     """Name, MSISDN, PIN and opening balance of a new phone."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
     DEFAULT_CSS = DIALOG_CSS.format(name="AddHandsetScreen")
 
     def __init__(self, add_handset: AddHandset) -> None:
@@ -119,19 +136,10 @@ class AddHandsetScreen(ModalScreen[Handset | None]):
             return
         self.dismiss(handset)
 
-    @on(Button.Pressed, "#cancel")
-    def cancel_dialog(self) -> None:
-        self.dismiss(None)
 
-    @property
-    def error_text(self) -> str:
-        return error_text(self)
-
-
-class BalanceScreen(ModalScreen[Handset | None]):
+class BalanceScreen(Dialog[Handset | None]):
     """Set a handset's M-PESA balance to a new amount."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
     DEFAULT_CSS = DIALOG_CSS.format(name="BalanceScreen")
 
     def __init__(self, handset: Handset, set_balance: SetBalance) -> None:
@@ -169,11 +177,3 @@ class BalanceScreen(ModalScreen[Handset | None]):
             show_error(self, str(exc))
             return
         self.dismiss(handset)
-
-    @on(Button.Pressed, "#cancel")
-    def cancel_dialog(self) -> None:
-        self.dismiss(None)
-
-    @property
-    def error_text(self) -> str:
-        return error_text(self)

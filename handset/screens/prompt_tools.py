@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -23,7 +22,7 @@ from server.models import Transaction
 from server.rules import CallbackPlan
 from server.simulator import EngineError
 
-from .handset_dialogs import DIALOG_CSS, error_text, show_error
+from .handset_dialogs import DIALOG_CSS, Dialog, show_error
 
 Settle = Callable[[int | str], Transaction]
 SetPlan = Callable[[CallbackPlan], Transaction]
@@ -47,7 +46,7 @@ def code_meaning(code: int | str) -> Content:
     )
 
 
-class ResultCodeScreen(ModalScreen[Transaction | None]):
+class ResultCodeScreen(Dialog[Transaction | None]):
     """Pick a result code of spec §4 and settle the prompt with it."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back to the prompt")]
@@ -98,10 +97,6 @@ class ResultCodeScreen(ModalScreen[Transaction | None]):
             return
         self.dismiss(settled)
 
-    @property
-    def error_text(self) -> str:
-        return error_text(self)
-
 
 # Modes in the order the dialog lists them, with what each does to the merchant.
 PLAN_CHOICES: tuple[tuple[str, str], ...] = (
@@ -113,7 +108,7 @@ PLAN_CHOICES: tuple[tuple[str, str], ...] = (
 )
 
 
-class CallbackPlanScreen(ModalScreen[Transaction | None]):
+class CallbackPlanScreen(Dialog[Transaction | None]):
     """Choose how the prompt's callback is delivered; the numbers apply to delay and duplicate."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back to the prompt")]
@@ -185,7 +180,3 @@ class CallbackPlanScreen(ModalScreen[Transaction | None]):
             show_error(self, str(exc))
             return
         self.dismiss(changed)
-
-    @property
-    def error_text(self) -> str:
-        return error_text(self)
