@@ -9,9 +9,11 @@ messages through the ``EngineBridge``; no widget ever changes state itself.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sys
 import time
+from typing import Any, Callable
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -19,8 +21,9 @@ from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane, TextArea
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
 from server.clock import Clock
 from server.ids import IdGenerator
@@ -31,13 +34,6 @@ from server.settings import Settings
 from server.simulator import EngineError, Simulator
 
 from .bridge import EngineBridge, LogToApp
-from .screens.connect import ConnectScreen, connect_facts
-from .screens.detail import EntryDetailScreen
-from .screens.handset_dialogs import AddHandsetScreen, BalanceScreen
-from .screens.help import HelpScreen
-from .screens.inspector import CallbackInspectorScreen
-from .screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
-from .screens.settings import SettingsScreen
 from .texts import ksh, plan_words
 from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
 from .widgets.inbox import SHOWN_MESSAGES
@@ -47,6 +43,8 @@ from .widgets.stk_prompt import StkPrompt
 PROMPT_MARKER = " ●"
 ANNOUNCE_LULL = 0.3  # seconds without a new prompt before the notification shows
 ANNOUNCE_MAX_WAIT = 1.5
+# Engine messages are handled for at most this long (seconds) before keys and frames get a turn.
+ENGINE_SLICE = 0.004
 OFFLINE_MARKER = " ✈"
 LOCK_MARKER = f" {LOCK_MARK}"
 # Actions that need something on the phone on screen; the footer only offers them then.
@@ -55,6 +53,18 @@ PROMPT_ACTIONS = ("settle_with_code", "callback_plan")
 
 def pane_id(msisdn: str) -> str:
     return f"phone-{msisdn}"
+
+
+def _typing_in(widget: object) -> bool:
+    """Whether ``widget`` takes text (an Input or a TextArea): a new prompt must not take its focus.
+
+    TextArea is only looked up once something imported it (the dialogs do): the first frame
+    should not pay for loading it.
+    """
+    if isinstance(widget, Input):
+        return True
+    text_area = sys.modules.get("textual.widgets._text_area")
+    return text_area is not None and isinstance(widget, text_area.TextArea)
 
 
 class HandsetApp(App[None]):
@@ -92,9 +102,19 @@ class HandsetApp(App[None]):
         self._unannounced: list[Transaction] = []
         self._announce_timer: Timer | None = None
         self._burst_started = 0.0
+        self._keys_state: tuple[str, bool, bool] | None = None  # what the footer's keys were last offered for
         # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
         self.tabs = TabbedContent(id="phones")
         self.activity = ActivityLog(id="activity")
+        self._engine_handlers: dict[type[Message], Callable[[Any], Any]] = {
+            EngineBridge.HandsetChanged: self.redraw_handset,
+            EngineBridge.PromptArrived: self.show_prompt,
+            EngineBridge.TransactionSettled: self.settle_on_phone,
+            EngineBridge.SmsReceived: self.deliver_sms,
+            EngineBridge.RequestHandled: self.log_request,
+            EngineBridge.CallbackAttempted: self.log_callback,
+            EngineBridge.StateReset: self.rebuild_phones,
+        }
 
     @property
     def simulator(self) -> Simulator:
@@ -196,7 +216,19 @@ class HandsetApp(App[None]):
         if tab.label != label:
             tab.label = label
         if phone is self.current_phone:
-            self.refresh_bindings()  # the prompt and unlock keys come and go with what is on screen
+            self._refresh_prompt_keys()
+
+    def _refresh_prompt_keys(self) -> None:
+        """Offer the prompt and unlock keys when what is on screen changed (not on every event).
+
+        Refreshing the bindings rebuilds the footer, so a flood of settlements on the phone on
+        screen must not do it once per settlement: only when a key comes or goes.
+        """
+        phone = self.current_phone
+        state = (phone.msisdn, phone.prompt_waiting, phone.pin_locked) if phone is not None else None
+        if state != self._keys_state:
+            self._keys_state = state
+            self.refresh_bindings()
 
     async def activate_phone(self, msisdn: str) -> None:
         """Put a phone on screen (drawing it if it is the first look) and hand it the keys."""
@@ -213,10 +245,27 @@ class HandsetApp(App[None]):
         phone = self.phones.get((event.pane.id or "").removeprefix("phone-"))
         if phone is not None:
             await self._look_at(phone)
-        self.refresh_bindings()
+        self._refresh_prompt_keys()
 
     # --- engine events, as messages -----------------------------------------------
-    @on(EngineBridge.HandsetChanged)
+    @on(EngineBridge.EventsWaiting)
+    async def take_engine_events(self) -> None:
+        """Handle the engine's messages in order, a slice at a time (see ``handset.bridge``)."""
+        if self._bridge is None:
+            return
+        for message in self._bridge.take(ENGINE_SLICE):
+            if not self.tabs.is_attached:  # the app is closing: nothing left to draw on
+                continue
+            await self.handle_engine_message(message)
+
+    async def handle_engine_message(self, message: Message) -> None:
+        """Hand one engine message to its handler."""
+        handler = self._engine_handlers.get(type(message))
+        if handler is not None:
+            result = handler(message)
+            if inspect.isawaitable(result):
+                await result
+
     async def redraw_handset(self, message: EngineBridge.HandsetChanged) -> None:
         handset = message.handset
         phone = self.phones.get(handset.msisdn)
@@ -229,7 +278,6 @@ class HandsetApp(App[None]):
             self._unannounced = [t for t in self._unannounced if t.msisdn != handset.msisdn]
         self.refresh_tab(handset.msisdn)
 
-    @on(EngineBridge.PromptArrived)
     def show_prompt(self, message: EngineBridge.PromptArrived) -> None:
         self._open_prompt(message.transaction, announce=True)
 
@@ -244,7 +292,7 @@ class HandsetApp(App[None]):
         phone.show_plan(self._plan_words(txn))
         self.refresh_tab(txn.msisdn)
         on_screen = self.tabs.active == pane_id(txn.msisdn) and self.screen is self.screen_stack[0]
-        typing = isinstance(self.focused, (Input, TextArea))
+        typing = _typing_in(self.focused)
         if on_screen and not typing and phone.built:
             phone.prompt.pin_field.focus()
         elif announce:
@@ -286,7 +334,6 @@ class HandsetApp(App[None]):
             more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
             self.notify(f"{names}{more}. Press n to answer the next.", title=f"{len(waiting)} payment prompts")
 
-    @on(EngineBridge.TransactionSettled)
     def settle_on_phone(self, message: EngineBridge.TransactionSettled) -> None:
         txn = message.transaction
         handset = self.simulator.handset(txn.msisdn)
@@ -294,37 +341,39 @@ class HandsetApp(App[None]):
         phone = self.phones.get(txn.msisdn)
         if phone is None:
             return
+        # Only the prompt on the phone's screen closing moves the focus: a 1001 (busy) settlement
+        # of another push to this phone leaves that prompt, and the customer typing in it, alone.
         prompt_had_focus = phone.built and phone.prompt.has_focus_within
-        phone.settle(txn)
+        closed = phone.settle(txn)
+        if not closed:
+            return
         self.refresh_tab(txn.msisdn)
         if prompt_had_focus and phone.notice_text is not None:
             phone.notice.query_one("#dismiss").focus()
         elif prompt_had_focus:
             self.tabs.query_one("Tabs").focus()
 
-    @on(EngineBridge.SmsReceived)
     def deliver_sms(self, message: EngineBridge.SmsReceived) -> None:
         phone = self.phones.get(message.sms.msisdn)
         if phone is not None:
             phone.receive_sms(message.sms)
 
-    @on(EngineBridge.RequestHandled)
     def log_request(self, message: EngineBridge.RequestHandled) -> None:
         self.activity.add(request_entry(message.request))
 
-    @on(EngineBridge.CallbackAttempted)
     def log_callback(self, message: EngineBridge.CallbackAttempted) -> None:
         self.activity.add(callback_entry(message.attempt, message.at, message.final))
-        for screen in self.screen_stack:
-            if isinstance(screen, CallbackInspectorScreen):
-                screen.add_attempt(message.attempt)
+        inspector = sys.modules.get("handset.screens.inspector")  # not loaded: no inspector is open
+        if inspector is not None:
+            for screen in self.screen_stack:
+                if isinstance(screen, inspector.CallbackInspectorScreen):
+                    screen.add_attempt(message.attempt)
 
     @on(EngineBridge.LogRecorded)
     def log_record(self, message: EngineBridge.LogRecorded) -> None:
         self.activity.add(log_entry(message.record, self.simulator.clock.now()))
 
-    @on(EngineBridge.StateReset)
-    async def rebuild_phones(self) -> None:
+    async def rebuild_phones(self, message: EngineBridge.StateReset | None = None) -> None:
         await self.tabs.clear_panes()
         self.phones.clear()
         self._unannounced.clear()
@@ -348,13 +397,19 @@ class HandsetApp(App[None]):
 
     @on(ActivityLog.EntryChosen)
     def show_entry(self, message: ActivityLog.EntryChosen) -> None:
+        from .screens.detail import EntryDetailScreen
+
         self.push_screen(EntryDetailScreen(message.entry))
 
     # --- actions -------------------------------------------------------------------
     def action_connect(self) -> None:
+        from .screens.connect import ConnectScreen, connect_facts
+
         self.push_screen(ConnectScreen(connect_facts(self.emulator)))
 
     def action_add_handset(self) -> None:
+        from .screens.handset_dialogs import AddHandsetScreen
+
         def opened(handset: Handset | None) -> None:
             if handset is not None:
                 self.call_after_refresh(self._go_to_new_phone, handset)
@@ -373,6 +428,8 @@ class HandsetApp(App[None]):
         if handset is None:
             return
         msisdn = handset.msisdn
+        from .screens.handset_dialogs import BalanceScreen
+
         self.push_screen(BalanceScreen(handset, lambda kes: self.simulator.update_handset(msisdn, balance=kes)))
 
     def action_toggle_online(self) -> None:
@@ -448,6 +505,8 @@ class HandsetApp(App[None]):
         _, txn = shown
         checkout = txn.checkout_request_id
         settle = lambda code: self.simulator.settle_with(checkout, code)  # noqa: E731
+        from .screens.prompt_tools import ResultCodeScreen
+
         self.push_screen(ResultCodeScreen(txn, self._owner(txn.msisdn), settle))
 
     def action_callback_plan(self) -> None:
@@ -467,6 +526,8 @@ class HandsetApp(App[None]):
             self.notify(f"The callback will go out: {words or 'normal'}.", title="Callback plan", timeout=3)
 
         set_plan = lambda plan: self.simulator.set_callback_plan(checkout, plan)  # noqa: E731
+        from .screens.prompt_tools import CallbackPlanScreen
+
         screen = CallbackPlanScreen(
             txn, self._effective_plan(txn), self.simulator.settings.late_callback_delay, set_plan,
         )
@@ -484,6 +545,8 @@ class HandsetApp(App[None]):
         self.notify(f"{handset.name} can pay again.", title="PIN unlocked")
 
     def action_inspect_callbacks(self) -> None:
+        from .screens.inspector import CallbackInspectorScreen
+
         self.push_screen(CallbackInspectorScreen(self.simulator))
 
     def action_settings(self) -> None:
@@ -492,9 +555,13 @@ class HandsetApp(App[None]):
             if applied:
                 self.notify("Settings applied.", title="Settings", timeout=3)
 
+        from .screens.settings import SettingsScreen
+
         self.push_screen(SettingsScreen(self.simulator), closed)
 
     def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
         self.push_screen(HelpScreen())
 
 

@@ -2,9 +2,16 @@
 
 The engine calls its subscribers synchronously, in the middle of a payment.
 Touching widgets there would tie the engine to the screen, so the bridge only
-posts a message; the app handles it on its own turn of the message loop.
+queues a message; the app handles it on its own turn of the message loop.
 Log records from ``server`` (and anything else) take the same road, so
 nothing is written to the terminal behind Textual's back.
+
+A flood of pushes makes thousands of events a second. Posting each one to the
+app would queue them ahead of the keys the customer types (the app drains its
+queue before anything else runs, the key's widget and the next frame included).
+So the bridge keeps them in order in its own queue and posts one
+``EventsWaiting``; the app takes them in slices of a few milliseconds
+(``take``), and between slices the keys, the frames and the server run.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Callable
+import time
+from collections import deque
+from typing import Callable, Iterator
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -71,6 +80,9 @@ class EngineBridge:
     class StateReset(Message):
         """The engine went back to its configured defaults."""
 
+    class EventsWaiting(Message):
+        """Engine messages are waiting in the bridge: the app should ``take`` them."""
+
     class LogRecorded(Message):
         """A log record that would otherwise have gone to stderr."""
 
@@ -82,6 +94,8 @@ class EngineBridge:
         self._bus = bus
         self._target = target
         self._unsubscribe: Callable[[], None] | None = None
+        self._waiting: deque[Message] = deque()
+        self._announced = False  # an EventsWaiting is on its way to the target
 
     def start(self) -> None:
         self._unsubscribe = self._bus.subscribe(self._forward)
@@ -93,8 +107,29 @@ class EngineBridge:
 
     def _forward(self, event: engine.Event) -> None:
         message = self.translate(event)
-        if message is not None:
-            self._target.post_message(message)
+        if message is None:
+            return
+        self._waiting.append(message)
+        if not self._announced:
+            self._announced = True
+            self._target.post_message(self.EventsWaiting())
+
+    def take(self, budget: float) -> Iterator[Message]:
+        """The waiting messages, oldest first, for about ``budget`` seconds of the caller's work.
+
+        When the time is up with messages left, another ``EventsWaiting`` is posted on the
+        loop's next turn, behind whatever reached the target meanwhile (a key press).
+        """
+        deadline = time.perf_counter() + budget
+        waiting = self._waiting
+        try:
+            while waiting and time.perf_counter() <= deadline:
+                yield waiting.popleft()
+        finally:
+            if waiting:
+                asyncio.get_running_loop().call_soon(self._target.post_message, self.EventsWaiting())
+            else:
+                self._announced = False
 
     @classmethod
     def translate(cls, event: engine.Event) -> Message | None:

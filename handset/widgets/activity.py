@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 
-from textual import on
+from rich.segment import Segment
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import Padding
 from textual.widgets import OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import DuplicateID, Option
 
 from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
@@ -24,6 +29,9 @@ from ..texts import phone_number
 
 # The pane shows the recent past; the engine's store keeps the full history.
 KEPT_ENTRIES = 500
+# During a burst the pane is updated at most this often (seconds): nobody reads a log
+# scrolling at 60 frames a second, and the keys typed meanwhile should not wait for it.
+FLUSH_INTERVAL = 0.1
 
 REQUEST, CALLBACK, SETTLED, LOG = "request", "callback", "settled", "log"
 INDENT = " " * 11  # second lines start under the text, past the time and the mark
@@ -38,9 +46,20 @@ class ActivityEntry:
     summary: Content
     title: str
     facts: list[tuple[str, str]] = field(default_factory=list)
-    bodies: list[tuple[str, str]] = field(default_factory=list)
+    # (title, text, is JSON to indent): indented only when the detail view asks, not per event.
+    body_sources: list[tuple[str, str | None, bool]] = field(default_factory=list)
     checkout_request_id: str | None = None
     id: str = ""
+    _bodies: list[tuple[str, str]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def bodies(self) -> list[tuple[str, str]]:
+        """The bodies as the detail view shows them (JSON indented, numbers kept as spelt)."""
+        if self._bodies is None:
+            self._bodies = [
+                (title, pretty_body(text) if is_json else (text or "")) for title, text, is_json in self.body_sources
+            ]
+        return self._bodies
 
 
 _serial = itertools.count(1)
@@ -83,7 +102,7 @@ def request_entry(event: RequestHandled) -> ActivityEntry:
     facts.append(("Latency", f"{event.latency_ms:.1f} ms"))
     return ActivityEntry(
         REQUEST, event.at, line, f"{event.method} {event.path}", facts,
-        [("Request body", pretty_body(event.request_body)), ("Response body", pretty_body(event.response_body))],
+        [("Request body", event.request_body, True), ("Response body", event.response_body, True)],
         id=f"entry-{next(_serial)}",
     )
 
@@ -113,8 +132,7 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
         facts.append(("Diagnosis", attempt.error))
     return ActivityEntry(
         CALLBACK, at, line, f"Callback #{attempt.attempt} to {attempt.url}", facts,
-        [("Callback body sent", pretty_body(attempt.request_body)),
-         ("Merchant's answer", pretty_body(attempt.response_body))],
+        [("Callback body sent", attempt.request_body, True), ("Merchant's answer", attempt.response_body, True)],
         checkout_request_id=attempt.checkout_request_id, id=f"entry-{next(_serial)}",
     )
 
@@ -140,7 +158,7 @@ def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
         facts.append(("Receipt", txn.receipt))
     return ActivityEntry(
         SETTLED, txn.settled_at or txn.created_at, line, f"Payment {txn.checkout_request_id}", facts,
-        [("Prompt", txn.prompt), ("Callback body", pretty_body(txn.callback_body))],
+        [("Prompt", txn.prompt, False), ("Callback body", txn.callback_body, True)],
         checkout_request_id=txn.checkout_request_id, id=f"entry-{next(_serial)}",
     )
 
@@ -155,12 +173,127 @@ def log_entry(record: logging.LogRecord, at: float) -> ActivityEntry:
         body += "\n\n" + logging.Formatter().formatException(record.exc_info)
     return ActivityEntry(
         LOG, at, line, f"{record.levelname} from {record.name}", [("Logger", record.name)],
-        [("Message", body)], id=f"entry-{next(_serial)}",
+        [("Message", body, False)], id=f"entry-{next(_serial)}",
     )
 
 
+class NewestFirstList(OptionList):
+    """An OptionList that takes new options on top and forgets the oldest past a cap.
+
+    ``OptionList.set_options`` measures, lays out and renders every option
+    again. Here a flush costs what arrived, not what is shown: each option's
+    height is measured once (per width), and its rendered lines are kept, because
+    they are tagged with the option's serial number, which never changes, rather
+    than with its index, which moves down with every new entry. Clicks and hovers
+    turn the serial back into the index. This works on OptionList's internals
+    (Textual is pinned in pyproject.toml; tests/handset/test_activity.py covers it).
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._height_of: dict[Option, int] = {}
+        self._height_width = -1
+        self._serial_of: dict[Option, int] = {}
+        self._next_serial = 0
+
+    def prepend(self, fresh: list[Option], keep: int) -> None:
+        """Put ``fresh`` (newest first) above everything, then keep only the first ``keep`` options."""
+        if not fresh:
+            return
+        highlighted, hovered = self.highlighted, self._mouse_hovering_over
+        options = self._options
+        for option in reversed(fresh):
+            if option._id is not None:
+                if option._id in self._id_to_option:
+                    raise DuplicateID(f"Unable to add {option!r} due to duplicate ID")
+                self._id_to_option[option._id] = option
+            self._serial_of[option] = self._next_serial
+            self._next_serial += 1
+        options[:0] = fresh
+        for option in options[keep:]:
+            if option._id is not None:
+                del self._id_to_option[option._id]
+            self._height_of.pop(option, None)
+            del self._serial_of[option]
+        del options[keep:]
+        self._option_to_index = {option: index for index, option in enumerate(options)}
+        self._relayout_lines()
+        shift = len(fresh)
+        if hovered is not None:
+            self._mouse_hovering_over = hovered + shift if hovered + shift < len(options) else None
+        # As set_options did: back to the top, the highlighted entry (if still kept) in view.
+        self.highlighted = None
+        self.scroll_y = 0
+        if highlighted is not None and highlighted + shift < len(options):
+            self.highlighted = highlighted + shift
+        self.refresh()
+
+    def _relayout_lines(self) -> None:
+        """Rebuild the line map from the heights already measured, measuring only new options."""
+        lines = self._line_cache
+        lines.clear()
+        if not self.is_mounted or not self.scrollable_content_region:
+            self._height_of.clear()  # OptionList measures everything when it is laid out
+            return
+        width = self.scrollable_content_region.width - self._get_left_gutter_width()
+        if width != self._height_width:
+            self._height_of.clear()
+            self._height_width = width
+        padding = self.get_component_styles("option-list--option").padding
+        height_of = self._height_of
+        for index, option in enumerate(self._options):
+            height = height_of.get(option)
+            if height is None:
+                height = self._get_visual(option).get_height(self.styles, width - padding.width) + option._divider
+                height_of[option] = height
+            lines.index_to_line[index] = len(lines.lines)
+            lines.heights[index] = height
+            lines.lines.extend((index, line_no) for line_no in range(height))
+        self._update_lines()  # nothing left to measure: it only sets the virtual size
+
+    def _clear_caches(self) -> None:
+        self._height_of.clear()
+        super()._clear_caches()
+
+    def _index_of(self, serial: int | None) -> int | None:
+        """The index of the option rendered with ``serial`` (None if it is gone)."""
+        if serial is None or not self._options:
+            return None
+        index = self._serial_of[self._options[0]] - serial
+        return index if 0 <= index < len(self._options) else None
+
+    def _get_option_render(self, option: Option, style: Style) -> list[Strip]:
+        # OptionList._get_option_render, with the serial in the meta instead of the index.
+        padding = self.get_component_styles("option-list--option").padding
+        width = self.scrollable_content_region.width - self._get_left_gutter_width()
+        cache_key = (option, style, padding)
+        if (strips := self._option_render_cache.get(cache_key)) is None:
+            visual = self._get_visual(option)
+            if padding:
+                visual = Padding(visual, padding)
+            strips = visual.to_strips(self, visual, width, None, style)
+            meta = {"option": self._serial_of.get(option)}
+            strips = [strip.extend_cell_length(width, style.rich_style).apply_meta(meta) for strip in strips]
+            if option._divider:
+                rule = self.get_visual_style("option-list--separator")
+                strips.append(Strip([Segment("─" * width, rule.rich_style)], width))
+            self._option_render_cache[cache_key] = strips
+        return strips
+
+    async def _on_click(self, event: events.Click) -> None:
+        event.prevent_default()  # OptionList's own handler would read the serial as an index
+        clicked = self._index_of(event.style.meta.get("option"))
+        if clicked is not None and not self._options[clicked].disabled:
+            self.highlighted = clicked
+            self.action_select()
+
+    def _on_mouse_move(self, event: events.MouseMove) -> None:
+        event.prevent_default()
+        self._mouse_hovering_over = self._index_of(event.style.meta.get("option"))
+
+
 class ActivityLog(Vertical):
-    """The pane; entries arrive in bursts, so they are added once per screen refresh."""
+    """The pane; entries arrive in bursts, so they are added together, at most every ``FLUSH_INTERVAL``."""
 
     DEFAULT_CSS = """
     ActivityLog { border: round $primary 50%; border-title-color: $text; border-title-style: bold; }
@@ -188,48 +321,67 @@ class ActivityLog(Vertical):
         self._by_id: dict[str, ActivityEntry] = {}
         self._pending: list[ActivityEntry] = []
         self._flush_scheduled = False
+        self._flushed_at = float("-inf")
+        self._list = NewestFirstList(id="activity-list")
 
     def compose(self) -> ComposeResult:
         yield Static("Waiting for requests… press c to see how to connect your app.", id="activity-empty")
-        yield OptionList(id="activity-list")
+        yield self._list
 
     def on_mount(self) -> None:
         self.border_title = "Activity"
-        self.query_one(OptionList).display = False
+        self._list.display = False
 
     @property
     def entries(self) -> list[ActivityEntry]:
         """Everything shown, newest first (entries still waiting for a refresh included)."""
         return list(reversed(self._pending)) + self._entries
 
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the pane shows every entry added (none waits for the next update)."""
+        return not self._pending
+
     def add(self, entry: ActivityEntry) -> None:
+        """Queue an entry; it shows at the next frame, or within ``FLUSH_INTERVAL`` during a burst."""
         if not self.is_attached:  # the app is closing; nobody will see it
             return
         self._pending.append(entry)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self.call_after_refresh(self._flush)
+            wait = self._flushed_at + FLUSH_INTERVAL - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._flush)
+            else:
+                self.call_after_refresh(self._flush)
 
     def _flush(self) -> None:
+        """Show what arrived since the last update: one update, however many entries came."""
         self._flush_scheduled = False
-        if not self._pending:
+        if not self._pending or not self.is_attached:
             return
-        fresh = list(reversed(self._pending))
+        self._flushed_at = time.monotonic()
+        # A burst longer than the cap: only its newest entries would survive the cut anyway.
+        fresh = self._pending[: -KEPT_ENTRIES - 1 : -1]
         self._pending.clear()
-        options = self.query_one(OptionList)
-        highlighted = options.highlighted_option.id if options.highlighted_option else None
-        self._entries = (fresh + self._entries)[:KEPT_ENTRIES]
-        self._by_id = {entry.id: entry for entry in self._entries}
-        options.set_options(Option(entry.summary, id=entry.id) for entry in self._entries)
-        if highlighted in self._by_id:
-            options.highlighted = options.get_option_index(highlighted)
-        self.query_one("#activity-empty").display = False
-        options.display = True
-        self.border_subtitle = f"{len(self._entries)} entries"
+        entries = self._entries
+        entries[:0] = fresh
+        for entry in entries[KEPT_ENTRIES:]:
+            del self._by_id[entry.id]
+        del entries[KEPT_ENTRIES:]
+        for entry in fresh:
+            self._by_id[entry.id] = entry
+        options = self._list
+        options.prepend([Option(entry.summary, id=entry.id) for entry in fresh], KEPT_ENTRIES)
+        if not options.display:
+            self.query_one("#activity-empty").display = False
+            options.display = True
+        self.border_subtitle = f"{len(entries)} entries"
 
     def focus_entries(self) -> None:
         """Put the keyboard on the list, on the newest entry if none is highlighted yet."""
-        options = self.query_one(OptionList)
+        self._flush()  # show what is waiting first: the keys act on what is on screen
+        options = self._list
         options.focus()
         if options.highlighted is None and options.option_count:
             options.highlighted = 0

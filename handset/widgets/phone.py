@@ -227,14 +227,19 @@ class Phone(Vertical):
         if self.built and self.transaction is not None:
             self.prompt.show_plan(words)
 
-    def settle(self, transaction: Transaction) -> None:
-        """The engine settled ``transaction``: close its dialog and say what the customer sees."""
+    def settle(self, transaction: Transaction) -> bool:
+        """The engine settled ``transaction``: close its dialog and say what the customer sees.
+
+        True when that was the prompt on this phone's screen; False (nothing changes) for any
+        other transaction, such as another push to this phone settled 1001 because it is busy.
+        """
         if self.transaction is None or self.transaction.checkout_request_id != transaction.checkout_request_id:
-            return
+            return False
         self._close_prompt()
         self.notice_text = outcome_notice(transaction)
         if self.notice_text is not None and self.built:
             self.notice.show(self.notice_text)
+        return True
 
     def _close_prompt(self) -> None:
         self.transaction = None

@@ -89,3 +89,56 @@ async def test_warnings_go_to_the_activity_log_not_the_terminal(start_app):
         logging.getLogger("server.test").warning("disk is %s", "full")
         await wait_until(lambda: any("disk is full" in s for s in summaries(app)), "the log record")
         assert "WARNING server.test: disk is full" in summaries(app)[0]
+
+
+async def test_a_burst_beyond_the_cap_keeps_the_newest_entries_newest_first(start_app):
+    import logging
+
+    from handset.widgets.activity import KEPT_ENTRIES, log_entry
+
+    def entry(n: int):
+        record = logging.LogRecord("burst", logging.WARNING, __file__, 1, "entry %d", (n,), None)
+        return log_entry(record, 0.0)
+
+    async with start_app() as (app, pilot, merchant):
+        log = app.activity
+        options = log.query_one(OptionList)
+        for n in range(10):
+            log.add(entry(n))
+        await wait_until(lambda: log.up_to_date, "the pane updated")
+        await pilot.pause()
+        await pilot.press("l")
+        options.highlighted = 3  # "entry 6"
+        assert options.highlighted_option.prompt.plain.endswith("entry 6")
+        for n in range(10, 15):
+            log.add(entry(n))
+        await wait_until(lambda: log.up_to_date, "the pane updated")
+        await pilot.pause()
+        assert options.highlighted_option.prompt.plain.endswith("entry 6")  # the highlight follows it down
+
+        # Two updates' worth of a flood, the first alone longer than the cap.
+        for n in range(15, 10 + KEPT_ENTRIES + 40):
+            log.add(entry(n))
+        await wait_until(lambda: log.up_to_date, "the pane updated")
+        await pilot.pause()
+        for n in range(10 + KEPT_ENTRIES + 40, 10 + KEPT_ENTRIES + 60):
+            log.add(entry(n))
+        await wait_until(lambda: log.up_to_date, "the pane updated")
+        await pilot.pause()
+
+        newest = 10 + KEPT_ENTRIES + 59
+        expected = [f"entry {n}" for n in range(newest, newest - KEPT_ENTRIES, -1)]
+        assert [e.summary.plain.rsplit(": ", 1)[1] for e in log.entries] == expected
+        assert options.option_count == KEPT_ENTRIES
+        assert [o.prompt.plain.rsplit(": ", 1)[1] for o in options.options] == expected
+        assert log.border_subtitle == f"{KEPT_ENTRIES} entries"
+        assert options.highlighted is None  # "entry 6" fell off the end
+        # Every shown line maps back to its entry (Enter and clicks choose the right one).
+        options.highlighted = 2
+        await pilot.press("enter")
+        assert app.screen.entry.id == log.entries[2].id
+        await pilot.press("escape")
+        await pilot.pause()
+        assert await pilot.click(options, offset=(5, 4))
+        await pilot.pause()
+        assert app.screen.entry.id == log.entries[4].id

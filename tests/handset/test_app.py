@@ -81,13 +81,20 @@ async def test_every_step_of_a_payment_is_a_message(start_app, receiver):
         app_settings = app  # keep the linter quiet about the unused name
         app._message_hook_for_tests = None
         phone = app.phones[WANJIKU]
-        original = app.post_message
+        # Engine messages reach the app through the bridge's queue (handset/bridge.py), the
+        # customer's as posted messages: both roads lead here or to post_message.
+        original_post, original_engine = app.post_message, app.handle_engine_message
 
         def spy(message):
             seen.append(type(message))
-            return original(message)
+            return original_post(message)
+
+        async def spy_engine(message):
+            seen.append(type(message))
+            await original_engine(message)
 
         app.post_message = spy  # type: ignore[method-assign]
+        app.handle_engine_message = spy_engine  # type: ignore[method-assign]
         await merchant.push(receiver.url)
         await wait_until(lambda: phone.prompt_waiting, "the prompt")
         await pilot.press(*"1234", "enter")

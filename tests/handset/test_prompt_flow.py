@@ -201,3 +201,30 @@ async def test_a_prompt_elsewhere_never_steals_focus(start_app, receiver):
         assert app.tabs.active == f"phone-{WANJIKU}"
         assert app.focused is wanjiku.prompt.pin_field
         assert isinstance(app.focused, Input)
+
+
+async def test_a_busy_push_to_the_phone_on_screen_leaves_the_pin_field_alone(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        await app.activate_phone(WANJIKU)
+        wanjiku = app.phones[WANJIKU]
+        first = await merchant.push(receiver.url)
+        await wait_until(lambda: wanjiku.prompt_waiting, "the prompt")
+        await pilot.pause()
+        await pilot.press("1", "2")
+        assert app.focused is wanjiku.prompt.pin_field
+
+        # A second push to the same phone settles 1001 (busy) and sends its callback; the prompt
+        # on screen, the half-typed PIN and the focus stay as they were.
+        await merchant.push(receiver.url)
+        busy = (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]
+        assert busy["ResultCode"] == 1001
+        await wait_until(lambda: any("1001" in e.summary.plain for e in app.activity.entries), "the 1001 entry")
+        await pilot.pause()
+        assert wanjiku.transaction is not None and wanjiku.transaction.checkout_request_id == first
+        assert app.focused is wanjiku.prompt.pin_field
+        assert wanjiku.prompt.pin_field.value == "12"
+        assert tab_text(app, WANJIKU).endswith("●")
+
+        await pilot.press("3", "4", "enter")
+        paid = (await receiver.wait_for(2))[1].json["Body"]["stkCallback"]
+        assert paid["ResultCode"] == 0 and paid["CheckoutRequestID"] == first
