@@ -147,7 +147,8 @@ async def test_hundreds_of_hanging_callbacks_do_not_starve_another_merchant(
             await _pay(http, daraja, merchant.url("/hang"), phone=phone, amount=1)
 
     await asyncio.gather(*(hang_one(p) for p in phones))
-    await poll(lambda: len(merchant.arrived("/hang")) >= 50, "the slow merchant to be holding many callbacks", timeout=15)
+    # The dispatcher lets 32 posts per origin be in flight; the rest of the 250 queue behind them.
+    await poll(lambda: len(merchant.arrived("/hang")) >= 30, "the slow merchant to be holding many callbacks", timeout=15)
     fast = await _pay(http, daraja, receiver.url, phone="254712345678")
     try:
         [callback] = await receiver.wait_for(1, timeout=5)
