@@ -14,6 +14,17 @@ from typing import Any
 from aiohttp import web
 
 
+async def serve_posts(handler, port: int = 0) -> tuple[web.AppRunner, int]:
+    """Serve every POST on 127.0.0.1 with ``handler``; returns the runner and the bound port."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 @dataclass
 class ReceivedCallback:
     path: str
@@ -46,13 +57,7 @@ class CallbackReceiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_posts(self._handle, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import httpx
 from aiohttp import web
 from daraja_client import push_body
-from receiver import CallbackReceiver
+from receiver import CallbackReceiver, serve_posts
 
 from server.clock import ManualClock
 from server.ids import IdGenerator
@@ -326,13 +326,7 @@ class FaultyMerchant:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.3)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_posts(self._handle, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:
