@@ -146,6 +146,7 @@ class Simulator:
         """Stop timers and deliveries; everything settled is already on disk."""
         self._cancel_timers()
         await self.callbacks.stop()
+        self.store.flush()
         self._started = False
 
     def _cancel_timers(self) -> None:
@@ -360,10 +361,11 @@ class Simulator:
         elif len(txn.prompt) > MAX_PROMPT_CHARS:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
-            # One commit for the new phone (if any) and its transaction: cheaper, and atomic.
+            # One commit for the new phone (if any) and its transaction, shared with the other
+            # pushes of this loop turn; the view awaits store.durable() before it acknowledges.
             while True:
                 try:
-                    with self.store.atomic():
+                    with self.store.atomic(group=True):
                         if provisioned:
                             self.store.save_handset(handset)
                         self.store.insert_transaction(txn)

@@ -5,11 +5,22 @@ store before it tells anyone about it, so a crash never loses a settled
 payment or an undelivered callback. WAL mode with ``synchronous=NORMAL``
 survives a killed process (the guarantee we make); ``durability="full"`` also
 survives power loss at the cost of an fsync per commit.
+
+Group commit: STK Push, the hot path, writes inside ``atomic(group=True)``.
+Every push made in one turn of the event loop shares one transaction, which
+commits at the start of the next turn; the view awaits ``durable()`` before it
+acknowledges, so nothing is acknowledged before it is on disk, and a commit
+(most of a push's cost) is paid once per turn instead of once per push. Any
+other write first commits an open group, so everything else stays committed
+the moment its method returns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
+from operator import attrgetter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +34,8 @@ from .models import (
     Message,
     Transaction,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -93,6 +106,8 @@ _ATTEMPT_COLUMNS = (
     "checkout_request_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
     "latency_ms", "error", "kind",
 )
+_txn_row = attrgetter(*_TXN_COLUMNS)  # the INSERT's parameters, read in C
+_attempt_row = attrgetter(*_ATTEMPT_COLUMNS)
 _TXN_SELECT = f"SELECT {', '.join(_TXN_COLUMNS)} FROM transactions"
 _TXN_INSERT = (
     f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) "
@@ -125,6 +140,8 @@ class Store:
         self.path = str(path)
         # isolation_level=None: we open transactions ourselves, so each settle is one commit.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._group: asyncio.Future[None] | None = None  # set while a group transaction is open
+        self._depth = 0  # atomic() blocks we are inside
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -138,12 +155,24 @@ class Store:
         )
 
     def close(self) -> None:
+        self.flush()
         self._db.close()
 
     @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """All writes inside commit together or not at all."""
+    def atomic(self, group: bool = False) -> Iterator[None]:
+        """All writes inside commit together or not at all.
+
+        Plain: committed when the block ends. ``group=True``: the block joins the
+        transaction shared by this loop turn (see the module docstring); await
+        ``durable()`` before telling anyone outside the process about it.
+        """
+        if group:
+            with self._in_group():
+                yield
+            return
+        self.flush()
         self._db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
         try:
             yield
         except BaseException:
@@ -151,6 +180,58 @@ class Store:
             raise
         else:
             self._db.execute("COMMIT")
+        finally:
+            self._depth -= 1
+
+    @contextmanager
+    def _in_group(self) -> Iterator[None]:
+        if self._group is None:
+            loop = asyncio.get_running_loop()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._group = loop.create_future()
+            loop.call_soon(self.flush)
+        # A savepoint, so a failed block undoes only its own writes, not its neighbours'.
+        self._db.execute("SAVEPOINT grouped")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO grouped")
+            raise
+        finally:
+            self._depth -= 1
+            self._db.execute("RELEASE grouped")
+
+    def durable(self) -> asyncio.Future[None]:
+        """Resolves once every grouped write made so far is committed."""
+        if self._group is None:
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return self._group
+
+    def flush(self) -> None:
+        """Commit the open group transaction, if any, and wake whoever awaits it."""
+        waiters, self._group = self._group, None
+        if waiters is None:
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("group commit failed: %s", exc)
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if not waiters.done():
+                waiters.set_exception(exc)
+            return
+        if not waiters.done():
+            waiters.set_result(None)
+
+    def _write(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        """Run one write; outside atomic() it commits alone, after any open group."""
+        if self._depth == 0:
+            self.flush()
+        return self._db.execute(sql, args)
 
     def wipe(self, keep_tokens: bool = False) -> None:
         """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
@@ -163,7 +244,7 @@ class Store:
 
     # --- handsets and merchants ---------------------------------------------
     def save_handset(self, handset: Handset) -> None:
-        self._db.execute(
+        self._write(
             "INSERT INTO handsets (msisdn, name, pin, balance_cents, online, wrong_pins, pin_locked, position) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
             "ON CONFLICT (msisdn) DO UPDATE SET name=excluded.name, pin=excluded.pin, "
@@ -184,7 +265,7 @@ class Store:
         ]
 
     def save_merchant(self, merchant: Merchant) -> None:
-        self._db.execute(
+        self._write(
             "INSERT INTO merchants (shortcode, passkey, name, kind, balance_cents) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (shortcode) DO UPDATE SET passkey=excluded.passkey, name=excluded.name, "
             "kind=excluded.kind, balance_cents=excluded.balance_cents",
@@ -199,7 +280,7 @@ class Store:
     def insert_transaction(self, txn: Transaction) -> None:
         """Store a new transaction; raises DuplicateId if one of its ids is taken."""
         try:
-            self._db.execute(_TXN_INSERT, tuple(getattr(txn, c) for c in _TXN_COLUMNS))
+            self._write(_TXN_INSERT, _txn_row(txn))
         except sqlite3.IntegrityError as exc:
             raise _unique_violation(exc) from None
 
@@ -211,7 +292,7 @@ class Store:
             raise _unique_violation(exc) from None
 
     def _update_transaction(self, txn: Transaction) -> None:
-        self._db.execute(
+        self._write(
             "UPDATE transactions SET status=?, result_code=?, result_desc=?, receipt=?, settled_at=?, "
             "balance_after_cents=?, callback_state=?, callback_body=?, callback_plan=?, callback_due_at=? "
             "WHERE checkout_request_id=?",
@@ -221,12 +302,12 @@ class Store:
         )
 
     def set_callback_plan(self, checkout_request_id: str, plan: str | None) -> None:
-        self._db.execute(
+        self._write(
             "UPDATE transactions SET callback_plan=? WHERE checkout_request_id=?", (plan, checkout_request_id)
         )
 
     def set_callback_state(self, checkout_request_id: str, state: str) -> None:
-        self._db.execute(
+        self._write(
             "UPDATE transactions SET callback_state=? WHERE checkout_request_id=?", (state, checkout_request_id)
         )
 
@@ -270,7 +351,7 @@ class Store:
 
     # --- inbox -----------------------------------------------------------------
     def add_message(self, msisdn: str, sender: str, text: str, received_at: float) -> Message:
-        cursor = self._db.execute(
+        cursor = self._write(
             "INSERT INTO messages (msisdn, sender, text, received_at) VALUES (?, ?, ?, ?)",
             (msisdn, sender, text, received_at),
         )
@@ -285,10 +366,10 @@ class Store:
 
     # --- callback attempts -----------------------------------------------------
     def add_attempt(self, attempt: CallbackAttempt) -> None:
-        self._db.execute(
+        self._write(
             f"INSERT INTO callback_attempts ({', '.join(_ATTEMPT_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _ATTEMPT_COLUMNS)})",
-            tuple(getattr(attempt, c) for c in _ATTEMPT_COLUMNS),
+            _attempt_row(attempt),
         )
 
     def attempts(self, checkout_request_id: str) -> list[CallbackAttempt]:
@@ -315,7 +396,7 @@ class Store:
     def save_token(self, token: str, consumer_key: str, expires_at: float) -> bool:
         """Store a new token; False if that token string is already taken."""
         try:
-            self._db.execute(
+            self._write(
                 "INSERT INTO tokens (token, consumer_key, expires_at) VALUES (?, ?, ?)", (token, consumer_key, expires_at)
             )
         except sqlite3.IntegrityError:
@@ -323,8 +404,8 @@ class Store:
         return True
 
     def load_tokens(self, now: float) -> dict[str, float]:
-        self._db.execute("DELETE FROM tokens WHERE expires_at<=?", (now,))
+        self._write("DELETE FROM tokens WHERE expires_at<=?", (now,))
         return dict(self._db.execute("SELECT token, expires_at FROM tokens").fetchall())
 
     def delete_tokens(self) -> None:
-        self._db.execute("DELETE FROM tokens")
+        self._write("DELETE FROM tokens")

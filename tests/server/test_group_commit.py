@@ -1,0 +1,137 @@
+"""Group commit: pushes share one commit per loop turn, and nothing is acknowledged before it is on disk.
+
+"On disk" is checked the way a crash would see it: a second SQLite connection
+to the same file, which sees committed data only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from daraja_client import Daraja
+
+from server.models import Handset, Transaction
+from server.runner import Emulator
+from server.store import DuplicateId, Store
+
+
+def _committed(db: Path, checkout_request_id: str) -> bool:
+    with sqlite3.connect(db) as other:
+        row = other.execute(
+            "SELECT 1 FROM transactions WHERE checkout_request_id=?", (checkout_request_id,)
+        ).fetchone()
+    return row is not None
+
+
+def _txn(number: int, checkout: str | None = None) -> Transaction:
+    msisdn = f"2547{number:08d}"
+    return Transaction(
+        checkout_request_id=checkout or f"ws_CO_27112026100000000{number:09d}", merchant_request_id=f"m-{number}",
+        msisdn=msisdn, shortcode="174379", merchant_name="Shop", transaction_type="CustomerPayBillOnline",
+        amount=1, party_a=msisdn, party_b="174379", account_reference="A", transaction_desc="D",
+        callback_url="http://127.0.0.1:9/cb", prompt="Pay", created_at=0.0, expires_at=60.0,
+    )
+
+
+async def _push(daraja: Daraja, number: int) -> str:
+    phone = 254790000000 + number
+    response = await daraja.push("http://127.0.0.1:9/cb", PhoneNumber=phone, PartyA=phone)
+    assert response.status_code == 200, response.text
+    return response.json()["CheckoutRequestID"]
+
+
+async def test_concurrent_pushes_share_commits(emulator: Emulator, daraja: Daraja, db_path: Path) -> None:
+    await daraja.token()
+    store = emulator.simulator.store
+    commits = 0
+    flush = store.flush
+
+    def counting_flush() -> None:
+        nonlocal commits
+        commits += store._group is not None
+        flush()
+
+    store.flush = counting_flush  # type: ignore[method-assign]
+    checkouts = await asyncio.gather(*(_push(daraja, n) for n in range(40)))
+    assert 1 <= commits < 40, f"{commits} commits for 40 concurrent pushes: the group did not group"
+    assert all(_committed(db_path, checkout) for checkout in checkouts)
+
+
+async def test_no_push_is_acknowledged_before_its_commit(emulator: Emulator, daraja: Daraja, db_path: Path) -> None:
+    """Commits are held back: the pushes are taken, yet no merchant hears of them until they land."""
+    await daraja.token()
+    store, sim = emulator.simulator.store, emulator.simulator
+    flush = store.flush
+    store.flush = lambda: None  # type: ignore[method-assign]
+    pushes = [asyncio.create_task(_push(daraja, n)) for n in range(20)]
+    for _ in range(500):
+        if len(sim.live_transactions()) == 20:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert len(sim.live_transactions()) == 20
+    assert not any(push.done() for push in pushes), "an ack went out before its transaction was committed"
+    assert not any(_committed(db_path, txn.checkout_request_id) for txn in sim.live_transactions())
+    store.flush = flush  # type: ignore[method-assign]
+    flush()
+    checkouts = await asyncio.gather(*pushes)
+    assert all(_committed(db_path, checkout) for checkout in checkouts)
+
+
+async def test_a_failed_block_undoes_only_its_own_writes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "g.db")
+    try:
+        with store.atomic(group=True):
+            store.insert_transaction(_txn(1))
+        with pytest.raises(DuplicateId):
+            with store.atomic(group=True):
+                store.save_handset(Handset(msisdn="254700000002", name="Two", pin="1234", balance_cents=1))
+                store.insert_transaction(_txn(2, checkout=_txn(1).checkout_request_id))  # a taken id
+        with store.atomic(group=True):
+            store.insert_transaction(_txn(3))
+        assert not _committed(tmp_path / "g.db", _txn(1).checkout_request_id)  # not before the turn ends
+        await store.durable()
+        assert _committed(tmp_path / "g.db", _txn(1).checkout_request_id)
+        assert _committed(tmp_path / "g.db", _txn(3).checkout_request_id)
+        assert [h.msisdn for h in store.load_handsets()] == []  # the failed block's phone is gone
+    finally:
+        store.close()
+
+
+async def test_any_other_write_commits_the_open_group_first(tmp_path: Path) -> None:
+    """A settle, a handset edit, a callback attempt: committed when the call returns, group or not."""
+    store = Store(tmp_path / "g.db")
+    try:
+        with store.atomic(group=True):
+            store.insert_transaction(_txn(1))
+        store.save_handset(Handset(msisdn="254700000009", name="Nine", pin="1234", balance_cents=1))
+        assert _committed(tmp_path / "g.db", _txn(1).checkout_request_id)
+        with sqlite3.connect(tmp_path / "g.db") as other:
+            assert other.execute("SELECT name FROM handsets").fetchall() == [("Nine",)]
+        await store.durable()  # nothing left open: resolves at once
+    finally:
+        store.close()
+
+
+async def test_closing_commits_the_open_group(tmp_path: Path) -> None:
+    store = Store(tmp_path / "g.db")
+    with store.atomic(group=True):
+        store.insert_transaction(_txn(1))
+    store.close()
+    assert _committed(tmp_path / "g.db", _txn(1).checkout_request_id)
+
+
+async def test_stopping_the_emulator_loses_no_acknowledged_push(emulator: Emulator, db_path: Path) -> None:
+    async with httpx.AsyncClient(base_url=emulator.base_url) as http:
+        daraja = Daraja(http)
+        responses = await asyncio.gather(*(
+            daraja.push("http://127.0.0.1:9/cb", PhoneNumber=254791000000 + n, PartyA=254791000000 + n)
+            for n in range(10)
+        ))
+    await emulator.stop()
+    for response in responses:
+        assert _committed(db_path, response.json()["CheckoutRequestID"])
