@@ -10,9 +10,22 @@ from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
 from server.events import CallbackAttempted, Event, EventBus, RequestHandled, TransactionSettled
 
+_LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
+_clock = [-1, ""]  # the last second formatted, and its HH:MM:SS (one strftime per second)
+
+
+def _hms(at: float) -> str:
+    second = int(at)
+    if second != _clock[0]:
+        _clock[0], _clock[1] = second, f"{eat(second):%H:%M:%S}"
+    return _clock[1]
+
+
 def log_line(event: Event) -> str | None:
     """One console line per request and per callback attempt."""
-    clock = f"{eat(event.at):%H:%M:%S}"
+    if not isinstance(event, _LOGGED):
+        return None
+    clock = _hms(event.at)
     if isinstance(event, RequestHandled):
         tail = f"  {event.error_code} {event.reason}" if event.error_code or (event.reason and event.status >= 400) else ""
         return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"

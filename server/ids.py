@@ -25,9 +25,14 @@ class IdGenerator:
     """Makes ids; pass ``seed`` for a reproducible sequence."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self._rng: random.Random = random.Random(seed) if seed is not None else random.SystemRandom()
+        # Ids need to be unlikely to repeat, not secret: a Mersenne Twister seeded from the OS
+        # costs no system call per id. Access tokens, which stand for credentials, draw from the OS.
+        self._rng = random.Random(seed)
+        self._token_rng: random.Random = self._rng if seed is not None else random.SystemRandom()
         self._last_ms: dict[str, int] = {}
         self._counter = self._rng.randint(_COUNTER_MIN, 99_999)
+        self._second = -1  # the EAT second _stamp holds, as DDMMYYYYHHmmss
+        self._stamp = ""
 
     def checkout_request_id(self, msisdn: str, now: float) -> str:
         """``ws_CO_`` + EAT DDMMYYYYHHmmss + 3-digit ms + the 9 national digits.
@@ -38,8 +43,10 @@ class IdGenerator:
         ms = int(round(now * 1000))
         ms = max(ms, self._last_ms.get(msisdn, -1) + 1)
         self._last_ms[msisdn] = ms
-        moment = eat(ms / 1000)
-        return f"ws_CO_{moment:%d%m%Y%H%M%S}{ms % 1000:03d}{msisdn[-9:]}"
+        second = ms // 1000
+        if second != self._second:  # formatting a date is the slow part: once per second
+            self._second, self._stamp = second, f"{eat(second):%d%m%Y%H%M%S}"
+        return f"ws_CO_{self._stamp}{ms % 1000:03d}{msisdn[-9:]}"
 
     def merchant_request_id(self) -> str:
         """4-4-4-12 lowercase hex followed by a 4-7 digit counter."""
@@ -61,7 +68,7 @@ class IdGenerator:
 
     def access_token(self) -> str:
         """28 alphanumerics, like Daraja's OAuth tokens."""
-        return "".join(self._rng.choice(_ALNUM) for _ in range(28))
+        return "".join(self._token_rng.choice(_ALNUM) for _ in range(28))
 
     def _hex_groups(self) -> str:
         value = f"{self._rng.getrandbits(96):024x}"
