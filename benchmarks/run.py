@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -440,8 +440,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: wrk when installed, else the aiohttp client process")
     parser.add_argument("--only", choices=["push", "e2e", "tui"], action="append",
                         help="run only these parts (repeatable)")
+    parser.add_argument("--levels", type=lambda text: tuple(int(n) for n in text.split(",")),
+                        help="STK Push concurrency levels, comma-separated (default 1,16,64)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if args.levels:
+        plan = replace(plan, levels=args.levels)
     loadgen = args.loadgen
     if loadgen == "auto":
         loadgen = "wrk" if shutil.which("wrk") else "aiohttp"
