@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .checkpoints import Checkpointer
 from .models import (
     CALLBACK_DUE,
     PENDING,
@@ -153,10 +154,19 @@ class Store:
         self._db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+        self._checkpoints: Checkpointer | None = None
+        if self.path != ":memory:":
+            # Commits never stop to copy the WAL back: a thread does it (see server.checkpoints).
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpoints = Checkpointer(self.path)
+            self._checkpoints.start()
 
     def close(self) -> None:
         self.flush()
-        self._db.close()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
+        self._db.close()  # the last connection to close folds the WAL into the file
 
     @contextmanager
     def atomic(self, group: bool = False) -> Iterator[None]:

@@ -135,3 +135,37 @@ async def test_stopping_the_emulator_loses_no_acknowledged_push(emulator: Emulat
     await emulator.stop()
     for response in responses:
         assert _committed(db_path, response.json()["CheckoutRequestID"])
+
+
+async def test_the_wal_is_folded_back_by_the_checkpoint_thread_not_by_commits(tmp_path: Path, monkeypatch) -> None:
+    """Commits never copy the WAL into the database file (that pause would land on a request);
+    the background thread does, so the file grows while the writer only appends."""
+    import server.checkpoints
+
+    monkeypatch.setattr(server.checkpoints, "INTERVAL", 3600.0)  # first: no thread at work
+    path = tmp_path / "w.db"
+    store = Store(path)
+    try:
+        empty = path.stat().st_size
+        for n in range(1500):  # ~6 MB of WAL, past SQLite's own 1,000-page checkpoint
+            with store.atomic():
+                store.insert_transaction(_txn(n))
+        assert path.stat().st_size == empty, "a commit checkpointed by itself"
+        assert Path(f"{path}-wal").stat().st_size > 4_000_000
+    finally:
+        store.close()
+    assert path.stat().st_size > empty  # the last close folds the WAL in
+    monkeypatch.setattr(server.checkpoints, "INTERVAL", 0.05)
+    store = Store(path)
+    try:
+        before = path.stat().st_size
+        for n in range(1500, 3000):
+            with store.atomic():
+                store.insert_transaction(_txn(n))
+        for _ in range(100):
+            if path.stat().st_size > before:
+                break
+            await asyncio.sleep(0.05)
+        assert path.stat().st_size > before, "the checkpoint thread never folded the WAL back"
+    finally:
+        store.close()
