@@ -20,6 +20,7 @@ from .control import SSE_TASKS, ControlApi, cancel_event_streams, json_error
 from .daraja import catalogue as c
 from .daraja.views import ERROR_CODE, REASON, DarajaViews, error_response
 from .events import RequestHandled
+from .fair_share import TurnBudget
 from .openapi import openapi_document
 from .simulator import Simulator
 
@@ -40,11 +41,13 @@ def _text(raw: bytes | None) -> str:
     return raw[:LOG_BODY_LIMIT].decode("utf-8", "replace")
 
 
-def build_app(simulator: Simulator) -> web.Application:
-    """The whole HTTP surface of one emulator."""
+def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> web.Application:
+    """The whole HTTP surface of one emulator; ``turn_budget`` shares the loop with a UI."""
 
     @web.middleware
     async def guard(request: web.Request, handler) -> web.StreamResponse:
+        if turn_budget is not None:
+            await turn_budget.admit()
         began = time.perf_counter()
         control = _is_control(request.path)
         raw = b""

@@ -12,6 +12,7 @@ import ipaddress
 from aiohttp import web
 
 from .clock import Clock
+from .fair_share import TurnBudget
 from .http_app import build_app
 from .ids import IdGenerator
 from .settings import Settings
@@ -32,9 +33,11 @@ class Emulator:
 
     def __init__(
         self, settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
-        store: Store | None = None,
+        store: Store | None = None, turn_budget: float | None = None,
     ) -> None:
         self.settings = settings
+        # Set when a UI shares the loop: see server.fair_share.
+        self._turn_budget = TurnBudget(turn_budget) if turn_budget else None
         self.simulator = Simulator(
             settings, store=store if store is not None else Store(settings.db_path()), clock=clock, ids=ids
         )
@@ -71,7 +74,7 @@ class Emulator:
 
     async def start(self) -> None:
         await self.simulator.start()
-        app = build_app(self.simulator)
+        app = build_app(self.simulator, self._turn_budget)
         # shutdown_timeout: quitting must never stall on a client that keeps a connection open.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
