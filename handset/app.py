@@ -9,6 +9,7 @@ messages through the ``EngineBridge``; no widget ever changes state itself.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import sys
@@ -21,6 +22,7 @@ from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
@@ -35,6 +37,7 @@ from server.simulator import EngineError, Simulator
 
 from .bridge import EngineBridge, LogToApp
 from .texts import ksh, plan_words
+from .throttle import Throttle
 from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
 from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import LOCK_MARK, Phone
@@ -45,6 +48,7 @@ ANNOUNCE_LULL = 0.3  # seconds without a new prompt before the notification show
 ANNOUNCE_MAX_WAIT = 1.5
 # Engine messages are handled for at most this long (seconds) before keys and frames get a turn.
 ENGINE_SLICE = 0.004
+TAB_RELABEL_INTERVAL = 0.5  # seconds between tab relabels during a burst (quiet: at the next frame)
 OFFLINE_MARKER = " ✈"
 LOCK_MARKER = f" {LOCK_MARK}"
 # Actions that need something on the phone on screen; the footer only offers them then.
@@ -103,6 +107,9 @@ class HandsetApp(App[None]):
         self._announce_timer: Timer | None = None
         self._burst_started = 0.0
         self._keys_state: tuple[str, bool, bool] | None = None  # what the footer's keys were last offered for
+        # A relabelled tab lays the whole screen out again: a flood's relabels go together.
+        self._stale_tabs: set[str] = set()
+        self._relabel = Throttle(self, self._relabel_tabs, TAB_RELABEL_INTERVAL)
         # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
         self.tabs = TabbedContent(id="phones")
         self.activity = ActivityLog(id="activity")
@@ -146,6 +153,9 @@ class HandsetApp(App[None]):
         # The mode can also change through the control API, which tells nobody; a glance a second is enough.
         self.set_interval(1.0, self.show_mode)
         await self._show_all_handsets()
+        # Everything built so far lives as long as the app: keep it out of the collector's full
+        # passes, which otherwise stop the screen for ~150 ms in the middle of a flood.
+        gc.freeze()
         self.ready.set()
 
     async def on_unmount(self) -> None:
@@ -206,17 +216,31 @@ class HandsetApp(App[None]):
         )
 
     def refresh_tab(self, msisdn: str) -> None:
-        """Relabel a phone's tab: its owner, offline mark, and the dot while a prompt waits."""
+        """Relabel a phone's tab (owner, offline mark, the dot while a prompt waits) soon."""
         phone = self.phones.get(msisdn)
-        handset = self.simulator.handset(msisdn)
-        if phone is None or handset is None:
+        if phone is None:
             return
-        tab = self.tabs.get_tab(pane_id(msisdn))
-        label = self._tab_label(handset, phone.prompt_waiting)
-        if tab.label != label:
-            tab.label = label
+        self._stale_tabs.add(msisdn)
+        self._relabel.poke()
         if phone is self.current_phone:
             self._refresh_prompt_keys()
+
+    def _relabel_tabs(self) -> None:
+        stale, self._stale_tabs = self._stale_tabs, set()
+        if not self.tabs.is_attached:  # the app is closing
+            return
+        for msisdn in stale:
+            phone = self.phones.get(msisdn)
+            handset = self.simulator.handset(msisdn)
+            if phone is None or handset is None:
+                continue
+            try:
+                tab = self.tabs.get_tab(pane_id(msisdn))
+            except NoMatches:  # its phone went (a reset) after the relabel was asked for
+                continue
+            label = self._tab_label(handset, phone.prompt_waiting)
+            if tab.label != label:
+                tab.label = label
 
     def _refresh_prompt_keys(self) -> None:
         """Offer the prompt and unlock keys when what is on screen changed (not on every event).
@@ -567,7 +591,8 @@ class HandsetApp(App[None]):
 
 def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> HandsetApp:
     """The one way to build the app: the CLI, every Pilot test and the screenshots use it."""
-    return HandsetApp(Emulator(settings, clock=clock, ids=ids))
+    # Requests get at most ENGINE_SLICE of a loop turn, like engine events: keys stay quick in a flood.
+    return HandsetApp(Emulator(settings, clock=clock, ids=ids, turn_budget=ENGINE_SLICE))
 
 
 def run_tui(settings: Settings, app: HandsetApp | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -115,6 +116,7 @@ async def serve(settings: Settings, log_file: Path | None = None) -> int:
         emulator.simulator.store.close()
         return 2
     emulator.simulator.bus.subscribe(print_event)
+    gc.freeze()  # what start-up built lives until exit: spare it the collector's full passes
     print(banner(emulator), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

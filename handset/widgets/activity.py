@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual import events, on
 from textual.app import ComposeResult
@@ -25,13 +25,14 @@ from server.events import RequestHandled
 from server.models import CallbackAttempt, Transaction
 
 from ..json_text import pretty_json
+from ..throttle import Throttle
 from ..texts import phone_number
 
 # The pane shows the recent past; the engine's store keeps the full history.
 KEPT_ENTRIES = 500
 # During a burst the pane is updated at most this often (seconds): nobody reads a log
 # scrolling at 60 frames a second, and the keys typed meanwhile should not wait for it.
-FLUSH_INTERVAL = 0.1
+FLUSH_INTERVAL = 0.5
 
 REQUEST, CALLBACK, SETTLED, LOG = "request", "callback", "settled", "log"
 INDENT = " " * 11  # second lines start under the text, past the time and the mark
@@ -177,6 +178,21 @@ def log_entry(record: logging.LogRecord, at: float) -> ActivityEntry:
     )
 
 
+def _unwrapped_height(prompt: object, width: int) -> int | None:
+    """Lines of a Content whose every line fits ``width``: no need to wrap it to know.
+
+    Wrapping (Content.get_height) costs ~0.2 ms an entry, and a flood brings
+    hundreds per update; entries almost always fit. None means: measure properly.
+    """
+    if not isinstance(prompt, Content) or "\t" in prompt.plain:
+        return None
+    lines = prompt.plain.split("\n")
+    for line in lines:
+        if len(line) > width or cell_len(line) > width:
+            return None
+    return len(lines)
+
+
 class NewestFirstList(OptionList):
     """An OptionList that takes new options on top and forgets the oldest past a cap.
 
@@ -244,7 +260,10 @@ class NewestFirstList(OptionList):
         for index, option in enumerate(self._options):
             height = height_of.get(option)
             if height is None:
-                height = self._get_visual(option).get_height(self.styles, width - padding.width) + option._divider
+                height = _unwrapped_height(option.prompt, width - padding.width)
+                if height is None:
+                    height = self._get_visual(option).get_height(self.styles, width - padding.width)
+                height += option._divider
                 height_of[option] = height
             lines.index_to_line[index] = len(lines.lines)
             lines.heights[index] = height
@@ -320,8 +339,7 @@ class ActivityLog(Vertical):
         self._entries: list[ActivityEntry] = []  # newest first
         self._by_id: dict[str, ActivityEntry] = {}
         self._pending: list[ActivityEntry] = []
-        self._flush_scheduled = False
-        self._flushed_at = float("-inf")
+        self._throttle = Throttle(self, self._flush, FLUSH_INTERVAL)
         self._list = NewestFirstList(id="activity-list")
 
     def compose(self) -> ComposeResult:
@@ -347,20 +365,12 @@ class ActivityLog(Vertical):
         if not self.is_attached:  # the app is closing; nobody will see it
             return
         self._pending.append(entry)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            wait = self._flushed_at + FLUSH_INTERVAL - time.monotonic()
-            if wait > 0:
-                self.set_timer(wait, self._flush)
-            else:
-                self.call_after_refresh(self._flush)
+        self._throttle.poke()
 
     def _flush(self) -> None:
         """Show what arrived since the last update: one update, however many entries came."""
-        self._flush_scheduled = False
         if not self._pending or not self.is_attached:
             return
-        self._flushed_at = time.monotonic()
         # A burst longer than the cap: only its newest entries would survive the cut anyway.
         fresh = self._pending[: -KEPT_ENTRIES - 1 : -1]
         self._pending.clear()
@@ -380,7 +390,7 @@ class ActivityLog(Vertical):
 
     def focus_entries(self) -> None:
         """Put the keyboard on the list, on the newest entry if none is highlighted yet."""
-        self._flush()  # show what is waiting first: the keys act on what is on screen
+        self._throttle.run_now()  # show what is waiting first: the keys act on what is on screen
         options = self._list
         options.focus()
         if options.highlighted is None and options.option_count:

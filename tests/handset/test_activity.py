@@ -142,3 +142,29 @@ async def test_a_burst_beyond_the_cap_keeps_the_newest_entries_newest_first(star
         assert await pilot.click(options, offset=(5, 4))
         await pilot.pause()
         assert app.screen.entry.id == log.entries[4].id
+
+
+async def test_entry_heights_match_textual_wrapping_at_any_width(start_app):
+    """The line map is built without wrapping entries that fit; it must agree with a real wrap,
+    for entries that fit, that wrap, and with wide characters."""
+    import logging
+
+    from handset.widgets.activity import NewestFirstList, log_entry
+
+    messages = ["short", "x" * 300, "二" * 40, "tab\there", "two\nlines " + "y" * 90]
+    async with start_app() as (app, pilot, merchant):
+        log = app.activity
+        for text in messages:
+            log.add(log_entry(logging.LogRecord("h", logging.WARNING, __file__, 1, text, None, None), 0.0))
+        await wait_until(lambda: log.up_to_date, "the pane updated")
+        await pilot.pause()
+        options = log.query_one(NewestFirstList)
+        for columns in (100, 140, 200):
+            await pilot.resize_terminal(columns, 40)
+            await pilot.pause()
+            options._relayout_lines()
+            width = options.scrollable_content_region.width - options._get_left_gutter_width()
+            padding = options.get_component_styles("option-list--option").padding
+            for index, option in enumerate(options.options):
+                wrapped = option.prompt.get_height(options.styles, width - padding.width)
+                assert options._line_cache.heights[index] == wrapped, (columns, option.prompt.plain[:30])

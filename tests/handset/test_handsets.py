@@ -157,7 +157,7 @@ async def test_a_push_to_an_unknown_number_brings_its_phone_with_the_prompt(star
     async with start_app() as (app, pilot, merchant):
         await merchant.push(receiver.url, PartyA=NEW, PhoneNumber=NEW)
         await wait_until(lambda: NEW in app.phones and app.phones[NEW].prompt_waiting, "the new phone's prompt")
-        assert app.tabs.get_tab(f"phone-{NEW}").label.plain == "Customer 0111 ●"
+        await wait_until(lambda: app.tabs.get_tab(f"phone-{NEW}").label.plain == "Customer 0111 ●", "the dot on its tab")
         await pilot.press("n")
         assert app.tabs.active == f"phone-{NEW}"
         await pilot.press(*"1234", "enter")  # the default PIN

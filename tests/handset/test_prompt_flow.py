@@ -27,7 +27,7 @@ async def test_correct_pin_pays_and_sends_the_success_callback(start_app, receiv
         assert phone.prompt.query_one("#prompt-text").content == (
             "Do you want to pay Ksh100.00 to DARAJA-SANDBOX Account no. ORDER1? Enter M-PESA PIN"
         )
-        assert tab_text(app, WANJIKU).endswith("●")
+        await wait_until(lambda: tab_text(app, WANJIKU).endswith("●"), "the dot on Wanjiku's tab")
         assert app.focused is phone.prompt.pin_field  # the phone on screen takes the PIN at once
         assert "1:00 left" in str(phone.prompt.query_one("#countdown").content)
 
@@ -50,7 +50,7 @@ async def test_correct_pin_pays_and_sends_the_success_callback(start_app, receiv
         sms = phone.inbox.bubbles[0].sms
         assert sms.text == receipt + SUCCESS_SMS_TAIL
         assert not phone.prompt_waiting
-        assert not tab_text(app, WANJIKU).endswith("●")
+        await wait_until(lambda: not tab_text(app, WANJIKU).endswith("●"), "the dot to go")
         assert "Ksh 9,900.00" in str(phone.query_one("#wallet").content)
         assert not phone.notice.display
 
@@ -105,7 +105,7 @@ async def test_escape_cancels_with_1032_and_leaves_nothing_on_the_phone(start_ap
         await wait_until(lambda: not phone.prompt_waiting, "the prompt to go")
         assert not phone.notice.display
         assert phone.inbox.bubbles == []
-        assert not tab_text(app, WANJIKU).endswith("●")
+        await wait_until(lambda: not tab_text(app, WANJIKU).endswith("●"), "the dot to go")
 
 
 async def test_the_mouse_answers_too(start_app, receiver):
@@ -168,7 +168,8 @@ async def test_each_phone_keeps_its_own_countdown(start_app, receiver, clock):
         assert otieno.prompt_waiting
         # The phone on screen counts down by itself, once a second.
         await wait_until(lambda: "0:19 left" in str(otieno.prompt.query_one("#countdown").content), "0:19")
-        assert tab_text(app, OTIENO).endswith("●") and not tab_text(app, WANJIKU).endswith("●")
+        await wait_until(lambda: not tab_text(app, WANJIKU).endswith("●"), "the dot to leave Wanjiku's tab")
+        assert tab_text(app, OTIENO).endswith("●")
         assert not wanjiku.prompt.display
 
 
@@ -187,7 +188,7 @@ async def test_a_prompt_elsewhere_never_steals_focus(start_app, receiver):
         await pilot.pause()
         assert app.tabs.active == f"phone-{OTIENO}"
         assert app.focused is otieno.prompt.pin_field
-        assert tab_text(app, WANJIKU).endswith("●")
+        await wait_until(lambda: tab_text(app, WANJIKU).endswith("●"), "the dot on Wanjiku's tab")
         await wait_until(lambda: app._notifications, "a notification")
         assert any("Wanjiku Kamau" in n.message for n in app._notifications)
 

@@ -116,7 +116,7 @@ async def test_three_wrong_pins_lock_the_phone_until_u(start_app, receiver):
         await wait_until(lambda: phone.has_class("-locked"), "the lock on the phone")
         assert phone.query_one("#lock").display
         assert "PIN locked" in str(phone.query_one("#lock").content)
-        assert "⊘" in app.tabs.get_tab(f"phone-{WANJIKU}").label.plain
+        await wait_until(lambda: "⊘" in app.tabs.get_tab(f"phone-{WANJIKU}").label.plain, "the lock on the tab")
 
         await merchant.push(receiver.url, Amount=104)
         callback = stk((await receiver.wait_for(4))[3])
@@ -126,7 +126,7 @@ async def test_three_wrong_pins_lock_the_phone_until_u(start_app, receiver):
 
         await pilot.press("u")
         await wait_until(lambda: not phone.has_class("-locked"), "the unlock")
-        assert "⊘" not in app.tabs.get_tab(f"phone-{WANJIKU}").label.plain
+        await wait_until(lambda: "⊘" not in app.tabs.get_tab(f"phone-{WANJIKU}").label.plain, "the tab unlocked")
         await merchant.push(receiver.url, Amount=105)
         await wait_until(lambda: phone.prompt_waiting, "a prompt after the unlock")
         await pilot.press(*"1234", "enter")
