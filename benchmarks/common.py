@@ -146,3 +146,21 @@ def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen[Any], timeout
 
 def python() -> str:
     return sys.executable
+
+
+async def serve_until_signal(app: Any, port: int) -> None:
+    """Serve an aiohttp ``app`` on 127.0.0.1:``port``, print ``listening on URL``, stop on SIGINT/SIGTERM."""
+    import asyncio
+
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()

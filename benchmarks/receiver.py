@@ -7,10 +7,11 @@ SIGINT/SIGTERM prints ``received N`` and stops.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 from aiohttp import web
+
+from benchmarks.common import serve_until_signal
 
 ACCEPTED = b'{"ResultCode":0,"ResultDesc":"Accepted"}'
 
@@ -26,17 +27,8 @@ async def main(port: int) -> None:
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", callback)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await serve_until_signal(app, port)
     print(f"received {received}", flush=True)
-    await runner.cleanup()
 
 
 if __name__ == "__main__":

@@ -147,11 +147,11 @@ def _first_answer(url: str, proc: subprocess.Popen[Any], began: float, timeout: 
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def _start_helper(procs: Processes, module: str, workdir: Path) -> tuple[str, subprocess.Popen[Any]]:
+def _start_helper(procs: Processes, module: str, workdir: Path, *extra: str) -> tuple[str, subprocess.Popen[Any]]:
     port = free_port()
-    log = workdir / f"{module.rsplit('.', 1)[-1]}.log"
+    log = workdir / f"{module.rsplit('.', 1)[-1]}{''.join(extra)}.log"
     with log.open("w") as out:
-        proc = procs.spawn([python(), "-m", module, str(port)], stdout=out, stderr=subprocess.STDOUT)
+        proc = procs.spawn([python(), "-m", module, str(port), *extra], stdout=out, stderr=subprocess.STDOUT)
     match = wait_for_line(log, r"listening on (http://\S+)", proc)
     return match.group(1), proc
 
@@ -251,6 +251,19 @@ def bench_push(procs: Processes, plan: Plan, loadgen: str, workdir: Path, callba
                 "concurrency": concurrency, "handset": ours, "ceiling": bare,
                 "throughput_ratio": ours["rps"] / bare["rps"] if bare["rps"] else None,
             })
+        # The second reference, at the last level: the least a faithful handler does (see ceiling.py).
+        floor_url, floor = _start_helper(procs, "benchmarks.ceiling", workdir, "--floor")
+        try:
+            last = levels[-1]
+            if plan.push_warmup_seconds:
+                push_load(procs, loadgen, floor_url, "none", last["concurrency"], plan.push_warmup_seconds, 0,
+                          callback_url)
+            least = push_load(procs, loadgen, floor_url, "none", last["concurrency"], plan.push_seconds, 1_000_000,
+                              callback_url)
+            last["floor"] = least
+            last["floor_ratio"] = least["rps"] / last["ceiling"]["rps"] if last["ceiling"]["rps"] else None
+        finally:
+            procs.stop(floor)
     finally:
         procs.stop(ceiling)
     return {"generator": loadgen, "levels": levels, "startup_empty_db_s": startups}
@@ -372,6 +385,15 @@ def table(results: dict[str, Any]) -> str:
                 "p99 <= 20 ms" if c == 64 else "",
                 _vs(ours["latency"]["p99_ms"], TARGETS["ack_p99_ms"]) if c == 64 else "",
             ))
+            least = level.get("floor")
+            if least:
+                rows.append((
+                    f"Reference, c={c}: least faithful handler (strict parse, validation, one durable row) "
+                    "req/s, p50 / p99",
+                    f"{_fmt(least['rps'], digits=0)}, {_fmt(least['latency']['p50_ms'], ' ms', 2)} / "
+                    f"{_fmt(least['latency']['p99_ms'], ' ms', 2)}",
+                    "", f"ratio {level['floor_ratio']:.2f} of the ceiling",
+                ))
     mem = results.get("e2e_memory")
     if mem:
         e2e = mem["e2e_c1"]["latency"]
