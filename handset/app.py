@@ -47,7 +47,7 @@ PROMPT_MARKER = " ●"
 ANNOUNCE_LULL = 0.3  # seconds without a new prompt before the notification shows
 ANNOUNCE_MAX_WAIT = 1.5
 # Engine messages are handled for at most this long (seconds) before keys and frames get a turn.
-ENGINE_SLICE = 0.004
+ENGINE_SLICE = 0.001
 TAB_RELABEL_INTERVAL = 0.5  # seconds between tab relabels during a burst (quiet: at the next frame)
 OFFLINE_MARKER = " ✈"
 LOCK_MARKER = f" {LOCK_MARK}"

@@ -25,6 +25,7 @@ import aiohttp
 from .clock import wire_timestamp
 from .daraja.catalogue import CALLBACK_CONTENT_TYPE
 from .events import CallbackAttempted, EventBus
+from .fair_share import TurnBudget
 from .models import CALLBACK_DELIVERED, CALLBACK_DUE, CALLBACK_FAILED, CallbackAttempt, Transaction
 from .settings import Settings
 from .store import Store
@@ -130,6 +131,8 @@ class CallbackDispatcher:
         self._started = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scheduled: dict[str, Any] = {}  # timers of delayed and late callbacks
+        # Shared with the HTTP server when a UI shares the loop (see server.fair_share).
+        self.turn_budget: TurnBudget | None = None
 
     async def start(self) -> None:
         self._started = True
@@ -257,7 +260,9 @@ class CallbackDispatcher:
         assert self._started, "dispatcher not started"
         origin = _origin(url)
         async with self._gate_for(origin):
-            # Timed from here: waiting for our own gate is not the merchant's latency.
+            if self.turn_budget is not None:
+                await self.turn_budget.admit()
+            # Timed from here: waiting for our own gate or turn is not the merchant's latency.
             started_at = self._clock.now()
             began = time.perf_counter()
             status: int | None = None

@@ -8,6 +8,8 @@ screen, and each of those turns would be stretched by a burst of requests. With
 a budget, requests that find the turn already ``budget`` seconds old wait for
 the next turn, behind whatever else became ready: the UI gets its turns, the
 requests are still all answered, in order of arrival, a few milliseconds later.
+Callback posts draw on the same budget: a flood of settlements sends as many
+callbacks as it answered requests.
 """
 
 from __future__ import annotations

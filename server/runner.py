@@ -41,6 +41,7 @@ class Emulator:
         self.simulator = Simulator(
             settings, store=store if store is not None else Store(settings.db_path()), clock=clock, ids=ids
         )
+        self.simulator.callbacks.turn_budget = self._turn_budget
         self._runner: web.AppRunner | None = None
         self.port: int = settings.port
 

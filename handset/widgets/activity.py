@@ -12,7 +12,9 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.style import Style
 from textual.visual import Padding
@@ -204,6 +206,12 @@ class NewestFirstList(OptionList):
     turn the serial back into the index. This works on OptionList's internals
     (Textual is pinned in pyproject.toml; tests/handset/test_activity.py covers it).
     """
+
+    # Every update grows or shrinks the list's virtual height, and Widget's virtual_size then lays out
+    # the whole screen again (~20 ms with fifty phones, twice a second in a flood). The list's own
+    # box never changes with its content: a repaint is enough. (Scrollbars that appear or go still
+    # ask for their layout themselves.)
+    virtual_size = Reactive(Size(0, 0), repaint=True)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -48,18 +48,22 @@ async def test_admitted_work_per_turn_stays_near_the_budget() -> None:
     assert max(per_turn) <= 5, per_turn
 
 
-async def test_an_emulator_with_a_budget_still_answers_every_request(tmp_path) -> None:
+async def test_an_emulator_with_a_budget_still_answers_every_request_and_callback(tmp_path, receiver) -> None:
     emulator = Emulator(Settings(port=0, db=tmp_path / "b.db"), turn_budget=0.002)
+    assert emulator.simulator.callbacks.turn_budget is not None  # callbacks share the requests' budget
     await emulator.start()
     try:
         async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http:
             daraja = Daraja(http)
             await daraja.token()
+            # Two pushes per phone: the second finds the phone busy and settles 1001 at once.
             responses = await asyncio.gather(*(
-                daraja.push("http://127.0.0.1:9/cb", PhoneNumber=254792000000 + n, PartyA=254792000000 + n)
+                daraja.push(receiver.url, PhoneNumber=254792000000 + n % 25, PartyA=254792000000 + n % 25)
                 for n in range(50)
             ))
         assert [r.status_code for r in responses] == [200] * 50
         assert len({r.json()["CheckoutRequestID"] for r in responses}) == 50
+        callbacks = await receiver.wait_for(25)
+        assert {c.json["Body"]["stkCallback"]["ResultCode"] for c in callbacks} == {1001}
     finally:
         await emulator.stop()
