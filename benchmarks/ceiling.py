@@ -1,7 +1,7 @@
 """The ceiling of our stack: a bare aiohttp server that answers the STK Push POST with a fixed ack.
 
-Same framework, same runner settings as ``handset serve``, no engine, no
-validation, no database. Whatever ``handset serve`` reaches is reported as a
+Same framework, same runner and garbage-collector settings as ``handset
+serve``, no engine, no validation, no database. Whatever ``handset serve`` reaches is reported as a
 fraction of what this reaches with the same load generator in the same run.
 
 ``--floor`` makes it the least that any faithful STK Push handler must do, as a
@@ -27,6 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from benchmarks.common import serve_until_signal
+from server import heap
 
 ACK = json.dumps({
     "MerchantRequestID": "29115-34620561-1",
@@ -78,6 +79,7 @@ async def main(port: int, floor: bool) -> None:
         if floor:
             handler, store = floor_handler(Path(tmp) / "floor.db")
         app.router.add_post("/mpesa/stkpush/v1/processrequest", handler)
+        heap.settle()  # the same collector settings as handset serve
         await serve_until_signal(app, port)
         if store is not None:
             store.close()

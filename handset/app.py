@@ -9,7 +9,6 @@ messages through the ``EngineBridge``; no widget ever changes state itself.
 from __future__ import annotations
 
 import asyncio
-import gc
 import inspect
 import logging
 import sys
@@ -27,6 +26,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
+from server import heap
 from server.clock import Clock
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
@@ -153,10 +153,8 @@ class HandsetApp(App[None]):
         # The mode can also change through the control API, which tells nobody; a glance a second is enough.
         self.set_interval(1.0, self.show_mode)
         await self._show_all_handsets()
-        # Everything built so far lives as long as the app: keep it out of the collector's full
-        # passes, which otherwise stop the screen for ~150 ms in the middle of a flood.
-        gc.freeze()
         self.ready.set()
+        self.call_after_refresh(heap.settle)  # after the first frame: it costs a full collection
 
     async def on_unmount(self) -> None:
         if self._bridge is not None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from server import heap
 from server.events import Event
 from server.runner import Emulator, PortInUse
 from server.settings import Settings, SettingsError, load_settings
@@ -116,8 +116,8 @@ async def serve(settings: Settings, log_file: Path | None = None) -> int:
         emulator.simulator.store.close()
         return 2
     emulator.simulator.bus.subscribe(print_event)
-    gc.freeze()  # what start-up built lives until exit: spare it the collector's full passes
     print(banner(emulator), flush=True)
+    heap.settle()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
