@@ -52,6 +52,7 @@ from benchmarks.common import (  # noqa: E402
     PUSH_PATH,
     ROOT,
     Processes,
+    cpu_seconds,
     free_port,
     push_body_template,
     python,
@@ -177,9 +178,21 @@ def _run(procs: Processes, args: list[str], timeout: float) -> str:
 
 def push_load(
     procs: Processes, loadgen: str, url: str, token: str, concurrency: int, seconds: int,
+    phone_start: int, callback_url: str, server_pid: int | None = None,
+) -> dict[str, Any]:
+    """One timed STK Push run; with ``server_pid``, also the server's CPU time per request."""
+    before = cpu_seconds(server_pid) if server_pid else None
+    result = _push_load(procs, loadgen, url, token, concurrency, seconds, phone_start, callback_url)
+    if before is not None and result["completed"]:
+        # CPU per request moves much less than throughput when the VM's neighbours are busy.
+        result["cpu_us_per_request"] = (cpu_seconds(server_pid) - before) / result["completed"] * 1e6
+    return result
+
+
+def _push_load(
+    procs: Processes, loadgen: str, url: str, token: str, concurrency: int, seconds: int,
     phone_start: int, callback_url: str,
 ) -> dict[str, Any]:
-    """One timed STK Push run; the same shape of result whichever generator ran it."""
     if loadgen == "wrk":
         template = push_body_template(callback_url).decode()
         out = _run(procs, [
@@ -241,12 +254,13 @@ def bench_push(procs: Processes, plan: Plan, loadgen: str, workdir: Path, callba
                     push_load(procs, loadgen, serve.url, token, concurrency, plan.push_warmup_seconds, phones, callback_url)
                     push_load(procs, loadgen, ceiling_url, "none", concurrency, plan.push_warmup_seconds, 0, callback_url)
                 ours = push_load(procs, loadgen, serve.url, token, concurrency, plan.push_seconds, phones + 1_000_000,
-                                 callback_url)
+                                 callback_url, serve.proc.pid)
                 ours["rss_after_mb"] = serve.rss()
             finally:
                 if shared is None or concurrency == plan.levels[-1]:
                     serve.stop()
-            bare = push_load(procs, loadgen, ceiling_url, "none", concurrency, plan.push_seconds, 1_000_000, callback_url)
+            bare = push_load(procs, loadgen, ceiling_url, "none", concurrency, plan.push_seconds, 1_000_000, callback_url,
+                             ceiling.pid)
             levels.append({
                 "concurrency": concurrency, "handset": ours, "ceiling": bare,
                 "throughput_ratio": ours["rps"] / bare["rps"] if bare["rps"] else None,
@@ -259,7 +273,7 @@ def bench_push(procs: Processes, plan: Plan, loadgen: str, workdir: Path, callba
                 push_load(procs, loadgen, floor_url, "none", last["concurrency"], plan.push_warmup_seconds, 0,
                           callback_url)
             least = push_load(procs, loadgen, floor_url, "none", last["concurrency"], plan.push_seconds, 1_000_000,
-                              callback_url)
+                              callback_url, floor.pid)
             last["floor"] = least
             last["floor_ratio"] = least["rps"] / last["ceiling"]["rps"] if last["ceiling"]["rps"] else None
         finally:
@@ -385,13 +399,20 @@ def table(results: dict[str, Any]) -> str:
                 "p99 <= 20 ms" if c == 64 else "",
                 _vs(ours["latency"]["p99_ms"], TARGETS["ack_p99_ms"]) if c == 64 else "",
             ))
+            if ours.get("cpu_us_per_request") and bare.get("cpu_us_per_request"):
+                rows.append((
+                    f"STK Push ack, c={c}: server CPU per request, handset serve (ceiling)",
+                    f"{_fmt(ours['cpu_us_per_request'], ' us', 0)} ({_fmt(bare['cpu_us_per_request'], ' us', 0)})",
+                    "", f"ratio {bare['cpu_us_per_request'] / ours['cpu_us_per_request']:.2f}",
+                ))
             least = level.get("floor")
             if least:
+                cpu = least.get("cpu_us_per_request")
                 rows.append((
                     f"Reference, c={c}: least faithful handler (strict parse, validation, one durable row) "
-                    "req/s, p50 / p99",
+                    "req/s, p50 / p99, CPU per request",
                     f"{_fmt(least['rps'], digits=0)}, {_fmt(least['latency']['p50_ms'], ' ms', 2)} / "
-                    f"{_fmt(least['latency']['p99_ms'], ' ms', 2)}",
+                    f"{_fmt(least['latency']['p99_ms'], ' ms', 2)}, {_fmt(cpu, ' us', 0)}",
                     "", f"ratio {level['floor_ratio']:.2f} of the ceiling",
                 ))
     mem = results.get("e2e_memory")
