@@ -166,6 +166,7 @@ class HandsetApp(App[None]):
             await self.emulator.stop()
         else:
             self.simulator.store.close()
+        heap.release()  # the app's widgets become garbage now; Pilot tests start many apps
 
     async def _show_all_handsets(self) -> None:
         await self._add_phones(self.simulator.handsets())

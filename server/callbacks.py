@@ -143,7 +143,7 @@ class CallbackDispatcher:
         client = self._clients.get(origin)
         if client is None or client.closed:
             client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=_PER_ORIGIN, enable_cleanup_closed=False),
+                connector=aiohttp.TCPConnector(limit=_PER_ORIGIN),
                 headers={"User-Agent": "mpesa-handset"},
             )
             self._clients[origin] = client

@@ -14,10 +14,23 @@ import gc
 
 YOUNG_THRESHOLD = 50_000
 
+_before: tuple[int, int, int] | None = None  # the thresholds settle() replaced
+
 
 def settle() -> None:
     """Call once start-up is done: collect its garbage, freeze what survives, collect less often."""
+    global _before
     gc.collect()  # first, or start-up's garbage would be frozen with it and never freed
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    if _before is None:
+        _before = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, _before[1], _before[2])
+
+
+def release() -> None:
+    """Undo settle(): what was frozen can be collected again (an app that ends before its process)."""
+    global _before
+    gc.unfreeze()
+    if _before is not None:
+        gc.set_threshold(*_before)
+        _before = None

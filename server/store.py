@@ -12,7 +12,9 @@ commits at the start of the next turn; the view awaits ``durable()`` before it
 acknowledges, so nothing is acknowledged before it is on disk, and a commit
 (most of a push's cost) is paid once per turn instead of once per push. Any
 other write first commits an open group, so everything else stays committed
-the moment its method returns.
+the moment its method returns. (The screen and the event stream may hear of a
+push up to one loop turn before its commit; the merchant never does, and a
+PIN entered for it commits the group before its own settlement.)
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from operator import attrgetter
 from contextlib import contextmanager
+from operator import attrgetter
 from pathlib import Path
 from typing import Iterator
 

@@ -34,3 +34,20 @@ def test_settle_freezes_survivors_and_frees_garbage_first() -> None:
     assert result["threshold"] == YOUNG_THRESHOLD
     assert result["frozen"] >= 1000  # the kept nodes, with the rest of start-up
     assert result["garbage_freed"], "start-up's garbage was frozen instead of freed"
+
+
+RELEASE = """
+import gc, json
+from server import heap
+default = gc.get_threshold()
+heap.settle()
+frozen = gc.get_freeze_count()
+heap.release()
+print(json.dumps({"frozen": frozen, "after": gc.get_freeze_count(), "restored": gc.get_threshold() == default}))
+"""
+
+
+def test_release_unfreezes_and_restores_the_thresholds() -> None:
+    out = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True, check=True, timeout=60)
+    result = json.loads(out.stdout)
+    assert result["frozen"] > 0 and result["after"] == 0 and result["restored"]
