@@ -15,7 +15,7 @@ from typing import Any
 
 from server import heap
 from server.events import Event
-from server.runner import Emulator, PortInUse
+from server.runner import CannotStart, Emulator
 from server.settings import Settings, SettingsError, load_settings
 
 from .log_lines import LogFile, log_line
@@ -109,19 +109,19 @@ async def serve(settings: Settings, log_file: Path | None = None) -> int:
                 flush_pending = True
                 asyncio.get_running_loop().call_soon(flush)
 
-    try:
-        await emulator.start()
-    except PortInUse as exc:
-        print(f"handset: {exc}", file=sys.stderr, flush=True)
-        emulator.simulator.store.close()
-        return 2
-    emulator.simulator.bus.subscribe(print_event)
-    print(banner(emulator), flush=True)
-    heap.settle()
+    # Signals first: a Ctrl-C during start-up (or right after the banner) still stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        await emulator.start()
+    except CannotStart as exc:
+        print(f"handset: {exc}", file=sys.stderr, flush=True)
+        return 2
+    emulator.simulator.bus.subscribe(print_event)
+    print(banner(emulator), flush=True)
+    heap.settle()
     await stop.wait()
     print("stopping...", flush=True)
     await emulator.stop()
