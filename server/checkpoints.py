@@ -11,9 +11,9 @@ SQLite releases the GIL while it works, so the copy runs beside the loop.
 A PASSIVE checkpoint never makes the WAL start over, though: under steady load
 the writer always has frames the checkpoint has not reached, so the file only
 grows (nearly 1 GB after 10,000 pushes). Once it passes ``WAL_LIMIT`` the thread
-runs one TRUNCATE checkpoint: it waits for the writer's transaction to end,
-copies what the PASSIVE ones left (a second's worth, so the writer waits a few
-milliseconds at most) and empties the file.
+runs a TRUNCATE checkpoint right after a PASSIVE one: it waits for the writer's
+transaction to end, copies what the PASSIVE one left (a fraction of a second's
+worth, so the writer waits some tens of milliseconds at most) and empties the file.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 1.0  # seconds between checkpoints
-WAL_LIMIT = 16 * 1024 * 1024  # bytes of WAL past which a checkpoint also empties it
+INTERVAL = 1.0  # seconds between checkpoints when the WAL is small
+TICK = 0.1  # seconds between looks at the WAL's size
+WAL_LIMIT = 24 * 1024 * 1024  # bytes of WAL past which a checkpoint also empties it (half: copy now)
 TRUNCATE_WAIT = 2.0  # seconds a TRUNCATE checkpoint may wait for the writer
 
 
@@ -56,11 +58,18 @@ class Checkpointer:
         except sqlite3.Error as exc:
             log.warning("no background checkpoints for %s: %s", self._path, exc)
             return
+        last = time.monotonic()
         try:
-            while not self._stop.wait(self._interval):
+            # Look often (a stat is cheap), copy once a second, and sooner when the WAL is big:
+            # under full load it grows by tens of MB a second.
+            while not self._stop.wait(min(TICK, self._interval)):
+                size = self._wal_size()
+                if size <= self._wal_limit // 2 and time.monotonic() - last < self._interval:
+                    continue
+                last = time.monotonic()
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    if self._wal_size() > self._wal_limit:
+                    if size > self._wal_limit:
                         busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                         self.truncations += not busy
                 except sqlite3.Error as exc:  # busy or locked: the next turn tries again

@@ -67,6 +67,9 @@ _TXN_INSERT = (
     f"VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# The conditions of the partial indexes (server.schema), written as literals so SQLite uses them.
+_IS_PENDING = f"status = '{PENDING}'"
+_IS_DUE = f"callback_state = '{CALLBACK_DUE}'"
 
 
 class DuplicateId(Exception):
@@ -476,6 +479,9 @@ class Store:
         limit: int = 100, offset: int = 0,
     ) -> list[Transaction]:
         where, args = [], []
+        if status == PENDING:
+            where.append(_IS_PENDING)  # a literal, so SQLite can use the partial index
+            status = None
         for column, value in (("msisdn", msisdn), ("status", status), ("result_code", result_code)):
             if value is not None:
                 where.append(f"{column}=?")
@@ -487,11 +493,11 @@ class Store:
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
 
     def pending_transactions(self) -> list[Transaction]:
-        rows = self._db.execute(f"{_TXN_SELECT} WHERE status=? ORDER BY seq", (PENDING,)).fetchall()
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY seq").fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
 
     def due_callbacks(self) -> list[Transaction]:
-        rows = self._db.execute(f"{_TXN_SELECT} WHERE callback_state=? ORDER BY seq", (CALLBACK_DUE,)).fetchall()
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_DUE} ORDER BY seq").fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
 
     def paid_on(self, account: str, day: str) -> int:
