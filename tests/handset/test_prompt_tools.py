@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from conftest import WANJIKU, wait_until
 
@@ -67,8 +66,8 @@ async def test_a_dropped_callback_never_arrives(start_app, receiver):
         await wait_until(lambda: not phone.prompt_waiting, "the payment")
         txn = app.simulator.transaction(checkout)
         assert txn.result_code == "0" and txn.callback_state == CALLBACK_DROPPED
-        await asyncio.sleep(0.3)
-        assert receiver.received == []
+        await app.simulator.callbacks.wait_idle()  # anything started has arrived by now
+        assert receiver.received == [] and app.simulator.callbacks.scheduled == 0
 
 
 async def test_duplicate_2_sends_the_same_bytes_twice(start_app, receiver):
@@ -83,7 +82,7 @@ async def test_duplicate_2_sends_the_same_bytes_twice(start_app, receiver):
         first, second = await receiver.wait_for(2)
         assert first.raw == second.raw
         assert stk(first)["ResultCode"] == 0
-        await asyncio.sleep(0.2)
+        await app.simulator.callbacks.wait_idle()
         assert len(receiver.received) == 2
 
 
@@ -99,8 +98,8 @@ async def test_a_delay_plan_waits_for_the_clock(start_app, receiver, clock):
         assert str(phone.prompt.query_one("#plan").content) == "↩ Callback: delay 45 s"
         await pilot.press(*"1234", "enter")
         await wait_until(lambda: not phone.prompt_waiting, "the payment")
-        await asyncio.sleep(0.2)
-        assert receiver.received == []
+        await app.simulator.callbacks.wait_idle()
+        assert receiver.received == [] and app.simulator.callbacks.scheduled == 1
         clock.advance(45)
         assert stk((await receiver.wait_for(1))[0])["ResultCode"] == 0
 
