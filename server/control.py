@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from . import json_body
 from .events import Event
-from .models import PENDING, SETTLED
+from .models import PENDING, SETTLED, Transaction
 from .daraja.catalogue import PROMPT_CODES
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
 from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .simulator import Simulator
 
-SSE_TASKS = web.AppKey("sse_tasks", set)
+SSE_TASKS = web.AppKey("sse_tasks", set[asyncio.Task[None]])
 _KEEPALIVE_SECONDS = 15.0
 MAX_OFFSET = 1_000_000_000  # SQLite integers overflow far above this; no listing is that long
 
@@ -157,7 +157,7 @@ class ControlApi:
     async def time_out(self, request: web.Request) -> web.Response:
         return self._settle(lambda: self.sim.time_out(request.match_info["checkout_id"]))
 
-    def _settle(self, action) -> web.Response:
+    def _settle(self, action: Callable[[], Transaction]) -> web.Response:
         try:
             txn = action()
         except EngineError as exc:
@@ -355,5 +355,6 @@ def _pydantic_words(exc: ValidationError) -> str:
 
 async def cancel_event_streams(app: web.Application) -> None:
     """On shutdown, end open SSE streams so quitting never waits for them."""
-    for task in list(app[SSE_TASKS]):
+    tasks: set[asyncio.Task[None]] = app[SSE_TASKS]
+    for task in list(tasks):
         task.cancel()

@@ -15,6 +15,7 @@ import logging
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .control import SSE_TASKS, ControlApi, cancel_event_streams, json_error
 from .daraja import catalogue as c
@@ -46,7 +47,7 @@ def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> we
     """The whole HTTP surface of one emulator; ``turn_budget`` shares the loop with a UI."""
 
     @web.middleware
-    async def guard(request: web.Request, handler) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if turn_budget is not None:
             await turn_budget.admit()
         began = time.perf_counter()
@@ -135,6 +136,7 @@ def _reason_of(response: web.StreamResponse) -> str | None:
     if response.status < 400 or not isinstance(response, web.Response) or not isinstance(response.body, bytes):
         return None
     try:
-        return json.loads(response.body).get("error")
+        error = json.loads(response.body).get("error")
     except (ValueError, AttributeError):
         return None
+    return error if isinstance(error, str) else None

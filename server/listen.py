@@ -33,7 +33,7 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
     except socket.gaierror as exc:
         raise CannotStart(f"cannot listen on host {host!r}: {exc.strerror}; check --host") from None
     sockets: list[socket.socket] = []
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[int, str | int]] = set()
     try:
         for family, kind, proto, _, address in infos:
             if (family, address[0]) in seen:

@@ -80,7 +80,7 @@ def _settle_action(summary: str, body: bool = False) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """Both the Daraja surface and the ``/simulator`` control API."""
-    handset_patch = {
+    handset_patch: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "\\S"},

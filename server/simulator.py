@@ -148,10 +148,10 @@ class Simulator:
                 balance = old.balance_cents if old else 0
                 self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind, balance))
             known = {h.msisdn for h in self.store.load_handsets()}
-            for config in self.settings.handsets:
-                if config.msisdn not in known:
+            for phone in self.settings.handsets:
+                if phone.msisdn not in known:
                     self.store.save_handset(
-                        Handset(config.msisdn, config.name, config.pin, round(config.balance * 100))
+                        Handset(phone.msisdn, phone.name, phone.pin, round(phone.balance * 100))
                     )
         self._merchants = {m.shortcode: m for m in self.store.load_merchants()}
         self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
@@ -318,9 +318,14 @@ class Simulator:
         merchant = self._merchants[order.shortcode]
         now = self.clock.now()
         handset = self._handsets.get(order.phone)
-        provisioned = handset is None and self.settings.unknown_msisdn == "provision"
-        if provisioned:
-            handset = self._new_handset(order.phone, None, None, None)
+        # A number nobody configured gets a phone on its first push (unless it is "unreachable").
+        new_phone = (
+            self._new_handset(order.phone, None, None, None)
+            if handset is None and self.settings.unknown_msisdn == "provision" else None
+        )
+        provisioned = new_phone is not None
+        if new_phone is not None:
+            handset = new_phone
         busy = order.phone in self._live_by_msisdn
         if busy and self.settings.busy_phone == "error":
             raise PhoneBusy(f"{order.phone} already has a live prompt")
@@ -344,9 +349,9 @@ class Simulator:
         decision = self.rules.decide(order.phone, order.amount)
         if decision.callback is not None:
             txn.callback_plan = decision.callback.model_dump_json()
-        if provisioned and (busy or len(txn.prompt) > MAX_PROMPT_CHARS):
-            self.store.save_handset(handset)
-            self._register_handset(handset)
+        if new_phone is not None and (busy or len(txn.prompt) > MAX_PROMPT_CHARS):
+            self.store.save_handset(new_phone)
+            self._register_handset(new_phone)
         if busy:
             self._settle(txn, PHONE_BUSY, insert=True)
         elif handset is not None and handset.pin_locked:
@@ -359,8 +364,8 @@ class Simulator:
             while True:
                 try:
                     with self.store.atomic(group=True):
-                        if provisioned:
-                            self.store.save_handset(handset)
+                        if new_phone is not None:
+                            self.store.save_handset(new_phone)
                         self.store.insert_transaction(txn)
                     break
                 except DuplicateId as taken:
@@ -369,8 +374,8 @@ class Simulator:
             # sees the prompt (nor can answer it) before it is on disk.
             self._reserved[txn.checkout_request_id] = txn
             self._live_by_msisdn[txn.msisdn] = txn.checkout_request_id
-            if provisioned:
-                self._handsets[handset.msisdn] = handset
+            if new_phone is not None:
+                self._handsets[new_phone.msisdn] = new_phone
             # A callback, not code after an await: it runs even if the request is abandoned.
             self.store.durable().add_done_callback(
                 lambda committed: self._push_committed(txn, decision, provisioned, committed)

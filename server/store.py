@@ -133,7 +133,7 @@ class Store:
         self._memory = self.path == ":memory:"
         self._owner = None if self._memory else OwnerLock(Path(self.path))
         self._created = False  # the file did not exist before claim(): remove it if we give up
-        self._db: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None
         self._group: asyncio.Future[None] | None = None  # set while a group transaction is open
         self._depth = 0  # atomic() blocks we are inside
         self._checkpoints: Checkpointer | None = None
@@ -154,6 +154,12 @@ class Store:
     def owner(self) -> OwnerLock | None:
         return self._owner
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"the database {self.path} is not open (claim() first, or it was closed)")
+        return self._conn
+
     # --- opening --------------------------------------------------------------
     def claim(self) -> None:
         """Take the database for this process and check it can be used; writes nothing.
@@ -163,7 +169,7 @@ class Store:
         was written by a newer release, or it or its folder cannot be written.
         """
         if self._memory:
-            self._db = self._connect()
+            self._conn = self._connect()
             return
         path = Path(self.path)
         if path.is_dir():
@@ -189,7 +195,7 @@ class Store:
             if exists:
                 self._check_existing(path)
             self._created = not exists
-            self._db = self._connect()
+            self._conn = self._connect()
         except BaseException:
             self.abandon()
             raise
@@ -224,7 +230,6 @@ class Store:
     def prepare(self) -> None:
         """Make the claimed database ready: WAL mode, schema created or migrated in one transaction."""
         db = self._db
-        assert db is not None, "claim() first"
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'full' else 'NORMAL'}")
@@ -251,9 +256,9 @@ class Store:
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         if self._created:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 try:
@@ -274,9 +279,9 @@ class Store:
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
-        if self._db is not None:
-            self._db.close()  # the last connection to close folds the WAL into the file
-            self._db = None
+        if self._conn is not None:
+            self._conn.close()  # the last connection to close folds the WAL into the file
+            self._conn = None
         self._prepared = False
         if self._owner is not None:
             self._owner.release()
@@ -516,7 +521,7 @@ class Store:
         )
 
     def count_transactions(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0])
 
     # --- inbox -----------------------------------------------------------------
     def add_message(self, msisdn: str, sender: str, text: str, received_at: float) -> Message:
@@ -524,6 +529,7 @@ class Store:
             "INSERT INTO messages (msisdn, sender, text, received_at) VALUES (?, ?, ?, ?)",
             (msisdn, sender, text, received_at),
         )
+        assert cursor.lastrowid is not None  # an INSERT into a rowid table always has one
         return Message(id=cursor.lastrowid, msisdn=msisdn, sender=sender, text=text, received_at=received_at)
 
     def inbox(self, msisdn: str, limit: int = 200) -> list[Message]:
@@ -549,9 +555,9 @@ class Store:
         return [CallbackAttempt(*r) for r in rows]
 
     def attempt_count(self, checkout_request_id: str) -> int:
-        return self._db.execute(
+        return int(self._db.execute(
             "SELECT COUNT(*) FROM callback_attempts WHERE checkout_request_id=?", (checkout_request_id,)
-        ).fetchone()[0]
+        ).fetchone()[0])
 
     def recent_attempts(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
         """Every callback ever sent (forged ones too), newest first: the inspector's list."""

@@ -14,10 +14,12 @@ import hmac
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from .. import json_body
-from ..simulator import PhoneBusy, PushOrder, Simulator
+from ..errors import PhoneBusy
+from ..simulator import PushOrder, Simulator
 from . import catalogue as c
 from .models import (
     ErrorEnvelope,
@@ -67,7 +69,7 @@ class DarajaViews:
             web.post("/mpesa/stkpushquery/v1/query", self.stk_query),
         ]
 
-    async def _guard(self, request: web.Request, handler) -> web.StreamResponse:
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except Rejected as rejection:
