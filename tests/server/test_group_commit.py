@@ -193,8 +193,9 @@ async def test_the_wal_stays_bounded_while_writes_keep_coming(tmp_path: Path, mo
                 largest = max(largest, wal.stat().st_size if wal.exists() else 0)
                 await asyncio.sleep(0.002)
         assert store._checkpoints is not None and store._checkpoints.truncations >= 3
-        # Without the TRUNCATE step this run ends with a WAL of ~200 MB.
-        assert largest < 16_000_000, f"the WAL reached {largest:,} bytes with a 1 MB limit"
+        # Without the TRUNCATE step this run ends with a WAL of ~200 MB; with it, a few MB
+        # (more on a busy machine, where the thread gets fewer turns).
+        assert largest < 64_000_000, f"the WAL reached {largest:,} bytes with a 1 MB limit"
     finally:
         store.close()
     again = Store.open(path)
