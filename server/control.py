@@ -125,13 +125,16 @@ class ControlApi:
         status = query.get("status")
         if status is not None and status not in (PENDING, SETTLED):
             return json_error(400, "status must be 'pending' or 'settled'")
+        duplicate = query.get("duplicate")
+        if duplicate is not None and duplicate not in ("true", "false"):
+            return json_error(400, "duplicate must be 'true' or 'false'")
         paging = _paging(request, default_limit=100)
         if isinstance(paging, web.Response):
             return paging
         limit, offset = paging
         txns = self.sim.transactions(
             msisdn=query.get("msisdn"), status=status, result_code=query.get("result_code"),
-            limit=limit, offset=offset,
+            limit=limit, offset=offset, duplicate=None if duplicate is None else duplicate == "true",
         )
         return web.json_response({"transactions": [t.to_json() for t in txns]})
 

@@ -28,6 +28,10 @@ class PhoneBusy(Conflict):
     """A push found a live prompt on the phone and ``busy_phone`` is ``error``."""
 
 
+class DuplicatePush(Conflict):
+    """A push like one accepted moments ago, refused because ``duplicate_push`` is ``reject``."""
+
+
 class StorageFailed(EngineError):
     """The database refused a write (disk full, I/O error, read-only): nothing of it was stored.
 

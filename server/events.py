@@ -66,6 +66,28 @@ class TransactionSettled(Event):
 
 
 @dataclass
+class DuplicatePushFlagged(Event):
+    """A push came in like one accepted moments ago: the merchant app may have submitted twice."""
+
+    type: ClassVar[str] = "push.duplicate"
+    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+    original: str = ""  # the earlier push's CheckoutRequestID
+    seconds_ago: float = 0.0
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "transaction": self.transaction.to_json(), "duplicate_of": self.original,
+            "seconds_ago": round(self.seconds_ago, 3),
+            "message": duplicate_words(self.original, self.seconds_ago),
+        }
+
+
+def duplicate_words(original: str, seconds_ago: float) -> str:
+    """How the log and the stream put it."""
+    return f"possible double submit, same as {original} {seconds_ago:.0f} s ago"
+
+
+@dataclass
 class SmsReceived(Event):
     """An SMS landed in a handset's inbox."""
 

@@ -55,7 +55,7 @@ CREATE TABLE transactions (
     status TEXT NOT NULL, result_code TEXT, result_desc TEXT,
     receipt TEXT UNIQUE, settled_at REAL, balance_after_cents INTEGER,
     callback_state TEXT NOT NULL, callback_body TEXT,
-    callback_plan TEXT, callback_due_at REAL
+    callback_plan TEXT, callback_due_at REAL, duplicate_of TEXT
 );
 CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
 """ + _PARTIAL_INDEXES + """
@@ -126,11 +126,13 @@ def _create(db: sqlite3.Connection) -> None:
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
-    """Late columns of schema 1, partial indexes, and the per-day totals (filled from the history)."""
+    """Late columns of schema 1, partial indexes, the per-day totals (filled from the history),
+    and the double-submit mark."""
     for table, column, declaration in _V1_LATE_COLUMNS:
         existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in existing:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    db.execute("ALTER TABLE transactions ADD COLUMN duplicate_of TEXT")
     db.execute("DROP INDEX IF EXISTS transactions_status")
     db.execute("DROP INDEX IF EXISTS transactions_callback")
     for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS):

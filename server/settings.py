@@ -123,6 +123,12 @@ class Settings(BaseModel):
 
     unattended: Unattended = Field(default_factory=Unattended)
 
+    # A push with the same phone, shortcode, amount and AccountReference as one accepted less than
+    # duplicate_window seconds ago: "flag" marks it (log, events, the transaction), "reject"
+    # refuses it with a 409, "allow" says nothing. Daraja itself accepts them.
+    duplicate_push: Literal["allow", "flag", "reject"] = "flag"
+    duplicate_window: float = Field(default=60.0, gt=0, le=86_400)
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # When set, /simulator requires "Authorization: Bearer <control_token>", so a shared
     # instance cannot be driven by anyone who merely holds Daraja credentials.
@@ -174,7 +180,7 @@ FLAGS: dict[str, str] = {
 RUNTIME_SETTINGS = (
     "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone", "query_pending", "account_reference",
     "result_desc_style", "callback_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap",
-    "callback_plan", "late_callback_delay",
+    "callback_plan", "late_callback_delay", "duplicate_push", "duplicate_window",
 )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,8 +37,10 @@ from .daraja.catalogue import (
     PROMPT_CODES,
     result_desc,
 )
-from .errors import Conflict, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
+from .errors import Conflict, DuplicatePush, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
+from .events import duplicate_words
 from .events import (
+    DuplicatePushFlagged,
     EventBus,
     HandsetChanged,
     PromptArrived,
@@ -106,6 +109,9 @@ class Simulator:
         self._live: dict[str, Transaction] = {}
         self._live_by_msisdn: dict[str, str] = {}  # phone -> CheckoutRequestID of its live prompt
         self._reserved: dict[str, Transaction] = {}  # pushes waiting for their commit, by id
+        # Fingerprint (phone, shortcode, amount, AccountReference) -> (CheckoutRequestID, when) of
+        # the latest push accepted with it, oldest first: the double-submit check.
+        self._recent_pushes: OrderedDict[tuple[str, str, int, str], tuple[str, float]] = OrderedDict()
         self._timers: dict[str, TimerHandle] = {}
         self._tokens: dict[str, float] = {}
         self._auto: dict[str, Any] = {}  # pending unattended answers, by CheckoutRequestID
@@ -156,6 +162,10 @@ class Simulator:
         self._merchants = {m.shortcode: m for m in self.store.load_merchants()}
         self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
         self._tokens = self.store.load_tokens(self.clock.now())
+        self._recent_pushes.clear()
+        for txn in self.store.pushes_since(self.clock.now() - self.settings.duplicate_window):
+            key = (txn.msisdn, txn.shortcode, txn.amount, txn.account_reference)
+            self._recent_pushes[key] = (txn.checkout_request_id, txn.created_at)
         self._live.clear()
         self._live_by_msisdn.clear()
         self._reserved.clear()
@@ -310,11 +320,36 @@ class Simulator:
         Returns once the push is on disk (and its prompt live); raises StorageFailed,
         with the push forgotten, if the disk refused it.
         """
-        txn = self._accept(order)
-        await self.store.durable()
+        txn, twin = self._accept(order)
+        key = _fingerprint(order)
+        self._recent_pushes[key] = (txn.checkout_request_id, txn.created_at)  # at once: a double click
+        self._recent_pushes.move_to_end(key)                                  # is two pushes in one turn
+        try:
+            await self.store.durable()
+        except StorageFailed:
+            if self._recent_pushes.get(key, ("",))[0] == txn.checkout_request_id:
+                del self._recent_pushes[key]
+            raise
+        if twin is not None:
+            self.bus.publish(DuplicatePushFlagged(
+                at=txn.created_at, transaction=txn, original=twin[0], seconds_ago=txn.created_at - twin[1],
+            ))
         return txn
 
-    def _accept(self, order: PushOrder) -> Transaction:
+    def _earlier_twin(self, order: PushOrder, now: float) -> tuple[str, float] | None:
+        """The latest push accepted like this one within duplicate_window, if any."""
+        if self.settings.duplicate_push == "allow":
+            return None
+        recent = self._recent_pushes
+        window = self.settings.duplicate_window
+        while recent:  # forget what left the window (oldest first)
+            oldest = next(iter(recent.values()))
+            if now - oldest[1] < window:
+                break
+            recent.popitem(last=False)
+        return recent.get(_fingerprint(order))
+
+    def _accept(self, order: PushOrder) -> tuple[Transaction, tuple[str, float] | None]:
         merchant = self._merchants[order.shortcode]
         now = self.clock.now()
         handset = self._handsets.get(order.phone)
@@ -326,6 +361,12 @@ class Simulator:
         provisioned = new_phone is not None
         if new_phone is not None:
             handset = new_phone
+        twin = self._earlier_twin(order, now)
+        if twin is not None and self.settings.duplicate_push == "reject":
+            raise DuplicatePush(
+                f"{duplicate_words(twin[0], now - twin[1])}: the same PhoneNumber, BusinessShortCode, Amount "
+                "and AccountReference (duplicate_push is \"reject\")"
+            )
         busy = order.phone in self._live_by_msisdn
         if busy and self.settings.busy_phone == "error":
             raise PhoneBusy(f"{order.phone} already has a live prompt")
@@ -346,6 +387,8 @@ class Simulator:
             created_at=now,
             expires_at=now + self.settings.prompt_timeout,
         )
+        if twin is not None:
+            txn.duplicate_of = twin[0]
         decision = self.rules.decide(order.phone, order.amount)
         if decision.callback is not None:
             txn.callback_plan = decision.callback.model_dump_json()
@@ -380,7 +423,7 @@ class Simulator:
             self.store.durable().add_done_callback(
                 lambda committed: self._push_committed(txn, decision, provisioned, committed)
             )
-        return txn
+        return txn, twin
 
     def _push_committed(
         self, txn: Transaction, decision: Decision, provisioned: bool, committed: asyncio.Future[None],
@@ -611,9 +654,9 @@ class Simulator:
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
-        limit: int = 100, offset: int = 0,
+        limit: int = 100, offset: int = 0, duplicate: bool | None = None,
     ) -> list[Transaction]:
-        return self.store.transactions(msisdn, status, result_code, limit, offset)
+        return self.store.transactions(msisdn, status, result_code, limit, offset, duplicate)
 
     def _require_live(self, checkout_request_id: str) -> Transaction:
         txn = self._live.get(checkout_request_id)
@@ -755,6 +798,11 @@ class Simulator:
         return sum(h.balance_cents for h in self._handsets.values()) + sum(
             m.balance_cents for m in self._merchants.values()
         )
+
+
+def _fingerprint(order: PushOrder) -> tuple[str, str, int, str]:
+    """What makes two pushes look like one payment submitted twice."""
+    return order.phone, order.shortcode, order.amount, order.account_reference
 
 
 def _check_url(url: object) -> str:

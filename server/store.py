@@ -53,7 +53,7 @@ _TXN_COLUMNS = (
     "transaction_type", "amount", "party_a", "party_b", "account_reference", "transaction_desc",
     "callback_url", "prompt", "created_at", "expires_at", "status", "result_code", "result_desc",
     "receipt", "settled_at", "balance_after_cents", "callback_state", "callback_body",
-    "callback_plan", "callback_due_at",
+    "callback_plan", "callback_due_at", "duplicate_of",
 )
 _ATTEMPT_COLUMNS = (
     "checkout_request_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
@@ -481,9 +481,12 @@ class Store:
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
-        limit: int = 100, offset: int = 0,
+        limit: int = 100, offset: int = 0, duplicate: bool | None = None,
     ) -> list[Transaction]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
+        if duplicate is not None:
+            where.append("duplicate_of IS NOT NULL" if duplicate else "duplicate_of IS NULL")
         if status == PENDING:
             where.append(_IS_PENDING)  # a literal, so SQLite can use the partial index
             status = None
@@ -496,6 +499,16 @@ class Store:
             f"{_TXN_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         ).fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+
+    def pushes_since(self, since: float, at_most: int = 10_000) -> list[Transaction]:
+        """Pushes accepted at or after ``since``, oldest first (the newest ``at_most`` of them)."""
+        created = _TXN_COLUMNS.index("created_at")
+        found = []
+        for row in self._db.execute(f"{_TXN_SELECT} ORDER BY seq DESC LIMIT ?", (at_most,)):
+            if row[created] < since:
+                break  # ids grow with time: everything further back is older still
+            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row))))
+        return found[::-1]
 
     def pending_transactions(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY seq").fetchall()

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from .. import json_body
-from ..errors import PhoneBusy
+from ..errors import DuplicatePush, PhoneBusy
 from ..simulator import PushOrder, Simulator
 from . import catalogue as c
 from .models import (
@@ -132,6 +132,9 @@ class DarajaViews:
             txn = await self.sim.push(order)  # returns once the push is on disk
         except PhoneBusy as busy:
             raise Rejected(c.UNABLE_TO_LOCK, str(busy)) from None
+        except DuplicatePush as twin:
+            reason = str(twin)
+            raise Rejected(c.GatewayError(409, c.DUPLICATE_PUSH_CODE, reason[:1].upper() + reason[1:]), reason) from None
         ack = StkPushAck(
             merchant_request_id=txn.merchant_request_id, checkout_request_id=txn.checkout_request_id,
             response_code="0", response_description=c.ACK_DESCRIPTION, customer_message=c.ACK_DESCRIPTION,

@@ -61,6 +61,8 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
         '[unattended]\nmode = "approve"\nthink_time = 2', '{"mode": "approve", "think_time": 2}',
         {"mode": "approve", "think_time": 2.0, "seed": None, "magic_numbers": True, "rules": []},
     ),
+    "duplicate_push": ('duplicate_push = "reject"', "reject", "reject"),
+    "duplicate_window": ("duplicate_window = 15", "15", 15.0),
     "max_body_bytes": ("max_body_bytes = 4096", "4096", 4096),
     "control_token": ('control_token = "secret-token"', "secret-token", "secret-token"),
     "log_file": ('log_file = "/tmp/x/h.log"', "/tmp/x/h.log", Path("/tmp/x/h.log")),
