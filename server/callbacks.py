@@ -25,7 +25,8 @@ import aiohttp
 from .clock import wire_timestamp
 from .daraja.catalogue import CALLBACK_CONTENT_TYPE
 from .errors import StorageFailed
-from .events import CallbackAttempted, EventBus
+from .answers import NOT_COPIES, compare_answers
+from .events import AnswersDiffer, CallbackAttempted, EventBus
 from .fair_share import TurnBudget
 from .models import CALLBACK_DELIVERED, CALLBACK_DUE, CALLBACK_FAILED, CallbackAttempt, Transaction
 from .settings import Settings
@@ -237,6 +238,7 @@ class CallbackDispatcher:
                     txn.callback_state = state
                 txn.attempts.append(attempt)
                 self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=last))
+                self._compare(attempt)
                 if attempt.ok:
                     break
                 if n < tries - 1:
@@ -254,7 +256,19 @@ class CallbackDispatcher:
             if mark_delivered and attempt.ok:
                 self._store.set_callback_state(checkout_request_id, CALLBACK_DELIVERED)
         self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=True))
+        self._compare(attempt)
         return attempt
+
+    def _compare(self, attempt: CallbackAttempt) -> None:
+        """Say so when this copy's answer differs from the first copy's."""
+        if attempt.kind in NOT_COPIES or attempt.status is None or attempt.attempt == 1:
+            return
+        comparison = compare_answers(self._store.attempts(attempt.checkout_request_id))
+        if attempt.attempt in comparison.odd_ones:
+            self._bus.publish(AnswersDiffer(
+                at=self._clock.now(), checkout_request_id=attempt.checkout_request_id,
+                differences=comparison.differences,
+            ))
 
     def _gate_for(self, origin: str) -> asyncio.Semaphore:
         """At most ``_PER_ORIGIN`` posts in flight per merchant origin: a burst of callbacks

@@ -215,7 +215,16 @@ class ControlApi:
         paging = _paging(request, default_limit=200)
         if isinstance(paging, web.Response):
             return paging
-        return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(*paging)]})
+        differ = request.query.get("answers_differ")
+        if differ is None:
+            return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(*paging)]})
+        if differ != "true":
+            return json_error(400, "answers_differ can only be 'true' (leave it out for every callback)")
+        limit, offset = paging
+        found = self.sim.differing_answers(limit + offset)[offset:]
+        return web.json_response({"deliveries": [
+            {"checkout_request_id": checkout, "merchant_answers": comparison.to_json()} for checkout, comparison in found
+        ]})
 
     async def forge_callback(self, request: web.Request) -> web.Response:
         body = await _object_body(request, allowed={"url", "result_code", "amount", "msisdn"})

@@ -82,6 +82,18 @@ class DuplicatePushFlagged(Event):
         }
 
 
+@dataclass
+class AnswersDiffer(Event):
+    """The merchant answered copies of the same callback differently: not idempotent?"""
+
+    type: ClassVar[str] = "callback.answers_differ"
+    checkout_request_id: str = ""
+    differences: list[str] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {"checkout_request_id": self.checkout_request_id, "differences": self.differences}
+
+
 def duplicate_words(original: str, seconds_ago: float) -> str:
     """How the log and the stream put it."""
     return f"possible double submit, same as {original} {seconds_ago:.0f} s ago"

@@ -187,6 +187,9 @@ class Transaction:
             "duplicate_of": self.duplicate_of,
         }
         if with_attempts:
+            from .answers import compare_answers
+
             data["callback_body"] = self.callback_body
             data["callback_attempts"] = [a.to_json() for a in self.attempts]
+            data["merchant_answers"] = compare_answers(self.attempts).to_json()
         return data

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .answers import AnswerComparison, compare_answers
 from .callbacks import CallbackDispatcher, render_callback
 from .clock import Clock, SystemClock, TimerHandle, eat
 from .customer_texts import confirmation_sms, prompt_text
@@ -546,6 +547,15 @@ class Simulator:
 
     def callback_log(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
         return self.store.recent_attempts(limit, offset)
+
+    def differing_answers(self, limit: int = 200) -> list[tuple[str, AnswerComparison]]:
+        """Deliveries whose copies the merchant answered differently, most recent first."""
+        found = []
+        for checkout in self.store.repeated_deliveries(limit):
+            comparison = compare_answers(self.store.attempts(checkout))
+            if comparison.differ:
+                found.append((checkout, comparison))
+        return found
 
     def _require_settled(self, checkout_request_id: str) -> Transaction:
         txn = self.transaction(checkout_request_id)

@@ -580,6 +580,17 @@ class Store:
         ).fetchall()
         return [CallbackAttempt(*r) for r in rows]
 
+    def repeated_deliveries(self, limit: int = 200) -> list[str]:
+        """Ids whose delivery reached the merchant more than once (copies with an HTTP answer),
+        most recent first: the only ones whose answers can disagree."""
+        rows = self._db.execute(
+            "SELECT checkout_request_id FROM callback_attempts "
+            "WHERE kind NOT IN ('edited', 'forged') AND status IS NOT NULL "
+            "GROUP BY checkout_request_id HAVING COUNT(*) > 1 ORDER BY MAX(id) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     # --- tokens ---------------------------------------------------------------
     def save_token(self, token: str, consumer_key: str, expires_at: float) -> bool:
         """Store a new token; False if that token string is already taken."""
