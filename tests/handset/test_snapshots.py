@@ -10,8 +10,6 @@ Update with ``pytest tests/handset --snapshot-update`` and look at the report.
 
 from __future__ import annotations
 
-from textual.widgets import Tabs
-
 import pytest
 from conftest import SIZE, WANJIKU
 
@@ -52,17 +50,13 @@ async def until_ready(pilot) -> None:
 
 
 async def until(pilot, condition) -> None:
-    """Wait for ``condition``, then put every tab underline under its tab at once: a label
-    that grows a ● moves the underline on a later refresh, and a picture taken before differs."""
+    """Wait for ``condition``, then for the screen to catch up."""
     for _ in range(200):
         if condition():
             break
         await pilot.pause(0.01)
     else:
         raise AssertionError("the scene never got ready")
-    await pilot.pause()
-    for tabs in pilot.app.query(Tabs):
-        tabs._highlight_active(animate=False)  # Textual 8.2.8 (pinned): no public way to settle it
     await pilot.pause()
 
 
