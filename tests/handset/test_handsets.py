@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import OTIENO, WANJIKU, wait_until
 
 from handset.screens.handset_dialogs import AddHandsetScreen, BalanceScreen
+from tests.handset.tui_kit import OTIENO, WANJIKU, wait_until
 
 NEW = "254799000111"
 

@@ -11,7 +11,6 @@ Update with ``pytest tests/handset --snapshot-update`` and look at the report.
 from __future__ import annotations
 
 import pytest
-from conftest import SIZE, WANJIKU
 
 from handset.app import HandsetApp, make_app
 from server.clock import ManualClock
@@ -21,6 +20,7 @@ from server.ids import IdGenerator
 from server.models import CallbackAttempt
 from server.settings import Settings
 from server.simulator import PushOrder
+from tests.handset.tui_kit import SIZE, WANJIKU
 
 SHOWN_BASE_URL = "http://127.0.0.1:8400"
 

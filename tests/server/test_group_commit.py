@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daraja_client import Daraja
 
 from server.models import Handset, Transaction
 from server.runner import Emulator
 from server.store import DuplicateId, Store
+from tests.daraja_client import Daraja
 
 
 def _committed(db: Path, checkout_request_id: str) -> bool:

@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from daraja_client import Daraja, password, push_body
+
+from tests.daraja_client import Daraja, password, push_body
 
 PUSH = "/mpesa/stkpush/v1/processrequest"
 MISSING = object()
