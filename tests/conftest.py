@@ -70,3 +70,15 @@ async def http(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def daraja(http: httpx.AsyncClient) -> Daraja:
     return Daraja(http)
+
+
+# Whole suites that take most of the run's time; ``-m "not slow"`` leaves them out.
+SLOW_SUITES = {"reliability", "contract"}
+TESTS = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(TESTS / suite in item.path.parents for suite in SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)

@@ -24,6 +24,10 @@ from tests.handset.tui_kit import SIZE, WANJIKU
 
 SHOWN_BASE_URL = "http://127.0.0.1:8400"
 
+# All on one xdist worker, one after another (--dist loadgroup): no picture is taken while
+# another app competes for the same CPU, and one worker sees every snapshot of this file.
+pytestmark = pytest.mark.xdist_group("snapshots")
+
 
 @pytest.fixture
 def snapshot_app(tmp_path) -> HandsetApp:
