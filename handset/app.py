@@ -33,7 +33,7 @@ from server.clock import Clock
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
 from server.rules import CallbackPlan
-from server.runner import Emulator, PortInUse
+from server.runner import CannotStart, Emulator
 from server.settings import Settings
 from server.simulator import EngineError, Simulator
 
@@ -100,7 +100,7 @@ class HandsetApp(App[None]):
         super().__init__()
         self.emulator = emulator
         self.phones: dict[str, Phone] = {}
-        self.port_error: PortInUse | None = None
+        self.start_error: CannotStart | None = None
         self.ready = asyncio.Event()
         self._bridge: EngineBridge | None = None
         self._log_handler: LogToApp | None = None
@@ -143,8 +143,8 @@ class HandsetApp(App[None]):
     async def on_mount(self) -> None:
         try:
             await self.emulator.start()
-        except PortInUse as exc:
-            self.port_error = exc
+        except CannotStart as exc:
+            self.start_error = exc
             self.exit(return_code=2)
             return
         self._started = True
@@ -170,8 +170,6 @@ class HandsetApp(App[None]):
             logging.captureWarnings(False)
         if self._started:
             await self.emulator.stop()
-        else:
-            self.simulator.store.close()
         heap.release()  # the app's widgets become garbage now; Pilot tests start many apps
 
     async def _show_all_handsets(self) -> None:
@@ -652,10 +650,15 @@ def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator
 
 
 def run_tui(settings: Settings, app: HandsetApp | None = None) -> int:
-    """Run the phones in this terminal until the user quits; 2 when the port is taken."""
+    """Run the phones in this terminal until the user quits; 2 when the emulator cannot start."""
     app = app if app is not None else make_app(settings)
+    try:
+        app.emulator.claim()  # the database and the port, before the TUI takes the terminal
+    except CannotStart as exc:
+        print(f"handset: {exc}", file=sys.stderr)
+        return 2
     app.run()
-    if app.port_error is not None:
-        print(f"handset: {app.port_error}", file=sys.stderr)
+    if app.start_error is not None:
+        print(f"handset: {app.start_error}", file=sys.stderr)
         return 2
     return app.return_code or 0

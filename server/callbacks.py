@@ -24,6 +24,7 @@ import aiohttp
 
 from .clock import wire_timestamp
 from .daraja.catalogue import CALLBACK_CONTENT_TYPE
+from .errors import StorageFailed
 from .events import CallbackAttempted, EventBus
 from .fair_share import TurnBudget
 from .models import CALLBACK_DELIVERED, CALLBACK_DUE, CALLBACK_FAILED, CallbackAttempt, Transaction
@@ -221,12 +222,19 @@ class CallbackDispatcher:
                                               number, kind)
                 last = copy == copies - 1 and (attempt.ok or n == tries - 1)
                 delivered = delivered or attempt.ok
-                with self._store.atomic():
-                    self._store.add_attempt(attempt)
-                    if last:
-                        state = CALLBACK_DELIVERED if delivered else CALLBACK_FAILED
-                        self._store.set_callback_state(txn.checkout_request_id, state)
-                        txn.callback_state = state
+                try:
+                    with self._store.atomic():
+                        self._store.add_attempt(attempt)
+                        if last:
+                            state = CALLBACK_DELIVERED if delivered else CALLBACK_FAILED
+                            self._store.set_callback_state(txn.checkout_request_id, state)
+                except StorageFailed as exc:
+                    # The callback stays due on disk: the next start sends it again (at least once).
+                    log.error("callback for %s was sent but not recorded: %s", txn.checkout_request_id, exc)
+                    self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=True))
+                    return
+                if last:
+                    txn.callback_state = state
                 txn.attempts.append(attempt)
                 self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=last))
                 if attempt.ok:

@@ -21,7 +21,8 @@ from .models import PENDING, SETTLED
 from .daraja.catalogue import PROMPT_CODES
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
-from .simulator import Conflict, EngineError, NotFound, Simulator
+from .errors import Conflict, EngineError, NotFound, StorageFailed
+from .simulator import Simulator
 
 SSE_TASKS = web.AppKey("sse_tasks", set)
 _KEEPALIVE_SECONDS = 15.0
@@ -33,7 +34,10 @@ def json_error(status: int, message: str) -> web.Response:
 
 
 def _engine_error(exc: EngineError) -> web.Response:
-    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+    status = (
+        404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict)
+        else 503 if isinstance(exc, StorageFailed) else 400
+    )
     return json_error(status, str(exc))
 
 

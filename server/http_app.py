@@ -19,6 +19,7 @@ from aiohttp import web
 from .control import SSE_TASKS, ControlApi, cancel_event_streams, json_error
 from .daraja import catalogue as c
 from .daraja.views import ERROR_CODE, REASON, DarajaViews, error_response
+from .errors import StorageFailed
 from .events import RequestHandled
 from .fair_share import TurnBudget
 from .openapi import openapi_document
@@ -81,13 +82,17 @@ def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> we
                 request, c.GatewayError(exc.status, str(exc.status), exc.reason), exc.reason,
                 simulator.ids.request_id(),
             )
+        except StorageFailed as exc:  # the disk refused a write: say so (the log shows it), keep serving
+            response = json_error(503, str(exc)) if control else error_response(
+                request, c.INTERNAL_ERROR, str(exc), simulator.ids.request_id(),
+            )
         except ConnectionResetError:
             raise  # the client hung up mid-request: nobody to answer, and no fault of ours
         except Exception:  # the server must keep serving whatever happens in one request
             log.exception("unexpected error on %s %s", request.method, request.path)
             reason = "internal error in the emulator (a bug: please report it)"
             response = json_error(500, reason) if control else error_response(
-                request, c.GatewayError(500, "500.003.02", "Internal Server Error"), reason,
+                request, c.INTERNAL_ERROR, reason,
                 simulator.ids.request_id(),
             )
         if request.path not in _UNLOGGED:

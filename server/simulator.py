@@ -15,12 +15,11 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from typing import Any
-from datetime import datetime, time as dtime
 
 from pydantic import ValidationError
 
 from .callbacks import CallbackDispatcher, render_callback
-from .clock import EAT, Clock, SystemClock, TimerHandle, eat
+from .clock import Clock, SystemClock, TimerHandle, eat
 from .customer_texts import confirmation_sms, prompt_text
 from .daraja.catalogue import (
     DAILY_LIMIT,
@@ -37,6 +36,7 @@ from .daraja.catalogue import (
     PROMPT_CODES,
     result_desc,
 )
+from .errors import Conflict, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
 from .events import (
     EventBus,
     HandsetChanged,
@@ -66,26 +66,7 @@ log = logging.getLogger(__name__)
 
 MPESA_SENDER = "MPESA"
 MAX_BALANCE_CENTS = 500_000 * 100
-
-
-class EngineError(Exception):
-    """A request the engine refuses; the message is plain words for a person."""
-
-
-class NotFound(EngineError):
-    pass
-
-
-class Conflict(EngineError):
-    """The request clashes with the current state (already settled, already exists, phone busy)."""
-
-
-class InvalidInput(EngineError):
-    pass
-
-
-class PhoneBusy(Conflict):
-    """A push found a live prompt on the phone and ``busy_phone`` is ``error``."""
+STORAGE_RETRY = 1.0  # seconds before a refused timeout settlement is tried again
 
 
 @dataclass(frozen=True)
@@ -124,6 +105,7 @@ class Simulator:
         self._merchants: dict[str, Merchant] = {}
         self._live: dict[str, Transaction] = {}
         self._live_by_msisdn: dict[str, str] = {}  # phone -> CheckoutRequestID of its live prompt
+        self._reserved: dict[str, Transaction] = {}  # pushes waiting for their commit, by id
         self._timers: dict[str, TimerHandle] = {}
         self._tokens: dict[str, float] = {}
         self._auto: dict[str, Any] = {}  # pending unattended answers, by CheckoutRequestID
@@ -176,6 +158,7 @@ class Simulator:
         self._tokens = self.store.load_tokens(self.clock.now())
         self._live.clear()
         self._live_by_msisdn.clear()
+        self._reserved.clear()
         now = self.clock.now()
         for txn in self.store.pending_transactions():
             if txn.expires_at <= now:
@@ -197,6 +180,7 @@ class Simulator:
         self.rules.replace(self.settings.unattended)
         self._live.clear()
         self._live_by_msisdn.clear()
+        self._reserved.clear()
         self.store.wipe(keep_tokens=True)
         self._load()
         self.bus.publish(StateReset(at=self.clock.now()))
@@ -320,8 +304,17 @@ class Simulator:
         return handset
 
     # --- transactions ------------------------------------------------------------
-    def push(self, order: PushOrder) -> Transaction:
-        """Accept an STK Push: the prompt goes live, or it settles at once (busy, undeliverable)."""
+    async def push(self, order: PushOrder) -> Transaction:
+        """Accept an STK Push: the prompt goes live, or it settles at once (busy, undeliverable).
+
+        Returns once the push is on disk (and its prompt live); raises StorageFailed,
+        with the push forgotten, if the disk refused it.
+        """
+        txn = self._accept(order)
+        await self.store.durable()
+        return txn
+
+    def _accept(self, order: PushOrder) -> Transaction:
         merchant = self._merchants[order.shortcode]
         now = self.clock.now()
         handset = self._handsets.get(order.phone)
@@ -362,7 +355,7 @@ class Simulator:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
             # One commit for the new phone (if any) and its transaction, shared with the other
-            # pushes of this loop turn; the view awaits store.durable() before it acknowledges.
+            # pushes of this loop turn (see store.atomic).
             while True:
                 try:
                     with self.store.atomic(group=True):
@@ -372,12 +365,39 @@ class Simulator:
                     break
                 except DuplicateId as taken:
                     self._replace_id(txn, taken.column)
+            # Reserved until the commit lands: the phone counts as busy at once, but nobody
+            # sees the prompt (nor can answer it) before it is on disk.
+            self._reserved[txn.checkout_request_id] = txn
+            self._live_by_msisdn[txn.msisdn] = txn.checkout_request_id
             if provisioned:
-                self._register_handset(handset)
-            self._make_live(txn)
-            self.bus.publish(PromptArrived(at=now, transaction=txn))
-            self._schedule_answer(txn, decision)
+                self._handsets[handset.msisdn] = handset
+            # A callback, not code after an await: it runs even if the request is abandoned.
+            self.store.durable().add_done_callback(
+                lambda committed: self._push_committed(txn, decision, provisioned, committed)
+            )
         return txn
+
+    def _push_committed(
+        self, txn: Transaction, decision: Decision, provisioned: bool, committed: asyncio.Future[None],
+    ) -> None:
+        """The push's commit landed (the prompt goes live) or was refused (the push is forgotten)."""
+        checkout = txn.checkout_request_id
+        if self._reserved.pop(checkout, None) is None or not self._started:
+            return  # a reset or a stop came first; a stored prompt is loaded again at the next start
+        failed = committed.exception() if not committed.cancelled() else None
+        if committed.cancelled() or failed is not None:
+            if self._live_by_msisdn.get(txn.msisdn) == checkout:
+                del self._live_by_msisdn[txn.msisdn]
+            if provisioned and not self.store.has_handset(txn.msisdn):
+                self._handsets.pop(txn.msisdn, None)
+            log.error("push %s to %s was not stored: %s", checkout, txn.msisdn, failed)
+            return
+        handset = self._handsets.get(txn.msisdn)
+        if provisioned and handset is not None:
+            self._register_handset(handset)
+        self._make_live(txn)
+        self.bus.publish(PromptArrived(at=txn.created_at, transaction=txn))
+        self._schedule_answer(txn, decision)
 
     # --- unattended answers ----------------------------------------------------
     def _schedule_answer(self, txn: Transaction, decision: Decision) -> None:
@@ -517,8 +537,16 @@ class Simulator:
     def _expire(self, checkout_request_id: str) -> None:
         self._timers.pop(checkout_request_id, None)
         txn = self._live.get(checkout_request_id)
-        if txn is not None:
+        if txn is None:
+            return
+        try:
             self._settle(txn, TIMED_OUT)
+        except StorageFailed as exc:
+            # Still live in memory and on disk; try again shortly rather than lose the timeout.
+            log.error("prompt %s timed out but could not be settled: %s", checkout_request_id, exc)
+            self._timers[checkout_request_id] = self.clock.call_at(
+                self.clock.now() + STORAGE_RETRY, lambda: self._expire(checkout_request_id)
+            )
 
     def live_prompt(self, msisdn: str) -> Transaction | None:
         handset = self._handsets.get(msisdn)
@@ -586,6 +614,8 @@ class Simulator:
         txn = self._live.get(checkout_request_id)
         if txn is not None:
             return txn
+        if checkout_request_id in self._reserved:
+            raise Conflict(f"transaction {checkout_request_id} is still being stored; try again in a moment")
         stored = self.store.transaction(checkout_request_id)
         if stored is None:
             raise NotFound(f"no transaction with CheckoutRequestID {checkout_request_id}")
@@ -670,7 +700,9 @@ class Simulator:
                 self.store.save_handset(new_handset)
             if new_handset is not None and new_merchant is not None:
                 self.store.save_merchant(new_merchant)
-                spent = self.store.spent_since(txn.msisdn, _start_of_day(now))
+                day = eat(now).date().isoformat()
+                self.store.add_paid(txn.msisdn, day, txn.amount * 100)
+                spent = self.store.paid_on(txn.msisdn, day) // 100
                 message = self.store.add_message(
                     txn.msisdn, MPESA_SENDER,
                     confirmation_sms(
@@ -718,11 +750,6 @@ class Simulator:
         return sum(h.balance_cents for h in self._handsets.values()) + sum(
             m.balance_cents for m in self._merchants.values()
         )
-
-
-def _start_of_day(moment: float) -> float:
-    day = eat(moment).date()
-    return datetime.combine(day, dtime(0, 0), EAT).timestamp()
 
 
 def _check_url(url: object) -> str:

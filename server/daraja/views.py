@@ -127,10 +127,9 @@ class DarajaViews:
             transaction_desc=push.transaction_desc,
         )
         try:
-            txn = self.sim.push(order)
+            txn = await self.sim.push(order)  # returns once the push is on disk
         except PhoneBusy as busy:
             raise Rejected(c.UNABLE_TO_LOCK, str(busy)) from None
-        await self.sim.store.durable()  # acknowledge only what is on disk
         ack = StkPushAck(
             merchant_request_id=txn.merchant_request_id, checkout_request_id=txn.checkout_request_id,
             response_code="0", response_description=c.ACK_DESCRIPTION, customer_message=c.ACK_DESCRIPTION,

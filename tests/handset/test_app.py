@@ -56,7 +56,7 @@ async def test_a_taken_port_ends_the_app_with_code_2(tmp_path):
         app = make_app(Settings(port=port, db=tmp_path / "h.db"), clock=ManualClock())
         async with app.run_test(size=SIZE):
             await asyncio.sleep(0.2)
-        assert app.port_error is not None
+        assert app.start_error is not None
         assert app.return_code == 2
 
 

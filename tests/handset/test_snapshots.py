@@ -10,6 +10,8 @@ Update with ``pytest tests/handset --snapshot-update`` and look at the report.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from handset.app import HandsetApp, make_app
@@ -80,7 +82,7 @@ def test_live_prompt(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order())
+        await app.simulator.push(order())
         await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
         app.simulator.clock.advance(17)
         app.phones[WANJIKU].prompt.refresh_countdown()
@@ -96,7 +98,7 @@ def test_success_sms(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order())
+        await app.simulator.push(order())
         await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
         await pilot.press(*"1234", "enter")
         await until(pilot, lambda: app.phones[WANJIKU].inbox.bubbles)
@@ -110,8 +112,10 @@ def test_prompts_on_other_tabs(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order("254712345678", 250, "ORDER-77"))
-        app.simulator.push(order("254722000111", 2000, "RENT-NOV"))
+        await asyncio.gather(  # in one loop turn, as a burst from a merchant would be
+            app.simulator.push(order("254712345678", 250, "ORDER-77")),
+            app.simulator.push(order("254722000111", 2000, "RENT-NOV")),
+        )
         await until(pilot, lambda: app._notifications)
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
@@ -135,7 +139,7 @@ def test_activity_log(snap_compare, snapshot_app):
             reason="the Password is not base64 of BusinessShortCode + passkey + Timestamp",
             request_body='{"BusinessShortCode": "174379"}', latency_ms=2.4,
         ))
-        txn = sim.push(order())
+        txn = await sim.push(order())
         sim.clock.advance(9)
         sim.cancel(txn.checkout_request_id)
         for number, (status, error, latency) in enumerate(
@@ -169,7 +173,7 @@ def test_result_code_picker(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order())
+        await app.simulator.push(order())
         await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
         still_cursor(app)  # the PIN field shows through the dialog's backdrop
         await pilot.press("r", "down", "down")
@@ -185,7 +189,7 @@ def test_callback_inspector(snap_compare, snapshot_app):
         app = pilot.app
         await until_ready(pilot)
         sim = app.simulator
-        txn = sim.push(order())
+        txn = await sim.push(order())
         sim.clock.advance(9)
         sim.cancel(txn.checkout_request_id)
         body, checkout, now = txn.callback_body or "", txn.checkout_request_id, sim.clock.now()

@@ -87,7 +87,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def _boot(self) -> Simulator:
         self.generation += 1
-        sim = Simulator(self.settings, store=Store(self.settings.db_path()), clock=self.clock,
+        sim = Simulator(self.settings, store=Store.open(self.settings.db_path()), clock=self.clock,
                         ids=IdGenerator(seed=self.generation))
         sim.bus.subscribe(self._on_event)
         self.run(sim.start())
@@ -136,7 +136,7 @@ class MoneyMachine(RuleBasedStateMachine):
             amount=amount, party_a=phone, party_b=TILL_CODE if till else PAYBILL_CODE, phone=phone,
             callback_url=self.receiver.url, account_reference="ACC", transaction_desc="Pay",
         )
-        txn = self.call(self.sim.push, order)
+        txn = self.run(self.sim.push(order))
         if not known:  # an unknown number gets a new phone with the default balance
             self.expected_total += round(self.settings.default_balance * 100)
             self.pins[phone] = self.settings.default_pin
