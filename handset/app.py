@@ -23,8 +23,10 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets.tabbed_content import ContentTabs
 
 from server import heap
 from server.clock import Clock
@@ -110,9 +112,13 @@ class HandsetApp(App[None]):
         # A relabelled tab lays the whole screen out again: a flood's relabels go together.
         self._stale_tabs: set[str] = set()
         self._relabel = Throttle(self, self._relabel_tabs, TAB_RELABEL_INTERVAL)
+        self._underlined_tab: str | None = None  # the active tab at the last layout (see _underline_active_tab)
         # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
+        # The phones' tab strip is replaced whole when the handsets are (re)loaded (see
+        # _show_all_handsets); until the first load this one stays empty and unmounted.
         self.tabs = TabbedContent(id="phones")
         self.activity = ActivityLog(id="activity")
+        self._main = Horizontal(id="main")
         self._engine_handlers: dict[type[Message], Callable[[Any], Any]] = {
             EngineBridge.HandsetChanged: self.redraw_handset,
             EngineBridge.PromptArrived: self.show_prompt,
@@ -130,8 +136,7 @@ class HandsetApp(App[None]):
     # --- lifecycle -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        with Horizontal(id="main"):
-            yield self.tabs
+        with self._main:  # the phones' tabs join it, on the left, once the handsets are loaded
             yield self.activity
         yield Footer(show_command_palette=False)  # Ctrl+P still opens it; the room goes to our keys
 
@@ -153,6 +158,7 @@ class HandsetApp(App[None]):
         # The mode can also change through the control API, which tells nobody; a glance a second is enough.
         self.set_interval(1.0, self.show_mode)
         await self._show_all_handsets()
+        self.screen.screen_layout_refresh_signal.subscribe(self, self._underline_active_tab)
         self.ready.set()
         self.call_after_refresh(heap.settle)  # after the first frame: it costs a full collection
 
@@ -167,13 +173,45 @@ class HandsetApp(App[None]):
         heap.release()  # the app's widgets become garbage now; Pilot tests start many apps
 
     async def _show_all_handsets(self) -> None:
-        await self._add_phones(self.simulator.handsets())
+        """Put every handset's phone on screen in a new tab strip, replacing the one there.
+
+        The strip is mounted with all its tabs, never filled tab by tab: Textual places the active
+        tab's underline when the strip is laid out, and under a strip already laid out, the first
+        tab added is highlighted before it has a size of its own (no underline, or one depending on
+        the event loop's timing, which differs between Python versions).
+        """
+        handsets = self.simulator.handsets()
+        phones = [self._phone(handset) for handset in handsets]
+        tabs = TabbedContent(id="phones")
+        for handset, phone in zip(handsets, phones):
+            # What `with tabs:` does inside compose(): the panes are there when the strip mounts.
+            tabs.compose_add_child(TabPane(self._tab_label(handset, False), phone, id=pane_id(handset.msisdn)))
+        # The phones have the keys at start-up (the screen gave its first focus before they came)
+        # and after a reset that took them from under the customer; not if they were elsewhere.
+        keys_here = not self.tabs.is_attached or self.tabs.has_focus_within
+        with self.batch_update():  # no frame between the old strip leaving and the new one arriving
+            if self.tabs.is_attached:
+                await self.tabs.remove()
+            self.tabs = tabs
+            self.phones = {handset.msisdn: phone for handset, phone in zip(handsets, phones)}
+            await self._main.mount(tabs, before=self.activity)
+        if keys_here:
+            tabs.query_one("Tabs").focus()
+        current = self.current_phone
+        if current is not None:
+            await current.build()
         for txn in self.simulator.live_transactions():
             self._open_prompt(txn, announce=False)
 
+    def _phone(self, handset: Handset) -> Phone:
+        return Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn))
+
     async def _add_phones(self, handsets: list[Handset]) -> None:
-        """Give each handset a tab; many at once share one layout pass, not one each."""
-        phones = [Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn)) for handset in handsets]
+        """Give each new handset a tab after the others; many at once share one layout pass, not one each."""
+        if not self.phones:  # the first tab would get no underline (see _show_all_handsets)
+            await self._show_all_handsets()
+            return
+        phones = [self._phone(handset) for handset in handsets]
         await AwaitComplete(*(
             self.tabs.add_pane(TabPane(self._tab_label(h, False), phone, id=pane_id(h.msisdn)))
             for h, phone in zip(handsets, phones)
@@ -211,6 +249,27 @@ class HandsetApp(App[None]):
             (LOCK_MARKER, "bold $error") if handset.pin_locked else "",
             (PROMPT_MARKER, "bold $success") if waiting else "",
         )
+
+    def _underline_active_tab(self, screen: Screen) -> None:
+        """After a layout, put the underline back under the active tab if the tab changed size.
+
+        Textual (8.2.8, pinned) moves the underline when a tab is relabelled, but unless it
+        animates the move, it measures the tab before the layout that gives the new label its
+        width: a tab that grows a ● or a ✈ would keep an underline too short. A tab that just
+        became active is left to Textual, which slides the underline there itself.
+        """
+        strip = self.tabs.get_child_by_type(ContentTabs) if self.tabs.is_attached else None
+        tab = strip.active_tab if strip is not None else None
+        if strip is None or tab is None or tab.id != self._underlined_tab:
+            self._underlined_tab = tab.id if tab is not None else None
+            return
+        underline = strip.query_one("Underline")
+        start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
+        if (underline.highlight_start, underline.highlight_end) != (start, end) and not (
+            self.animator.is_being_animated(underline, "highlight_start")
+            or self.animator.is_being_animated(underline, "highlight_end")
+        ):
+            underline.highlight_start, underline.highlight_end = start, end
 
     def refresh_tab(self, msisdn: str) -> None:
         """Relabel a phone's tab (owner, offline mark, the dot while a prompt waits) soon."""
@@ -395,8 +454,6 @@ class HandsetApp(App[None]):
         self.activity.add(log_entry(message.record, self.simulator.clock.now()))
 
     async def rebuild_phones(self, message: EngineBridge.StateReset | None = None) -> None:
-        await self.tabs.clear_panes()
-        self.phones.clear()
         self._unannounced.clear()
         await self._show_all_handsets()
         self.notify("Back to the configured handsets and balances.", title="Emulator reset")

@@ -6,8 +6,6 @@ import asyncio
 import socket
 
 import httpx
-from conftest import SIZE, WANJIKU, wait_until
-from daraja_client import push_body
 from textual.app import App
 from textual.widgets import Static
 
@@ -18,6 +16,8 @@ from handset.widgets.stk_prompt import StkPrompt
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.settings import HandsetConfig, Settings
+from tests.daraja_client import push_body
+from tests.handset.tui_kit import SIZE, WANJIKU, wait_until
 
 
 async def test_header_shows_the_base_url_and_c_opens_the_connect_panel(start_app):

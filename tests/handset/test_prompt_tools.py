@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 
-from conftest import WANJIKU, wait_until
 
 from handset.screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
 from server.models import CALLBACK_DROPPED
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 def stk(received) -> dict:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import Tabs
-
 import pytest
-from conftest import SIZE, WANJIKU
 
 from handset.app import HandsetApp, make_app
 from server.clock import ManualClock
@@ -25,8 +22,13 @@ from server.ids import IdGenerator
 from server.models import CallbackAttempt
 from server.settings import Settings
 from server.simulator import PushOrder
+from tests.handset.tui_kit import SIZE, WANJIKU
 
 SHOWN_BASE_URL = "http://127.0.0.1:8400"
+
+# All on one xdist worker, one after another (--dist loadgroup): no picture is taken while
+# another app competes for the same CPU, and one worker sees every snapshot of this file.
+pytestmark = pytest.mark.xdist_group("snapshots")
 
 
 @pytest.fixture
@@ -54,17 +56,13 @@ async def until_ready(pilot) -> None:
 
 
 async def until(pilot, condition) -> None:
-    """Wait for ``condition``, then put every tab underline under its tab at once: a label
-    that grows a ● moves the underline on a later refresh, and a picture taken before differs."""
+    """Wait for ``condition``, then for the screen to catch up."""
     for _ in range(200):
         if condition():
             break
         await pilot.pause(0.01)
     else:
         raise AssertionError("the scene never got ready")
-    await pilot.pause()
-    for tabs in pilot.app.query(Tabs):
-        tabs._highlight_active(animate=False)  # Textual 8.2.8 (pinned): no public way to settle it
     await pilot.pause()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import WANJIKU, wait_until
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 async def test_a_full_disk_is_shown_and_the_prompt_survives(start_app, receiver):

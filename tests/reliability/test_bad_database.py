@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from reliability_kit import ROOT
+
+from tests.reliability.reliability_kit import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "schema-v1.db"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -134,6 +135,11 @@ def _as_another_user() -> list[str]:
         return []
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: cannot drop privileges to test permissions")
+    # An interpreter installed under a private home (pyenv in /root) does not start as nobody.
+    probe = subprocess.run([*NOBODY, sys.executable, "-c", "pass"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        pytest.skip(f"nobody cannot run {sys.executable}: {last}")
     return NOBODY
 
 

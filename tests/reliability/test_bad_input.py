@@ -24,10 +24,13 @@ from urllib.parse import quote, unquote
 
 import httpx
 import pytest
-from daraja_client import push_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_kit import (
+
+from server.runner import Emulator
+from server.settings import Settings
+from tests.daraja_client import push_body
+from tests.reliability.reliability_kit import (
     ACK_KEYS,
     LIMIT,
     OAUTH,
@@ -42,9 +45,6 @@ from reliability_kit import (
     raw_request,
     request_head,
 )
-
-from server.runner import Emulator
-from server.settings import Settings
 
 FUZZ = settings(
     max_examples=80, deadline=None, database=None,

@@ -14,11 +14,11 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
-from daraja_client import Daraja
-from receiver import CallbackReceiver
 
 from server.events import RequestHandled
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 FIRST_PHONE = 254791000000
 

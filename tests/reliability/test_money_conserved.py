@@ -23,7 +23,6 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.daraja import catalogue
@@ -34,6 +33,7 @@ from server.models import SETTLED
 from server.settings import HandsetConfig, MerchantConfig, Settings
 from server.simulator import Conflict, InvalidInput, NotFound, PushOrder, Simulator
 from server.store import Store
+from tests.receiver import CallbackReceiver
 
 PAYBILL_CODE, TILL_CODE = "174379", "600100"
 CONFIGURED = ["254708374149", "254712345678", "254722000111"]

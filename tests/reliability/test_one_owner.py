@@ -9,6 +9,7 @@ owner leaves no stale lock: the next process takes the file at once.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reliability_kit import ROOT, ServeProcess, sigkill, spawn_serve
+
+from tests.daraja_client import push_body
+from tests.reliability.reliability_kit import ROOT, ServeProcess, sigkill, spawn_serve
 
 
 def _run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -32,8 +35,6 @@ def _run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
 def _pay(base_url: str, msisdn: str = "254708374149", amount: int = 150) -> str:
     """A paid STK Push, through the real Daraja and control endpoints; returns its id."""
     with httpx.Client(base_url=base_url, timeout=10) as http:
-        from daraja_client import push_body
-
         token = http.get("/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s"))
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         body = push_body("http://127.0.0.1:9/cb", Amount=amount, PhoneNumber=int(msisdn), PartyA=int(msisdn))
@@ -142,8 +143,6 @@ def test_a_refused_fresh_start_on_a_taken_port_leaves_a_new_database_uncreated(o
 
 def test_a_first_release_database_is_migrated_by_a_real_process(tmp_path: Path) -> None:
     """`handset serve` on a copy of the committed schema-1 file: upgraded, history served."""
-    import shutil
-
     db = tmp_path / "old.db"
     shutil.copy(ROOT / "tests" / "fixtures" / "schema-v1.db", db)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -167,8 +166,6 @@ def test_a_first_release_database_is_migrated_by_a_real_process(tmp_path: Path) 
 def test_a_disk_that_fills_up_under_a_real_process(tmp_path: Path) -> None:
     """A real `handset serve` on a tiny file system (root only): the disk fills up, the push that
     needed room gets the error envelope, reads go on, and once there is room pushes work again."""
-    import shutil
-
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small file system needs root (tests/reliability/test_disk_full.py covers the rest)")
     mount = tmp_path / "mnt"
@@ -181,8 +178,6 @@ def test_a_disk_that_fills_up_under_a_real_process(tmp_path: Path) -> None:
         try:
             paid = _pay(serve.url)
             with httpx.Client(base_url=serve.url, timeout=10) as http:
-                from daraja_client import push_body
-
                 token = http.get("/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s"))
                 headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
                 with (mount / "filler").open("wb", buffering=0) as out:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.events import DuplicatePushFlagged

@@ -11,8 +11,8 @@ import json
 import httpx
 import pytest
 from aiohttp import web
-from daraja_client import Daraja
-from receiver import CallbackReceiver, serve_posts
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver, serve_posts
 
 from server.events import AnswersDiffer
 from server.runner import Emulator

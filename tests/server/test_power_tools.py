@@ -8,12 +8,12 @@ import json
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.daraja.catalogue import PROMPT_CODES, RESULT_DESCRIPTIONS
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 PHONE = "254708374149"
 

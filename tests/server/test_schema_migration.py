@@ -16,8 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.errors import CannotStart
@@ -25,6 +23,8 @@ from server.ids import IdGenerator
 from server.runner import Emulator
 from server.schema import SCHEMA_VERSION
 from server.settings import Settings
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema-v1.db"
 

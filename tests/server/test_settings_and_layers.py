@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daraja_client import Daraja, password
 
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.runner import Emulator
 from server.settings import SettingsError, load_settings
+from tests.daraja_client import Daraja, password
 
 SERVER = Path(__file__).resolve().parents[2] / "server"
 
