@@ -15,8 +15,9 @@ import asyncio
 import base64
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cairosvg
 import httpx

@@ -10,7 +10,7 @@ release is refused before anything is written.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 SCHEMA_VERSION = 2
 

@@ -24,22 +24,21 @@ from .callbacks import CallbackDispatcher, render_callback
 from .clock import Clock, SystemClock, TimerHandle
 from .customer_texts import confirmation_sms, prompt_text
 from .daraja.catalogue import (
+    CANCELLED,
     INSUFFICIENT_FUNDS,
     MAX_PROMPT_CHARS,
     PHONE_BUSY,
+    PIN_LOCKED,
+    PROMPT_CODES,
     PUSH_FAILED,
+    RULE_LIMITED,
     SUCCESS,
     TIMED_OUT,
     WRONG_PIN,
     WRONG_PINS_BEFORE_LOCK,
-    PIN_LOCKED,
-    CANCELLED,
-    PROMPT_CODES,
-    RULE_LIMITED,
     result_desc,
 )
 from .errors import Conflict, DuplicatePush, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
-from .events import duplicate_words
 from .events import (
     DuplicatePushFlagged,
     EventBus,
@@ -48,11 +47,11 @@ from .events import (
     SmsReceived,
     StateReset,
     TransactionSettled,
+    duplicate_words,
 )
 from .ids import IdGenerator
 from .ledger import HANDSET, MAX_BALANCE_CENTS, ORGANISATION_ACCOUNTS, RECEIVING, Ledger, Refusal, handset_account
 from .models import (
-    CALLBACK_DELIVERED,
     CALLBACK_DROPPED,
     CALLBACK_DUE,
     CALLBACK_FAILED,

@@ -24,13 +24,15 @@ succeeds, still agrees with the file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeGuard
+from typing import Any, TypeGuard
 
 from .checkpoints import Checkpointer
 from .db_owner import OwnerLock
@@ -143,7 +145,7 @@ class Store:
         self._group_after: list[Callable[[], None]] = []  # ...and of the open group's finished blocks
 
     @classmethod
-    def open(cls, path: Path | str, durability: str = "normal") -> "Store":
+    def open(cls, path: Path | str, durability: str = "normal") -> Store:
         store = cls(path, durability)
         store.claim()
         try:
@@ -264,10 +266,8 @@ class Store:
             self._conn = None
         if self._created:
             for suffix in ("", "-wal", "-shm", "-journal"):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(f"{self.path}{suffix}")
-                except OSError:
-                    pass
             self._created = False
         self._prepared = False
         if self._owner is not None:
@@ -561,7 +561,7 @@ class Store:
 
     def transaction(self, checkout_request_id: str) -> Transaction | None:
         row = self._db.execute(f"{_TXN_SELECT} WHERE checkout_request_id=?", (checkout_request_id,)).fetchone()
-        return None if row is None else Transaction(**dict(zip(_TXN_COLUMNS, row)))
+        return None if row is None else Transaction(**dict(zip(_TXN_COLUMNS, row, strict=True)))
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
@@ -582,7 +582,7 @@ class Store:
         rows = self._db.execute(
             f"{_TXN_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         ).fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
 
     def pushes_since(self, since: float, at_most: int = 10_000) -> list[Transaction]:
         """Pushes accepted at or after ``since``, oldest first (the newest ``at_most`` of them)."""
@@ -591,16 +591,16 @@ class Store:
         for row in self._db.execute(f"{_TXN_SELECT} ORDER BY seq DESC LIMIT ?", (at_most,)):
             if row[created] < since:
                 break  # ids grow with time: everything further back is older still
-            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row))))
+            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row, strict=True))))
         return found[::-1]
 
     def pending_transactions(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY seq").fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
 
     def due_callbacks(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_DUE} ORDER BY seq").fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
 
     def paid_on(self, account: str, day: str) -> int:
         """Cents this account paid on ``day`` (an EAT date, ``YYYY-MM-DD``): one look-up."""

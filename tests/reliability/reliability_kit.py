@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -167,7 +168,7 @@ class BackgroundEmulator:
     def call(self, coro, timeout: float = 60.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "BackgroundEmulator":
+    def start(self) -> BackgroundEmulator:
         self.thread.start()
 
         async def boot() -> None:

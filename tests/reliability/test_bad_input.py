@@ -19,7 +19,8 @@ import base64
 import json
 import operator
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
@@ -398,7 +399,7 @@ def control_body(draw, allowed: set[str]) -> tuple[bytes, str]:
     """A body for a control endpoint and its kind: object (maybe with unknown fields), other JSON, broken."""
     kind = draw(st.sampled_from(["object", "object", "object", "object", "other", "broken"]))
     if kind == "object":
-        names = sorted(allowed) + ["colour", "Msisdn", "balance ", "__proto__"]
+        names = [*sorted(allowed), "colour", "Msisdn", "balance ", "__proto__"]
         fields = draw(st.lists(st.sampled_from(names) | TEXT, max_size=4, unique=True))
         body = {}
         for name in fields:
@@ -446,7 +447,7 @@ def test_control_api_survives_generated_requests(bg: BackgroundEmulator) -> None
     @FUZZ
     @given(request=control_request(), ctype=CONTENT_TYPES)
     def run(request: tuple[str, str, bytes | None, str, set[str] | None, bool], ctype: str | None) -> None:
-        method, path, raw, kind, allowed, plain_param = request
+        method, path, raw, _kind, allowed, plain_param = request
         path = path.replace("<settled>", bg.settled_checkout).replace("<live>", bg.live_checkout)  # type: ignore[attr-defined]
         headers = {"Content-Type": ctype} if ctype is not None else {}
         response = bg.http().request(method, path, content=raw, headers=headers)
@@ -806,31 +807,33 @@ def test_msisdn_and_pin_must_be_ascii_digits(bg: BackgroundEmulator) -> None:
 
 # --- a client that hangs up half-way through its body ----------------------------------------
 async def test_client_hanging_up_mid_body_is_not_reported_as_a_500(emulator: Emulator) -> None:
-    async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http:
-        async with http.stream("GET", "/simulator/events") as stream:
-            lines = stream.aiter_lines()
-            assert await anext(lines) == ": connected"
+    async with (
+        httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http,
+        http.stream("GET", "/simulator/events") as stream,
+    ):
+        lines = stream.aiter_lines()
+        assert await anext(lines) == ": connected"
 
-            def hang_up() -> None:
-                with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
-                    sock.sendall(b"POST /simulator/handsets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-                                 + b'{"msisdn": "2547')
+        def hang_up() -> None:
+            with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+                sock.sendall(b"POST /simulator/handsets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                             + b'{"msisdn": "2547')
 
-            await asyncio.to_thread(hang_up)
-            handled: list[dict[str, Any]] = []
-            # Marker requests give the stream something to say even if the hang-up stays silent
-            # (as it may once fixed); stop as soon as the hang-up shows up.
-            for _ in range(20):
-                await http.get("/simulator/merchants")
-                async for line in lines:
-                    if line.startswith("data: "):
-                        event = json.loads(line[6:])
-                        if event["type"] == "request.handled":
-                            handled.append(event)
-                            if event["path"] == "/simulator/merchants":
-                                break
-                if any(e["path"] == "/simulator/handsets" for e in handled):
-                    break
-                await asyncio.sleep(0.05)
+        await asyncio.to_thread(hang_up)
+        handled: list[dict[str, Any]] = []
+        # Marker requests give the stream something to say even if the hang-up stays silent
+        # (as it may once fixed); stop as soon as the hang-up shows up.
+        for _ in range(20):
+            await http.get("/simulator/merchants")
+            async for line in lines:
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    if event["type"] == "request.handled":
+                        handled.append(event)
+                        if event["path"] == "/simulator/merchants":
+                            break
+            if any(e["path"] == "/simulator/handsets" for e in handled):
+                break
+            await asyncio.sleep(0.05)
     hang_ups = [e for e in handled if e["path"] == "/simulator/handsets"]
     assert all(e["status"] < 500 for e in hang_ups), hang_ups

@@ -90,10 +90,9 @@ async def test_a_failed_block_undoes_only_its_own_writes(tmp_path: Path) -> None
     try:
         with store.atomic(group=True):
             store.insert_transaction(_txn(1))
-        with pytest.raises(DuplicateId):
-            with store.atomic(group=True):
-                store.save_handset(Handset(msisdn="254700000002", name="Two", pin="1234", balance_cents=1))
-                store.insert_transaction(_txn(2, checkout=_txn(1).checkout_request_id))  # a taken id
+        with pytest.raises(DuplicateId), store.atomic(group=True):
+            store.save_handset(Handset(msisdn="254700000002", name="Two", pin="1234", balance_cents=1))
+            store.insert_transaction(_txn(2, checkout=_txn(1).checkout_request_id))  # a taken id
         with store.atomic(group=True):
             store.insert_transaction(_txn(3))
         assert not _committed(tmp_path / "g.db", _txn(1).checkout_request_id)  # not before the turn ends
