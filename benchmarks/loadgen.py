@@ -131,7 +131,7 @@ async def run_e2e(args: argparse.Namespace) -> dict:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp shows the bound port only on its private server
     template = push_body_template(f"http://127.0.0.1:{port}/callback")
     headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
     push_url = args.url + PUSH_PATH

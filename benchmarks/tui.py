@@ -21,17 +21,17 @@ import time
 
 T_PROCESS = time.monotonic()  # as early as possible: the imports below are part of start-up
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import itertools  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from benchmarks.common import latency_stats, msisdn, push_body_template  # noqa: E402
+from benchmarks.common import latency_stats, msisdn, push_body_template
 
 SIZE = (120, 40)
 FLOOD_PHONE_START = 5_000_000  # far from the push benchmark's phones

@@ -158,6 +158,9 @@ class BackgroundEmulator:
         self.thread = threading.Thread(target=self.loop.run_forever, name="emulator", daemon=True)
         self.emulator: Emulator | None = None
         self.receiver: CallbackReceiver | None = None
+        # Set by the fuzz fixture: a prompt still live and a payment settled before the fuzzing.
+        self.live_checkout = ""
+        self.settled_checkout = ""
         self.clock: ManualClock | None = None
         self.client: httpx.Client | None = None
         self._health = itertools.count(1)
