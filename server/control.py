@@ -20,7 +20,7 @@ from . import json_body
 from .daraja.catalogue import PROMPT_CODES
 from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .events import Event
-from .models import PENDING, SETTLED, Transaction
+from .models import CHANNELS, DELIVERY_STATES, PENDING, SETTLED, Transaction
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
 from .simulator import Simulator
@@ -66,6 +66,10 @@ class ControlApi:
             web.post("/simulator/transactions/{checkout_id}/callback/resend", self.resend_callback),
             web.post("/simulator/transactions/{checkout_id}/callback/send", self.send_edited_callback),
             web.get("/simulator/callbacks", self.callback_log, allow_head=False),
+            web.get("/simulator/deliveries", self.list_deliveries, allow_head=False),
+            web.get("/simulator/deliveries/{delivery_id}", self.get_delivery, allow_head=False),
+            web.post("/simulator/deliveries/{delivery_id}/resend", self.resend_delivery),
+            web.post("/simulator/deliveries/{delivery_id}/send", self.send_edited_delivery),
             web.post("/simulator/callbacks/forge", self.forge_callback),
             web.post("/simulator/handsets/{msisdn}/unlock", self.unlock_pin),
             web.post("/simulator/tokens/revoke", self.revoke_tokens),
@@ -201,10 +205,8 @@ class ControlApi:
         body = await _object_body(request, allowed={"body", "url"})
         if isinstance(body, web.Response):
             return body
-        payload = body.get("body")
-        if isinstance(payload, (dict, list)):
-            payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        if not isinstance(payload, str):
+        payload = _edited_body(body.get("body"))
+        if payload is None:
             return json_error(400, 'body is required: the callback JSON to send, as an object or a string')
         try:
             attempt = await self.sim.send_edited_callback(request.match_info["checkout_id"], payload, body.get("url"))
@@ -224,8 +226,52 @@ class ControlApi:
         limit, offset = paging
         found = self.sim.differing_answers(limit + offset)[offset:]
         return web.json_response({"deliveries": [
-            {"checkout_request_id": checkout, "merchant_answers": comparison.to_json()} for checkout, comparison in found
+            {"delivery_id": key, "subject": key.split(":", 1)[1], "merchant_answers": comparison.to_json()}
+            for key, comparison in found
         ]})
+
+    # --- deliveries: every message owed to merchants, whatever it carries ---------------
+    async def list_deliveries(self, request: web.Request) -> web.Response:
+        channel, state = request.query.get("channel"), request.query.get("state")
+        if channel is not None and channel not in CHANNELS:
+            return json_error(400, f"channel must be one of {', '.join(CHANNELS)}")
+        if state is not None and state not in DELIVERY_STATES:
+            return json_error(400, f"state must be one of {', '.join(DELIVERY_STATES)}")
+        paging = _paging(request, default_limit=200)
+        if isinstance(paging, web.Response):
+            return paging
+        found = self.sim.deliveries(channel, state, *paging)
+        return web.json_response({"deliveries": [d.to_json() for d in found]})
+
+    async def get_delivery(self, request: web.Request) -> web.Response:
+        key = request.match_info["delivery_id"]
+        found = self.sim.delivery(key)
+        if found is None:
+            return json_error(404, f"no delivery {key}")
+        return web.json_response(found.to_json(attempts=self.sim.delivery_attempts(key)))
+
+    async def resend_delivery(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"url"})
+        if isinstance(body, web.Response):
+            return body
+        try:
+            attempt = await self.sim.resend(request.match_info["delivery_id"], body.get("url"))
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(attempt.to_json())
+
+    async def send_edited_delivery(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"body", "url"})
+        if isinstance(body, web.Response):
+            return body
+        payload = _edited_body(body.get("body"))
+        if payload is None:
+            return json_error(400, "body is required: the JSON to send, as an object or a string")
+        try:
+            attempt = await self.sim.send_edited(request.match_info["delivery_id"], payload, body.get("url"))
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(attempt.to_json())
 
     async def forge_callback(self, request: web.Request) -> web.Response:
         body = await _object_body(request, allowed={"url", "result_code", "amount", "msisdn"})
@@ -364,6 +410,13 @@ def _pydantic_words(exc: ValidationError) -> str:
         f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {str(e['msg']).removeprefix('Value error, ')}"
         for e in exc.errors()
     )
+
+
+def _edited_body(value: object) -> str | None:
+    """An edited body as sent: a JSON object or list compactly written, a string as it is."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value if isinstance(value, str) else None
 
 
 async def cancel_event_streams(app: web.Application) -> None:

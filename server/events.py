@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .clock import iso
-from .models import CallbackAttempt, Handset, Message, Transaction
+from .models import STK_CALLBACK, CallbackAttempt, Handset, Message, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,15 @@ class AnswersDiffer(Event):
     """The merchant answered copies of the same callback differently: not idempotent?"""
 
     type: ClassVar[str] = "callback.answers_differ"
-    checkout_request_id: str = ""
+    delivery_id: str = ""
     differences: list[str] = field(default_factory=list)
 
+    @property
+    def subject(self) -> str:
+        return self.delivery_id.split(":", 1)[1]
+
     def payload(self) -> dict[str, Any]:
-        return {"checkout_request_id": self.checkout_request_id, "differences": self.differences}
+        return {"delivery_id": self.delivery_id, "subject": self.subject, "differences": self.differences}
 
 
 def duplicate_words(original: str, seconds_ago: float) -> str:
@@ -120,11 +124,13 @@ class CallbackAttempted(Event):
     final: bool = True  # no further attempt will follow
 
     def payload(self) -> dict[str, Any]:
-        return {
-            "checkout_request_id": self.attempt.checkout_request_id,
-            "final": self.final,
+        payload: dict[str, Any] = {
+            "delivery_id": self.attempt.delivery_id, "channel": self.attempt.channel, "final": self.final,
             "attempt": self.attempt.to_json(),
         }
+        if self.attempt.channel == STK_CALLBACK:
+            payload["checkout_request_id"] = self.attempt.subject
+        return payload
 
 
 @dataclass

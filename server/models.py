@@ -1,4 +1,4 @@
-"""The engine's domain records: handsets, merchants, transactions, SMS, callback attempts.
+"""The engine's domain records: handsets, merchants, transactions, SMS, deliveries and their attempts.
 
 Plain dataclasses, cheap to build on the hot path. Money is held in cents so
 that sums are exact; ``to_json`` gives the control API's view (KES as numbers).
@@ -22,6 +22,20 @@ CALLBACK_DUE = "due"            # settled, not yet delivered (survives restarts)
 CALLBACK_DELIVERED = "delivered"  # the merchant answered 2xx
 CALLBACK_FAILED = "failed"      # every allowed attempt failed
 CALLBACK_DROPPED = "dropped"    # the callback plan said never to send it
+DELIVERY_STATES = (CALLBACK_DUE, CALLBACK_DELIVERED, CALLBACK_FAILED, CALLBACK_DROPPED)
+
+# What a delivery carries to the merchant (one outbound path for all of them).
+STK_CALLBACK = "stk_callback"          # the STK Push result, to CallBackURL
+C2B_VALIDATION = "c2b_validation"      # a C2B payment to approve, to ValidationURL (a round trip)
+C2B_CONFIRMATION = "c2b_confirmation"  # a completed C2B payment, to ConfirmationURL
+RESULT = "result"                      # an initiator API's Result, to ResultURL
+QUEUE_TIMEOUT = "queue_timeout"        # an initiator request that timed out in the queue
+CHANNELS = (STK_CALLBACK, C2B_VALIDATION, C2B_CONFIRMATION, RESULT, QUEUE_TIMEOUT)
+
+
+def delivery_id(channel: str, subject: str) -> str:
+    """A delivery's id: what it carries and what about (``stk_callback:ws_CO_...``); one per pair."""
+    return f"{channel}:{subject}"
 
 
 def kes(cents: int) -> float:
@@ -87,10 +101,45 @@ class Message:
 
 
 @dataclass
-class CallbackAttempt:
-    """One try at POSTing a callback to the merchant."""
+class Delivery:
+    """One message the emulator owes a merchant: its body, where it goes, and how it went."""
 
-    checkout_request_id: str
+    id: str
+    url: str
+    body: str
+    state: str = CALLBACK_DUE  # due | delivered | failed | dropped
+    plan: str | None = None  # JSON of a CallbackPlan; None: send once, at once
+    due_at: float | None = None  # a delayed or late one goes out then
+    created_at: float = 0.0
+
+    @property
+    def channel(self) -> str:
+        return self.id.split(":", 1)[0]
+
+    @property
+    def subject(self) -> str:
+        """The transaction, payment or request it is about (a CheckoutRequestID, a TransID, ...)."""
+        return self.id.split(":", 1)[1]
+
+    def to_json(self, attempts: list[CallbackAttempt] | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "delivery_id": self.id, "channel": self.channel, "subject": self.subject, "url": self.url,
+            "state": self.state, "plan": None if self.plan is None else json.loads(self.plan),
+            "due_at": iso(self.due_at), "created_at": iso(self.created_at), "body": self.body,
+        }
+        if attempts is not None:
+            from .answers import compare_answers
+
+            data["attempts"] = [a.to_json() for a in attempts]
+            data["merchant_answers"] = compare_answers(attempts).to_json()
+        return data
+
+
+@dataclass
+class CallbackAttempt:
+    """One try at POSTing a delivery to the merchant."""
+
+    delivery_id: str
     attempt: int
     started_at: float
     url: str
@@ -105,8 +154,24 @@ class CallbackAttempt:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def channel(self) -> str:
+        return self.delivery_id.split(":", 1)[0]
+
+    @property
+    def subject(self) -> str:
+        return self.delivery_id.split(":", 1)[1]
+
+    @property
+    def checkout_request_id(self) -> str:
+        """For an STK callback, the transaction's CheckoutRequestID (the subject)."""
+        return self.subject
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
+            "delivery_id": self.delivery_id,
+            "channel": self.channel,
+            "subject": self.subject,
             "attempt": self.attempt,
             "started_at": iso(self.started_at),
             "url": self.url,
@@ -117,8 +182,10 @@ class CallbackAttempt:
             "ok": self.ok,
             "error": self.error,
             "kind": self.kind,
-            "checkout_request_id": self.checkout_request_id,
         }
+        if self.channel == STK_CALLBACK:
+            data["checkout_request_id"] = self.subject
+        return data
 
 
 @dataclass

@@ -39,11 +39,20 @@ CREATE TABLE postings (
 CREATE INDEX postings_receipt ON postings (receipt) WHERE receipt IS NOT NULL;
 """
 
-# Only the few rows still pending or still owed a callback are indexed: a settlement drops
-# one small entry instead of moving one in an index over the whole history (schema 2).
+# Only the few rows still pending are indexed: a settlement drops one small entry instead of
+# moving one in an index over the whole history (schema 2).
 _PARTIAL_INDEXES = """
 CREATE INDEX transactions_pending ON transactions (seq) WHERE status = 'pending';
-CREATE INDEX transactions_due ON transactions (seq) WHERE callback_state = 'due';
+"""
+
+# Everything the emulator owes merchants, whatever it carries (schema 2: STK callbacks used to
+# live on their transaction's row). The id is "<channel>:<subject>", e.g. stk_callback:ws_CO_...
+_DELIVERIES = """
+CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, url TEXT NOT NULL, body TEXT NOT NULL,
+    state TEXT NOT NULL, plan TEXT, due_at REAL, created_at REAL NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries (seq) WHERE state = 'due';
 """
 
 # The layout of a new database, at SCHEMA_VERSION.
@@ -69,23 +78,22 @@ CREATE TABLE transactions (
     created_at REAL NOT NULL, expires_at REAL NOT NULL,
     status TEXT NOT NULL, result_code TEXT, result_desc TEXT,
     receipt TEXT UNIQUE, settled_at REAL, balance_after_cents INTEGER,
-    callback_state TEXT NOT NULL, callback_body TEXT,
-    callback_plan TEXT, callback_due_at REAL, duplicate_of TEXT
+    callback_plan TEXT, duplicate_of TEXT
 );
 CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
-""" + _PARTIAL_INDEXES + _LEDGER + """
+""" + _PARTIAL_INDEXES + _LEDGER + _DELIVERIES + """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
     text TEXT NOT NULL, received_at REAL NOT NULL
 );
 CREATE INDEX messages_msisdn ON messages (msisdn, id);
 CREATE TABLE callback_attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, checkout_request_id TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL,
     attempt INTEGER NOT NULL, started_at REAL NOT NULL, url TEXT NOT NULL,
     request_body TEXT NOT NULL, status INTEGER, response_body TEXT,
     latency_ms REAL NOT NULL, error TEXT, kind TEXT NOT NULL DEFAULT 'callback'
 );
-CREATE INDEX callback_attempts_txn ON callback_attempts (checkout_request_id, attempt);
+CREATE INDEX callback_attempts_delivery ON callback_attempts (delivery_id, attempt);
 CREATE TABLE tokens (
     token TEXT PRIMARY KEY, consumer_key TEXT NOT NULL, expires_at REAL NOT NULL
 );
@@ -150,8 +158,30 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE transactions ADD COLUMN duplicate_of TEXT")
     db.execute("DROP INDEX IF EXISTS transactions_status")
     db.execute("DROP INDEX IF EXISTS transactions_callback")
-    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS):
+    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS + _DELIVERIES):
         db.execute(statement)
+    # Each settled transaction's callback becomes a delivery; so does each forged callback
+    # (attempts for an id no transaction has), which the first release kept as attempts only.
+    db.execute(
+        "INSERT INTO deliveries (id, url, body, state, plan, due_at, created_at) "
+        "SELECT 'stk_callback:' || checkout_request_id, callback_url, callback_body, callback_state, "
+        "callback_plan, callback_due_at, COALESCE(settled_at, created_at) FROM transactions "
+        "WHERE callback_state != 'none' AND callback_body IS NOT NULL ORDER BY seq"
+    )
+    db.execute(
+        "INSERT INTO deliveries (id, url, body, state, created_at) "
+        "SELECT 'stk_callback:' || a.checkout_request_id, a.url, a.request_body, "
+        "CASE WHEN MAX(a.error IS NULL) THEN 'delivered' ELSE 'failed' END, MIN(a.started_at) "
+        "FROM callback_attempts a WHERE NOT EXISTS "
+        "(SELECT 1 FROM transactions t WHERE t.checkout_request_id = a.checkout_request_id) "
+        "GROUP BY a.checkout_request_id ORDER BY MIN(a.id)"
+    )
+    db.execute("DROP INDEX IF EXISTS callback_attempts_txn")
+    db.execute("ALTER TABLE callback_attempts RENAME COLUMN checkout_request_id TO delivery_id")
+    db.execute("UPDATE callback_attempts SET delivery_id = 'stk_callback:' || delivery_id")
+    db.execute("CREATE INDEX callback_attempts_delivery ON callback_attempts (delivery_id, attempt)")
+    for column in ("callback_state", "callback_body", "callback_due_at"):
+        db.execute(f"ALTER TABLE transactions DROP COLUMN {column}")
     for statement in _statements(_LEDGER):
         db.execute(statement)
     # Phones' money in their M-PESA account; a merchant's in the account payments reach (a

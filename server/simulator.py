@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .answers import AnswerComparison, compare_answers
-from .callbacks import CallbackDispatcher, render_callback
+from .callbacks import render_callback
 from .clock import Clock, SystemClock, TimerHandle
 from .customer_texts import confirmation_sms, prompt_text
 from .daraja.catalogue import (
@@ -38,6 +38,7 @@ from .daraja.catalogue import (
     WRONG_PINS_BEFORE_LOCK,
     result_desc,
 )
+from .delivery import Dispatcher
 from .errors import Conflict, DuplicatePush, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
 from .events import (
     DuplicatePushFlagged,
@@ -56,11 +57,14 @@ from .models import (
     CALLBACK_DUE,
     CALLBACK_FAILED,
     SETTLED,
+    STK_CALLBACK,
     CallbackAttempt,
+    Delivery,
     Handset,
     Merchant,
     Message,
     Transaction,
+    delivery_id,
 )
 from .rules import CallbackPlan, Decision, OutcomeRules, Unattended
 from .settings import MSISDN_PATTERN, PIN_PATTERN, RUNTIME_SETTINGS, Settings
@@ -107,7 +111,7 @@ class Simulator:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.ids = ids if ids is not None else IdGenerator()
         self.bus = bus if bus is not None else EventBus()
-        self.callbacks = CallbackDispatcher(settings, self.store, self.bus, self.clock)
+        self.callbacks = Dispatcher(settings, self.store, self.bus, self.clock)
         self.ledger = Ledger(self.store)
         self.ledger.on_change = self._balance_changed
         self._handsets: dict[str, Handset] = {}
@@ -133,8 +137,8 @@ class Simulator:
             self.store.wipe()
         self._load()
         self._started = True
-        for txn in self.store.due_callbacks():
-            self.callbacks.deliver(txn)
+        for due in self.store.due_deliveries():
+            self.callbacks.deliver(due)
 
     async def stop(self) -> None:
         """Stop timers and deliveries; everything settled is already on disk."""
@@ -526,33 +530,57 @@ class Simulator:
         self.store.set_callback_plan(checkout_request_id, txn.callback_plan)
         return txn
 
-    async def resend_callback(self, checkout_request_id: str, url: str | None = None) -> CallbackAttempt:
-        """Send a callback again, exactly as first sent: a settled transaction's, or a forged one's."""
-        txn = self.transaction(checkout_request_id)
-        if txn is None:
-            last = self._last_attempt(checkout_request_id)
-            target = _check_url(url) if url is not None else last.url
-            return await self.callbacks.send_now(checkout_request_id, target, last.request_body, "resend")
-        txn = self._require_settled(checkout_request_id)
-        target = _check_url(url) if url is not None else txn.callback_url
+    # --- deliveries: the inspector's view of everything sent to merchants ----------
+    def delivery(self, delivery_id: str) -> Delivery | None:
+        return self.store.delivery(delivery_id)
+
+    def deliveries(
+        self, channel: str | None = None, state: str | None = None, limit: int = 200, offset: int = 0,
+    ) -> list[Delivery]:
+        return self.store.deliveries(channel, state, limit, offset)
+
+    def delivery_attempts(self, delivery_id: str) -> list[CallbackAttempt]:
+        return self.store.attempts(delivery_id)
+
+    def _require_delivery(self, delivery_id: str) -> Delivery:
+        found = self.store.delivery(delivery_id)
+        if found is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        return found
+
+    async def resend(self, delivery_id: str, url: str | None = None) -> CallbackAttempt:
+        """Send a delivery again, the same bytes; a failed or dropped one counts as delivered if this works."""
+        found = self._require_delivery(delivery_id)
+        target = _check_url(url) if url is not None else found.url
         return await self.callbacks.send_now(
-            checkout_request_id, target, txn.callback_body or "", "resend",
-            mark_delivered=txn.callback_state in (CALLBACK_FAILED, CALLBACK_DROPPED),
+            found.id, target, found.body, "resend", mark_delivered=found.state in (CALLBACK_FAILED, CALLBACK_DROPPED),
         )
 
-    async def send_edited_callback(self, checkout_request_id: str, body: str, url: str | None = None) -> CallbackAttempt:
-        """Send a tampered body for a transaction (or a forged callback), to test the merchant's checks."""
-        txn = self.transaction(checkout_request_id)
-        default_url = txn.callback_url if txn is not None else self._last_attempt(checkout_request_id).url
-        target = _check_url(url) if url is not None else default_url
-        return await self.callbacks.send_now(checkout_request_id, target, body, "edited")
+    async def send_edited(self, delivery_id: str, body: str, url: str | None = None) -> CallbackAttempt:
+        """Send a tampered body in a delivery's name, to test the merchant's checks."""
+        found = self._require_delivery(delivery_id)
+        target = _check_url(url) if url is not None else found.url
+        return await self.callbacks.send_now(found.id, target, body, "edited")
 
-    def _last_attempt(self, checkout_request_id: str) -> CallbackAttempt:
-        """The latest attempt for an id with no transaction (a forged callback), or NotFound."""
-        attempts = self.store.attempts(checkout_request_id)
-        if not attempts:
+    async def resend_callback(self, checkout_request_id: str, url: str | None = None) -> CallbackAttempt:
+        """Send an STK callback again, exactly as first sent: a settled transaction's, or a forged one's."""
+        if self.transaction(checkout_request_id) is not None:
+            self._require_settled(checkout_request_id)
+        elif self.store.delivery(delivery_id(STK_CALLBACK, checkout_request_id)) is None:
             raise NotFound(f"no transaction or callback with CheckoutRequestID {checkout_request_id}")
-        return attempts[-1]
+        return await self.resend(delivery_id(STK_CALLBACK, checkout_request_id), url)
+
+    async def send_edited_callback(self, checkout_request_id: str, body: str, url: str | None = None) -> CallbackAttempt:
+        """Send a tampered STK callback for a transaction (even a pending one) or a forged callback."""
+        key = delivery_id(STK_CALLBACK, checkout_request_id)
+        found = self.store.delivery(key)
+        if found is not None:
+            return await self.send_edited(key, body, url)
+        txn = self.transaction(checkout_request_id)
+        if txn is None:
+            raise NotFound(f"no transaction or callback with CheckoutRequestID {checkout_request_id}")
+        target = _check_url(url) if url is not None else txn.callback_url
+        return await self.callbacks.send_now(key, target, body, "edited")
 
     async def forge_callback(
         self, url: str, result_code: int | str = 0, amount: int = 1, msisdn: str = "254708374149",
@@ -573,7 +601,13 @@ class Simulator:
             result_code=str(result_code), result_desc=result_desc(result_code, self.settings.result_desc_style),
             receipt=self.ids.receipt(now) if result_code == SUCCESS else None, settled_at=now,
         )
-        return await self.callbacks.send_now(fake.checkout_request_id, url, render_callback(fake), "forged")
+        # Kept as a delivery (failed until the merchant takes it), so it can be resent and edited.
+        forged = Delivery(
+            delivery_id(STK_CALLBACK, fake.checkout_request_id), url, render_callback(fake), CALLBACK_FAILED,
+            created_at=now,
+        )
+        self.store.save_delivery(forged)
+        return await self.callbacks.send_now(forged.id, url, forged.body, "forged", mark_delivered=True)
 
     def callback_log(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
         return self.store.recent_attempts(limit, offset)
@@ -581,10 +615,10 @@ class Simulator:
     def differing_answers(self, limit: int = 200) -> list[tuple[str, AnswerComparison]]:
         """Deliveries whose copies the merchant answered differently, most recent first."""
         found = []
-        for checkout in self.store.repeated_deliveries(limit):
-            comparison = compare_answers(self.store.attempts(checkout))
+        for key in self.store.repeated_deliveries(limit):
+            comparison = compare_answers(self.store.attempts(key))
             if comparison.differ:
-                found.append((checkout, comparison))
+                found.append((key, comparison))
         return found
 
     def _require_settled(self, checkout_request_id: str) -> Transaction:
@@ -699,7 +733,7 @@ class Simulator:
     def transaction_with_attempts(self, checkout_request_id: str) -> Transaction | None:
         txn = self.transaction(checkout_request_id)
         if txn is not None:
-            txn = replace(txn, attempts=self.store.attempts(checkout_request_id))
+            txn = replace(txn, attempts=self.store.attempts(delivery_id(STK_CALLBACK, checkout_request_id)))
         return txn
 
     def transactions(
@@ -771,19 +805,25 @@ class Simulator:
             settled.balance_after_cents = handset.balance_cents - txn.amount * 100
         while True:
             settled.callback_body = render_callback(settled)
+            callback = Delivery(
+                delivery_id(STK_CALLBACK, settled.checkout_request_id), settled.callback_url, settled.callback_body,
+                settled.callback_state, settled.callback_plan, settled.callback_due_at, now,
+            )
             try:
-                message = self._write_settlement(settled, insert, new_handset, merchant if code == SUCCESS else None, now)
+                message = self._write_settlement(
+                    settled, insert, new_handset, merchant if code == SUCCESS else None, callback, now,
+                )
                 break
             except DuplicateId as taken:
                 self._replace_id(settled, taken.column)
-        self._apply_settlement(txn, settled, handset, new_handset, now, message)
+        self._apply_settlement(txn, settled, handset, new_handset, now, message, callback)
         return txn
 
     def _write_settlement(
         self, settled: Transaction, insert: bool, new_handset: Handset | None, paid_to: Merchant | None,
-        now: float,
+        callback: Delivery, now: float,
     ) -> Message | None:
-        """One commit: the transaction, the payment and the SMS, or nothing at all."""
+        """One commit: the transaction, the payment, the SMS and the callback owed, or nothing at all."""
         message = None
         txn = settled
         with self.store.atomic():
@@ -791,6 +831,7 @@ class Simulator:
                 self.store.insert_transaction(settled)
             else:
                 self.store.update_transaction(settled)
+            self.store.save_delivery(callback)
             if new_handset is not None:
                 self.store.save_handset(new_handset)
             if paid_to is not None:
@@ -811,7 +852,7 @@ class Simulator:
 
     def _apply_settlement(
         self, txn: Transaction, settled: Transaction, handset: Handset | None, new_handset: Handset | None,
-        now: float, message: Message | None,
+        now: float, message: Message | None, callback: Delivery,
     ) -> None:
         """After the commit: memory follows the database and the world hears of it (the
         balances already did, through the ledger)."""
@@ -835,7 +876,7 @@ class Simulator:
         if handset is not None:
             self.bus.publish(HandsetChanged(at=now, handset=handset))
         if self._started:
-            self.callbacks.deliver(txn)
+            self.callbacks.deliver(callback)
 
     # --- ledger -----------------------------------------------------------------
     def total_money_cents(self) -> int:

@@ -39,8 +39,10 @@ from .db_owner import OwnerLock
 from .errors import CannotStart, StorageFailed
 from .models import (
     CALLBACK_DUE,
+    CALLBACK_NONE,
     PENDING,
     CallbackAttempt,
+    Delivery,
     Handset,
     Merchant,
     Message,
@@ -54,24 +56,30 @@ _TXN_COLUMNS = (
     "checkout_request_id", "merchant_request_id", "msisdn", "shortcode", "merchant_name",
     "transaction_type", "amount", "party_a", "party_b", "account_reference", "transaction_desc",
     "callback_url", "prompt", "created_at", "expires_at", "status", "result_code", "result_desc",
-    "receipt", "settled_at", "balance_after_cents", "callback_state", "callback_body",
-    "callback_plan", "callback_due_at", "duplicate_of",
+    "receipt", "settled_at", "balance_after_cents", "callback_plan", "duplicate_of",
 )
+# A transaction as read: its row, and how its callback went (from its delivery, if it has one).
+_TXN_FIELDS = (*_TXN_COLUMNS, "callback_state", "callback_body", "callback_due_at")
 _ATTEMPT_COLUMNS = (
-    "checkout_request_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
+    "delivery_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
     "latency_ms", "error", "kind",
 )
 _txn_row = attrgetter(*_TXN_COLUMNS)  # the INSERT's parameters, read in C
 _attempt_row = attrgetter(*_ATTEMPT_COLUMNS)
-_TXN_SELECT = f"SELECT {', '.join(_TXN_COLUMNS)} FROM transactions"
+_TXN_SELECT = (
+    f"SELECT {', '.join('t.' + c for c in _TXN_COLUMNS)}, COALESCE(d.state, '{CALLBACK_NONE}'), d.body, d.due_at "
+    "FROM transactions t LEFT JOIN deliveries d ON d.id = 'stk_callback:' || t.checkout_request_id"
+)
+_DELIVERY_COLUMNS = ("id", "url", "body", "state", "plan", "due_at", "created_at")
+_DELIVERY_SELECT = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries"
 _TXN_INSERT = (
     f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # The conditions of the partial indexes (server.schema), written as literals so SQLite uses them.
-_IS_PENDING = f"status = '{PENDING}'"
-_IS_DUE = f"callback_state = '{CALLBACK_DUE}'"
+_IS_PENDING = f"t.status = '{PENDING}'"
+_IS_DUE = f"state = '{CALLBACK_DUE}'"
 
 
 class DuplicateId(Exception):
@@ -111,6 +119,10 @@ def _is_refusal(exc: BaseException) -> TypeGuard[sqlite3.Error]:
     return isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
         exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
     )
+
+
+def _transaction(row: tuple[Any, ...]) -> Transaction:
+    return Transaction(**dict(zip(_TXN_FIELDS, row, strict=True)))
 
 
 def _fail(waiters: asyncio.Future[None], exc: BaseException) -> None:
@@ -438,7 +450,7 @@ class Store:
         """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
         tables = [
             "handsets", "merchants", "transactions", "messages", "callback_attempts", "daily_totals", "accounts",
-            "postings",
+            "postings", "deliveries",
         ]
         if not keep_tokens:
             tables.append("tokens")
@@ -542,11 +554,9 @@ class Store:
     def _update_transaction(self, txn: Transaction) -> None:
         self._write(
             "UPDATE transactions SET status=?, result_code=?, result_desc=?, receipt=?, settled_at=?, "
-            "balance_after_cents=?, callback_state=?, callback_body=?, callback_plan=?, callback_due_at=? "
-            "WHERE checkout_request_id=?",
+            "balance_after_cents=?, callback_plan=? WHERE checkout_request_id=?",
             (txn.status, txn.result_code, txn.result_desc, txn.receipt, txn.settled_at,
-             txn.balance_after_cents, txn.callback_state, txn.callback_body, txn.callback_plan,
-             txn.callback_due_at, txn.checkout_request_id),
+             txn.balance_after_cents, txn.callback_plan, txn.checkout_request_id),
         )
 
     def set_callback_plan(self, checkout_request_id: str, plan: str | None) -> None:
@@ -554,14 +564,9 @@ class Store:
             "UPDATE transactions SET callback_plan=? WHERE checkout_request_id=?", (plan, checkout_request_id)
         )
 
-    def set_callback_state(self, checkout_request_id: str, state: str) -> None:
-        self._write(
-            "UPDATE transactions SET callback_state=? WHERE checkout_request_id=?", (state, checkout_request_id)
-        )
-
     def transaction(self, checkout_request_id: str) -> Transaction | None:
-        row = self._db.execute(f"{_TXN_SELECT} WHERE checkout_request_id=?", (checkout_request_id,)).fetchone()
-        return None if row is None else Transaction(**dict(zip(_TXN_COLUMNS, row, strict=True)))
+        row = self._db.execute(f"{_TXN_SELECT} WHERE t.checkout_request_id=?", (checkout_request_id,)).fetchone()
+        return None if row is None else _transaction(row)
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
@@ -570,37 +575,71 @@ class Store:
         where: list[str] = []
         args: list[Any] = []
         if duplicate is not None:
-            where.append("duplicate_of IS NOT NULL" if duplicate else "duplicate_of IS NULL")
+            where.append("t.duplicate_of IS NOT NULL" if duplicate else "t.duplicate_of IS NULL")
         if status == PENDING:
             where.append(_IS_PENDING)  # a literal, so SQLite can use the partial index
             status = None
         for column, value in (("msisdn", msisdn), ("status", status), ("result_code", result_code)):
             if value is not None:
-                where.append(f"{column}=?")
+                where.append(f"t.{column}=?")
                 args.append(value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self._db.execute(
-            f"{_TXN_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+            f"{_TXN_SELECT}{clause} ORDER BY t.seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         ).fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
+        return [_transaction(r) for r in rows]
 
     def pushes_since(self, since: float, at_most: int = 10_000) -> list[Transaction]:
         """Pushes accepted at or after ``since``, oldest first (the newest ``at_most`` of them)."""
-        created = _TXN_COLUMNS.index("created_at")
+        created = _TXN_FIELDS.index("created_at")
         found = []
-        for row in self._db.execute(f"{_TXN_SELECT} ORDER BY seq DESC LIMIT ?", (at_most,)):
+        for row in self._db.execute(f"{_TXN_SELECT} ORDER BY t.seq DESC LIMIT ?", (at_most,)):
             if row[created] < since:
                 break  # ids grow with time: everything further back is older still
-            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row, strict=True))))
+            found.append(_transaction(row))
         return found[::-1]
 
     def pending_transactions(self) -> list[Transaction]:
-        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY seq").fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY t.seq").fetchall()
+        return [_transaction(r) for r in rows]
 
-    def due_callbacks(self) -> list[Transaction]:
-        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_DUE} ORDER BY seq").fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
+    # --- deliveries ---------------------------------------------------------------
+    def save_delivery(self, delivery: Delivery) -> None:
+        """Store a new delivery, or its new state, plan or due time."""
+        self._write(
+            "INSERT INTO deliveries (id, url, body, state, plan, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET url=excluded.url, body=excluded.body, state=excluded.state, "
+            "plan=excluded.plan, due_at=excluded.due_at",
+            (delivery.id, delivery.url, delivery.body, delivery.state, delivery.plan, delivery.due_at,
+             delivery.created_at),
+        )
+
+    def set_delivery_state(self, delivery_id: str, state: str) -> None:
+        self._write("UPDATE deliveries SET state=? WHERE id=?", (state, delivery_id))
+
+    def delivery(self, delivery_id: str) -> Delivery | None:
+        row = self._db.execute(f"{_DELIVERY_SELECT} WHERE id=?", (delivery_id,)).fetchone()
+        return None if row is None else Delivery(*row)
+
+    def due_deliveries(self) -> list[Delivery]:
+        """Everything still owed to a merchant, oldest first (resent at start-up)."""
+        return [Delivery(*r) for r in self._db.execute(f"{_DELIVERY_SELECT} WHERE {_IS_DUE} ORDER BY seq")]
+
+    def deliveries(
+        self, channel: str | None = None, state: str | None = None, limit: int = 200, offset: int = 0,
+    ) -> list[Delivery]:
+        """Newest first, optionally of one channel or in one state."""
+        where: list[str] = []
+        args: list[Any] = []
+        if channel is not None:
+            where.append("id >= ? AND id < ?")  # the ids of a channel share its prefix
+            args += [f"{channel}:", f"{channel};"]
+        if state is not None:
+            where.append("state = ?")
+            args.append(state)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(f"{_DELIVERY_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset))
+        return [Delivery(*r) for r in rows]
 
     def paid_on(self, account: str, day: str) -> int:
         """Cents this account paid on ``day`` (an EAT date, ``YYYY-MM-DD``): one look-up."""
@@ -644,16 +683,16 @@ class Store:
             _attempt_row(attempt),
         )
 
-    def attempts(self, checkout_request_id: str) -> list[CallbackAttempt]:
+    def attempts(self, delivery_id: str) -> list[CallbackAttempt]:
         rows = self._db.execute(
-            f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM callback_attempts WHERE checkout_request_id=? ORDER BY id",
-            (checkout_request_id,),
+            f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM callback_attempts WHERE delivery_id=? ORDER BY id",
+            (delivery_id,),
         ).fetchall()
         return [CallbackAttempt(*r) for r in rows]
 
-    def attempt_count(self, checkout_request_id: str) -> int:
+    def attempt_count(self, delivery_id: str) -> int:
         return int(self._db.execute(
-            "SELECT COUNT(*) FROM callback_attempts WHERE checkout_request_id=?", (checkout_request_id,)
+            "SELECT COUNT(*) FROM callback_attempts WHERE delivery_id=?", (delivery_id,)
         ).fetchone()[0])
 
     def recent_attempts(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
@@ -668,9 +707,9 @@ class Store:
         """Ids whose delivery reached the merchant more than once (copies with an HTTP answer),
         most recent first: the only ones whose answers can disagree."""
         rows = self._db.execute(
-            "SELECT checkout_request_id FROM callback_attempts "
+            "SELECT delivery_id FROM callback_attempts "
             "WHERE kind NOT IN ('edited', 'forged') AND status IS NOT NULL "
-            "GROUP BY checkout_request_id HAVING COUNT(*) > 1 ORDER BY MAX(id) DESC LIMIT ?",
+            "GROUP BY delivery_id HAVING COUNT(*) > 1 ORDER BY MAX(id) DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [row[0] for row in rows]

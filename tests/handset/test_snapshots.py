@@ -147,7 +147,7 @@ def test_activity_log(snap_compare, snapshot_app):
              (200, None, 41.0)], start=1,
         ):
             sim.bus.publish(CallbackAttempted(at=sim.clock.now(), final=error is None, attempt=CallbackAttempt(
-                checkout_request_id=txn.checkout_request_id, attempt=number, started_at=sim.clock.now(),
+                delivery_id=f"stk_callback:{txn.checkout_request_id}", attempt=number, started_at=sim.clock.now(),
                 url=txn.callback_url, request_body=txn.callback_body or "", status=status,
                 response_body='{"ResultCode": 0}' if status else None, latency_ms=latency, error=error,
             )))
@@ -161,7 +161,7 @@ def test_activity_log(snap_compare, snapshot_app):
 def fixed_attempt(checkout: str, number: int, kind: str, status: int | None, error: str | None,
                   latency: float, at: float, body: str) -> CallbackAttempt:
     return CallbackAttempt(
-        checkout_request_id=checkout, attempt=number, started_at=at, url="https://shop.example/mpesa/callback",
+        delivery_id=f"stk_callback:{checkout}", attempt=number, started_at=at, url="https://shop.example/mpesa/callback",
         request_body=body, status=status, response_body='{"ResultCode": 0, "ResultDesc": "Accepted"}' if status else None,
         latency_ms=latency, error=error, kind=kind,
     )

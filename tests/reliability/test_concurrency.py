@@ -109,7 +109,7 @@ async def test_thousand_concurrent_pushes(emulator: Emulator, receiver: Callback
         assert set(counts) == set(checkouts) and set(counts.values()) == {1}
         results = {s["CheckoutRequestID"]: s["ResultCode"] for s in stk}
         assert results == {t["checkout_request_id"]: t["result_code"] for t in listing}
-        await poll(lambda: emulator.simulator.store.due_callbacks() == [], "every callback to be marked delivered")
+        await poll(lambda: emulator.simulator.store.due_deliveries() == [], "every callback to be marked delivered")
         states = Counter(t["callback_state"] for t in
                          (await http.get("/simulator/transactions", params={"limit": 1000})).json()["transactions"])
         assert states == {"delivered": PUSHES}

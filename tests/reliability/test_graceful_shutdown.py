@@ -30,10 +30,13 @@ def _check_rows(db: Path) -> dict[str, sqlite3.Row]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         conn.row_factory = sqlite3.Row
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = {r["checkout_request_id"]: r for r in conn.execute("SELECT * FROM transactions")}
+        rows = {r["checkout_request_id"]: r for r in conn.execute(
+            "SELECT t.*, COALESCE(d.state, 'none') AS callback_state, d.body AS callback_body FROM transactions t "
+            "LEFT JOIN deliveries d ON d.id = 'stk_callback:' || t.checkout_request_id"
+        )}
         attempts: dict[str, list[sqlite3.Row]] = {}
-        for a in conn.execute("SELECT * FROM callback_attempts ORDER BY checkout_request_id, attempt"):
-            attempts.setdefault(a["checkout_request_id"], []).append(a)
+        for a in conn.execute("SELECT * FROM callback_attempts ORDER BY delivery_id, attempt"):
+            attempts.setdefault(a["delivery_id"].removeprefix("stk_callback:"), []).append(a)
         handsets = {r["owner"]: r["balance_cents"] for r in conn.execute(
             "SELECT owner, balance_cents FROM accounts WHERE kind = 'mpesa'"
         )}

@@ -84,10 +84,11 @@ async def test_a_handler_that_answers_a_copy_differently_is_pointed_out(
     assert [c["status"] for c in answers["copies"]] == [200, second[0]]
     assert len(answers["differences"]) == 1 and answers["differences"][0].startswith(words)
     [event] = events
-    assert event.checkout_request_id == checkout and event.to_json()["type"] == "callback.answers_differ"
+    assert event.subject == checkout and event.to_json()["type"] == "callback.answers_differ"
+    assert event.delivery_id == f"stk_callback:{checkout}"
 
     listed = (await http.get("/simulator/callbacks", params={"answers_differ": "true"})).json()["deliveries"]
-    assert [d["checkout_request_id"] for d in listed] == [checkout]
+    assert [d["subject"] for d in listed] == [checkout]
 
 
 async def test_an_idempotent_handler_is_not_flagged(

@@ -59,8 +59,18 @@ async def test_a_first_release_database_is_migrated_with_everything_kept(
     await emulator.start()
     try:
         assert _read(old_db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-        for table in ("messages", "callback_attempts", "tokens"):
+        for table in ("messages", "tokens"):
             assert _read(old_db, f"SELECT * FROM {table} ORDER BY 1") == before[table], table
+        # Attempts now belong to deliveries: the STK callback of each transaction.
+        assert _read(old_db, "SELECT * FROM callback_attempts ORDER BY 1") == [
+            (row[0], f"stk_callback:{row[1]}", *row[2:]) for row in before["callback_attempts"]
+        ]
+        callbacks = {row[1]: row for row in before["transactions"] if row[22] != "none"}  # callback_state
+        deliveries = _read(old_db, "SELECT id, url, body, state, plan, due_at FROM deliveries ORDER BY seq")
+        assert [d[0] for d in deliveries] == [f"stk_callback:{c}" for c in callbacks]
+        for (_, url, body, state, plan, due_at), old in zip(deliveries, callbacks.values(), strict=True):
+            assert (url, body, state, plan, due_at) == (old[12], old[23], old[22], old[24], old[25])
+        assert [d[3] for d in deliveries] == ["delivered", "delivered", "delivered", "due"]
         # Balances moved from the rows into the ledger's accounts; the rest of each row is kept.
         handsets = [(m, n, p, o, pos, w, lock) for m, n, p, _, o, pos, w, lock in before["handsets"]]
         assert _read(old_db, "SELECT * FROM handsets ORDER BY 1") == handsets
