@@ -41,9 +41,13 @@ class WireError(Exception):
 
 
 class WireRequest(BaseModel):
-    """Base of the request models: unknown keys are ignored, as Daraja ignores them."""
+    """Base of the request models: unknown keys are ignored, as Daraja ignores them.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=False)
+    Fields are read by their wire names only: a body saying ``short_code`` instead of
+    ``ShortCode`` is missing its ShortCode, as on Daraja.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=False, str_strip_whitespace=False)
 
 
 M = TypeVar("M", bound=WireRequest)

@@ -354,3 +354,8 @@ def test_huge_answer_values_are_cut() -> None:
     answer = c2b.parse_validation_answer(200, json.dumps({"ResultCode": "X" * 100_000, "ResultDesc": "Y" * 100_000}))
     assert answer.verdict is Verdict.REJECT
     assert len(answer.result_code or "") <= 200 and len(answer.result_desc or "") <= 200 and len(answer.reason) < 300
+
+
+def test_python_field_names_are_not_wire_names() -> None:
+    body = {**{k: v for k, v in REGISTER.items() if k != "ShortCode"}, "short_code": "600984"}
+    assert rejection(c2b.parse_register_url, body) == invalid("ShortCode")

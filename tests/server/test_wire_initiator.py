@@ -337,3 +337,28 @@ def test_existing_id_sequences_are_unchanged_by_the_new_ones() -> None:
     assert [first, mixed.merchant_request_id()] == expected
     assert mixed.receipt(moment) == plain.receipt(moment)
     assert mixed.request_id() == plain.request_id()
+
+
+# --- the models as documentation ---------------------------------------------------------------------
+def test_request_models_document_their_wire_keys_in_check_order() -> None:
+    # The OpenAPI document is generated from these models: their schemas must use the wire names.
+    from server.flows.b2c.wire import B2CRequest
+    from server.flows.balance.wire import BalanceRequest
+    from server.flows.c2b.wire import RegisterUrlRequest, SimulateRequest
+    from server.flows.reversal.wire import ReversalRequest
+    from server.flows.status.wire import StatusRequest
+
+    expected = {
+        RegisterUrlRequest: ["ShortCode", "ResponseType", "ValidationURL", "ConfirmationURL"],
+        SimulateRequest: ["ShortCode", "CommandID", "Amount", "Msisdn", "BillRefNumber"],
+        B2CRequest: ["OriginatorConversationID", "InitiatorName", "SecurityCredential", "CommandID", "Amount",
+                     "PartyA", "PartyB", "Remarks", "QueueTimeOutURL", "ResultURL", "Occassion"],
+        StatusRequest: ["Initiator", "SecurityCredential", "CommandID", "TransactionID", "OriginalConversationID",
+                        "PartyA", "IdentifierType", "ResultURL", "QueueTimeOutURL", "Remarks", "Occasion"],
+        BalanceRequest: ["Initiator", "SecurityCredential", "CommandID", "PartyA", "IdentifierType", "Remarks",
+                         "QueueTimeOutURL", "ResultURL"],
+        ReversalRequest: ["Initiator", "SecurityCredential", "CommandID", "TransactionID", "Amount", "ReceiverParty",
+                          "RecieverIdentifierType", "ResultURL", "QueueTimeOutURL", "Remarks", "Occasion"],
+    }
+    for model, wire_keys in expected.items():
+        assert list(model.model_json_schema(by_alias=True)["properties"]) == wire_keys, model.__name__

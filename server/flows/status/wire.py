@@ -8,6 +8,7 @@ outer ids belong to the query; the queried transaction's own ids are parameters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,8 @@ COMMAND_ID = "TransactionStatusQuery"
 IDENTIFIER_TYPES = (IDENTIFIER_MSISDN, IDENTIFIER_TILL, IDENTIFIER_SHORTCODE)
 REMARKS_MIN, REMARKS_MAX = 2, 100  # B2C's documented limits, applied here too (inferred)
 OCCASION_MAX = 100
+_SHORTCODE = re.compile(r"[0-9]{5,7}")
+_MSISDN = re.compile(r"254[17][0-9]{8}")
 
 # Values seen in ReasonType and DebitAccountType (§13).
 PAY_BILL_ONLINE = "Pay Bill Online"
@@ -78,10 +81,9 @@ class StatusRequest(InitiatorRequest):
     def _party_a(cls, value: Any) -> str:
         # A shortcode, or an MSISDN with IdentifierType 1 (some clients query that way).
         code = checks.digits(value, "PartyA")
-        try:
-            return checks.shortcode(code, "PartyA")
-        except ValueError:
-            return checks.msisdn(code, "PartyA")
+        if not (_SHORTCODE.fullmatch(code) or _MSISDN.fullmatch(code)):
+            raise ValueError(f"PartyA must be a shortcode of 5 to 7 digits or an MSISDN like 2547XXXXXXXX, got {code!r}")
+        return code
 
     @field_validator("identifier_type", mode="before")
     @classmethod
