@@ -15,8 +15,9 @@ import asyncio
 import base64
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cairosvg
 import httpx
@@ -25,10 +26,10 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handset.app import HandsetApp, make_app  # noqa: E402
-from server.clock import ManualClock  # noqa: E402
-from server.ids import IdGenerator  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from handset.app import HandsetApp, make_app
+from server.clock import ManualClock
+from server.ids import IdGenerator
+from server.settings import Settings
 
 SIZE = (120, 40)
 SHORTCODE = "174379"
@@ -60,7 +61,7 @@ class Merchant:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp shows the bound port only on its private server
         self.callback_url = f"http://127.0.0.1:{port}/mpesa/callback"
         response = await self.client.get(
             "/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("shop-key", "shop-secret"),
@@ -123,7 +124,7 @@ async def shoot(out: Path, port: int) -> None:
             await until(lambda: wanjiku.prompt_waiting)
             await pilot.pause()
             await pilot.press("1", "2")
-            app.simulator.clock.advance(17)  # type: ignore[attr-defined]
+            app.simulator.clock.advance(17)  # type: ignore[attr-defined]  # a ManualClock here, a Clock to mypy
             wanjiku.prompt.refresh_countdown()
             await pilot.pause()
             save(app, out, "prompt")
@@ -211,11 +212,11 @@ async def power_tools(app: HandsetApp, pilot: Any, merchant: Merchant, out: Path
 
     await pilot.press("i")
     inspector = app.screen
-    await until(lambda: len(inspector.attempts) >= 5)  # type: ignore[attr-defined]
+    await until(lambda: len(inspector.attempts) >= 5)  # type: ignore[attr-defined]  # the screen mypy sees is a plain Screen
     await pilot.press("r")  # resend the newest (the 8006 callback)
-    await until(lambda: inspector.attempts[0].kind == "resend")  # type: ignore[attr-defined]
+    await until(lambda: inspector.attempts[0].kind == "resend")  # type: ignore[attr-defined]  # the screen mypy sees is a plain Screen
     await pilot.press("f", "enter")  # forge one to the merchant's URL, prefilled from the chosen attempt
-    await until(lambda: inspector.attempts[0].kind == "forged")  # type: ignore[attr-defined]
+    await until(lambda: inspector.attempts[0].kind == "forged")  # type: ignore[attr-defined]  # the screen mypy sees is a plain Screen
     await pilot.press("home")
     app.clear_notifications()
     await pilot.pause(0.3)
