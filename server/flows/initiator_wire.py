@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..daraja.catalogue import GatewayError
 from ..ids import receipt_prefix
 from . import checks, jsontext
-from .jsontext import Money
+from .jsontext import ZERO
 
 
 class InitiatorApi(Enum):
@@ -214,6 +214,9 @@ class ResultStyle:
     internal_base: str = SANDBOX_INTERNAL_BASE
 
 
+DEFAULT_STYLE = ResultStyle()
+
+
 @dataclass(frozen=True)
 class Param:
     """One ``{"Key": …, "Value": …}`` item. ``value`` None writes the item with no ``Value`` key at all.
@@ -243,7 +246,7 @@ REVERSAL_RESULTS = "reversalresults"
 B2B_RESULTS = "b2bresults"
 
 
-def queue_timeout_reference(service: str, style: ResultStyle = ResultStyle()) -> Param:
+def queue_timeout_reference(service: str, style: ResultStyle = DEFAULT_STYLE) -> Param:
     """The ``ReferenceItem`` B2C, Account Balance and Reversal Results carry: Daraja's own URL, not the merchant's."""
     return Param("QueueTimeoutURL", f"{style.internal_base}/mpesa/{service}/v1/submit")
 
@@ -255,7 +258,7 @@ def render_result(
     transaction_id: str,
     parameters: Sequence[Param] | None,
     reference: Param | Sequence[Param],
-    style: ResultStyle = ResultStyle(),
+    style: ResultStyle = DEFAULT_STYLE,
     desc: str | None = None,
 ) -> str:
     """The body POSTed to the merchant's ResultURL (§8.4), keys in Daraja's order.
@@ -310,14 +313,14 @@ CURRENCY = "KES"
 class AccountLine:
     """One account as ``Name|KES|current|available|reserved|uncleared`` (§14; the field meanings are inferred).
 
-    ``available`` defaults to ``current``; ``reserved`` and ``uncleared`` to 0.
+    ``available`` defaults to ``current``; ``reserved`` and ``uncleared`` to 0.00.
     """
 
     name: str
-    current: Money
-    available: Money | None = None
-    reserved: Money = 0
-    uncleared: Money = 0
+    current: Decimal
+    available: Decimal | None = None
+    reserved: Decimal = ZERO
+    uncleared: Decimal = ZERO
 
     def wire(self) -> str:
         available = self.current if self.available is None else self.available

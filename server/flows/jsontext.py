@@ -6,8 +6,12 @@ trailing zeros, and a float is the wrong thing to hold money in anyway), and it 
 compactly, keys in insertion order:
 
 - an ``int`` is an integer (``10``, ``20260825140947``);
-- a ``Decimal`` is money: always two decimals (``1.00``, ``-2420.00``);
+- a ``Decimal`` is money in KES: always two decimals (``1.00``, ``-2420.00``);
 - a ``float`` is refused, so that no number is ever written through float formatting.
+
+Money is a ``Decimal`` everywhere in the wire layer, never an ``int``: the ledger counts integer
+cents, and an int that might be cents or shillings is how a balance goes out 100 times too big.
+``from_cents`` makes the Decimal from the ledger's cents.
 
 With ``escape_slashes`` every ``/`` becomes ``\\/``, as the PHP-stored captures of Result bodies
 show (spec §8.4). A ``/`` can only occur inside a JSON string, so escaping the finished text is
@@ -18,26 +22,31 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any
 
-Money: TypeAlias = Decimal | int
-"""An amount of KES: a ``Decimal`` (cents allowed) or an ``int`` of whole shillings."""
-
+ZERO = Decimal("0.00")
 _CENT = Decimal("0.01")
 
 
-def as_money(amount: Money) -> Decimal:
-    """``amount`` as a ``Decimal``, so that it is written as money (``584459`` -> ``584459.00``), not as an integer."""
-    if isinstance(amount, bool) or not isinstance(amount, (int, Decimal)):
-        raise TypeError(f"money must be a Decimal or an int, got {type(amount).__name__}")
-    return Decimal(amount)
+def from_cents(cents: int) -> Decimal:
+    """The ledger's integer cents as KES: ``58445900`` -> ``Decimal("584459.00")``."""
+    if isinstance(cents, bool) or not isinstance(cents, int):
+        raise TypeError(f"cents must be an int, got {type(cents).__name__}")
+    return Decimal(cents).scaleb(-2)
 
 
-def money_text(amount: Money) -> str:
-    """``amount`` with exactly two decimals: ``1`` -> ``1.00``, ``Decimal("-2420")`` -> ``-2420.00``."""
-    value = as_money(amount)
-    if not value.is_finite():
-        raise ValueError(f"money must be a finite amount, got {value}")
+def money(amount: Decimal) -> Decimal:
+    """``amount``, checked to be a finite Decimal: what a money parameter goes through before it is written."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be a Decimal (see from_cents), got {type(amount).__name__}")
+    if not amount.is_finite():
+        raise ValueError(f"money must be a finite amount, got {amount}")
+    return amount
+
+
+def money_text(amount: Decimal) -> str:
+    """``amount`` with exactly two decimals: ``Decimal("1")`` -> ``1.00``, ``Decimal("-2420")`` -> ``-2420.00``."""
+    value = money(amount)
     if value == 0:
         return "0.00"  # never "-0.00"
     return format(value.quantize(_CENT), "f")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from server.flows import initiator_wire as iw
 from server.flows.b2c import wire as b2c
 from server.flows.b2c.wire import B2CPayout
+from server.flows.jsontext import from_cents
 from tests.server.wire_kit import MISSING, at, compact, invalid, keys, rejection, with_field
 
 # The docs' sample request (D-B2C), key order as printed.
@@ -181,10 +184,16 @@ def test_success_result_matches_the_sandbox_capture_byte_for_byte() -> None:
     assert b2c.render_success(CONVERSATION, PAYOUT) == compact(SUCCESS_CAPTURE)
 
 
-def test_balances_given_as_whole_shillings_still_get_two_decimals() -> None:
-    whole = B2CPayout(10, "UGP030DS9I", "254708374149", "John Doe", at(2026, 7, 25, 3, 1, 31),
-                      Decimal("3020629.44"), 584459, -2420)
-    assert b2c.render_success(CONVERSATION, whole) == compact(SUCCESS_CAPTURE)
+def test_balances_from_the_ledgers_cents() -> None:
+    cents = B2CPayout(10, "UGP030DS9I", "254708374149", "John Doe", at(2026, 7, 25, 3, 1, 31),
+                      from_cents(302062944), from_cents(58445900), from_cents(-242000))
+    assert b2c.render_success(CONVERSATION, cents) == compact(SUCCESS_CAPTURE)
+
+
+def test_a_balance_that_is_not_a_decimal_is_refused() -> None:
+    # An int could be cents or shillings; the writer will not guess.
+    with pytest.raises(TypeError):
+        b2c.render_success(CONVERSATION, replace(PAYOUT, working_balance=58445900))  # type: ignore[arg-type]
 
 
 def test_failure_result_matches_the_sandbox_capture_byte_for_byte() -> None:
@@ -195,15 +204,15 @@ def test_failure_result_matches_the_sandbox_capture_byte_for_byte() -> None:
 
 def test_completed_time_is_eat() -> None:
     # 00:01:31 UTC is 03:01:31 in Nairobi (R-SCH logged the UTC time).
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    moment = datetime(2026, 7, 25, 0, 1, 31, tzinfo=timezone.utc).timestamp()
+    moment = datetime(2026, 7, 25, 0, 1, 31, tzinfo=UTC).timestamp()
     assert b2c.completed_time(moment) == "25.07.2026 03:01:31"
 
 
 def test_unregistered_recipient_and_local_public_name() -> None:
     payout = B2CPayout(500, "UGP030DS9J", "254705912645", "NICHOLAS JOHN SONGOK", at(2026, 7, 25),
-                       1, 2, 3, recipient_registered=False)
+                       Decimal(1), Decimal(2), Decimal(3), recipient_registered=False)
     params = {p["Key"]: p["Value"] for p in json.loads(b2c.render_success(
         CONVERSATION, payout, local_public_name=True))["Result"]["ResultParameters"]["ResultParameter"]}
     assert params["B2CRecipientIsRegisteredCustomer"] == "N"

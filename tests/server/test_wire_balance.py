@@ -63,11 +63,11 @@ def test_2021_sandbox_account_balance_string() -> None:
             "11974737.63|11974737.63|0.00|1116744.00&Charges Paid Account|KES|-153780.00|-164505.00|10725.00|0.00&"
             "Organization Settlement Account|KES|0.00|0.00|0.00|0.00")
     lines = [
-        AccountLine(iw.WORKING, 1),
-        AccountLine(iw.FLOAT, 0),
-        AccountLine(iw.UTILITY, Decimal("11974737.63"), uncleared=1116744),
-        AccountLine(iw.CHARGES_PAID, -153780, -164505, 10725),
-        AccountLine(iw.ORGANIZATION_SETTLEMENT, 0),
+        AccountLine(iw.WORKING, Decimal(1)),
+        AccountLine(iw.FLOAT, Decimal(0)),
+        AccountLine(iw.UTILITY, Decimal("11974737.63"), uncleared=Decimal(1116744)),
+        AccountLine(iw.CHARGES_PAID, Decimal(-153780), Decimal(-164505), Decimal(10725)),
+        AccountLine(iw.ORGANIZATION_SETTLEMENT, Decimal(0)),
     ]
     assert iw.accounts_text(lines) == real
 
@@ -86,7 +86,7 @@ def test_accounts_per_shortcode_kind(kind: balance.ShortcodeKind, names: list[st
 
 def test_account_lines_take_balances_and_full_lines() -> None:
     held = AccountLine(iw.WORKING, Decimal("346568.83"), Decimal("6186.83"), Decimal("340382.00"))
-    lines = balance.account_lines("b2c", {iw.UTILITY: Decimal("7722179.62"), iw.WORKING: held, iw.MERCHANT: 5})
+    lines = balance.account_lines("b2c", {iw.UTILITY: Decimal("7722179.62"), iw.WORKING: held, iw.MERCHANT: Decimal(5)})
     assert iw.accounts_text(lines) == (
         "Working Account|KES|346568.83|6186.83|340382.00|0.00&Utility Account|KES|7722179.62|7722179.62|0.00|0.00"
         "&Charges Paid Account|KES|0.00|0.00|0.00|0.00"
@@ -104,7 +104,7 @@ CAPTURE = """{"Result":{"ResultType":0,"ResultCode":0,"ResultDesc":"The service 
 "ReferenceData":{"ReferenceItem":{"Key":"QueueTimeoutURL","Value":"https://internalapi.safaricom.co.ke/mpesa/abresults/v1/submit"}}}}"""
 
 CONVERSATION = iw.Conversation("8d0a-4cf1-a3f3-ebad341607ad16074", "AG_20260825_010020480ucukatfpxp2")
-FIVE = [AccountLine(name, 0) for name in (iw.WORKING, iw.UTILITY, iw.CHARGES_PAID, iw.MERCHANT,
+FIVE = [AccountLine(name, Decimal(0)) for name in (iw.WORKING, iw.UTILITY, iw.CHARGES_PAID, iw.MERCHANT,
                                            iw.ORGANIZATION_SETTLEMENT)]
 PRODUCTION = iw.ResultStyle(escape_slashes=False, internal_base=iw.PRODUCTION_INTERNAL_BASE)
 

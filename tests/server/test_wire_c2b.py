@@ -10,6 +10,7 @@ import pytest
 
 from server.flows.c2b import wire as c2b
 from server.flows.c2b.wire import C2BPayment, C2BStyle, Verdict
+from server.flows.jsontext import from_cents
 from tests.server.wire_kit import MISSING, at, compact, invalid, keys, rejection, with_field
 
 REGISTER = {
@@ -194,7 +195,7 @@ def test_simulate_ack_as_the_docs_sample() -> None:
 
 # --- validation and confirmation bodies (§10.2, §10.3) ---------------------------------------------
 FRAPPE = C2BPayment(
-    trans_id="SB62A1SVRK", trans_time=at(2024, 2, 6, 17, 52, 4), amount=1, business_short_code="4130669",
+    trans_id="SB62A1SVRK", trans_time=at(2024, 2, 6, 17, 52, 4), amount=Decimal(1), business_short_code="4130669",
     msisdn="254712345845", first_name="Peter", bill_ref_number="peter", org_account_balance=Decimal("161.00"),
 )
 
@@ -216,13 +217,13 @@ def test_validation_has_an_empty_balance_and_only_strings() -> None:
 
 def test_confirmation_needs_the_balance_after() -> None:
     with pytest.raises(ValueError):
-        c2b.render_confirmation(C2BPayment("SB62A1SVRK", 0.0, 1, "600984", "254708374149", "John"),
+        c2b.render_confirmation(C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John"),
                                 registration_version=2)
 
 
 def test_amount_and_balance_texts() -> None:
     payment = C2BPayment("SB62A1SVRK", 0.0, Decimal("10.5"), "600984", "254708374149", "John",
-                         org_account_balance=165)
+                         org_account_balance=from_cents(16500))
     body = json.loads(c2b.render_confirmation(payment, registration_version=2))
     assert (body["TransAmount"], body["OrgAccountBalance"]) == ("10.50", "165.00")
 
@@ -240,14 +241,14 @@ def test_amount_and_balance_texts() -> None:
 )
 def test_msisdn_by_registration_version(msisdn: str, version: int, style: C2BStyle, expected: str) -> None:
     assert c2b.callback_msisdn(msisdn, version, style) == expected  # type: ignore[arg-type]
-    payment = C2BPayment("SB62A1SVRK", 0.0, 1, "600984", msisdn, "John", org_account_balance=1)
+    payment = C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", msisdn, "John", org_account_balance=Decimal(1))
     assert json.loads(c2b.render_confirmation(payment, registration_version=version, style=style))[  # type: ignore[arg-type]
         "MSISDN"] == expected
 
 
 def test_names_omitted_by_default_and_optional() -> None:
-    payment = C2BPayment("SB62A1SVRK", 0.0, 1, "600984", "254708374149", "John", middle_name="J",
-                         last_name="Doe", org_account_balance=1)
+    payment = C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John", middle_name="J",
+                         last_name="Doe", org_account_balance=Decimal(1))
     default = json.loads(c2b.render_confirmation(payment, registration_version=2))
     assert list(default)[-1] == "FirstName" and default["FirstName"] == "JOHN"
     empty = json.loads(c2b.render_confirmation(payment, registration_version=2, style=C2BStyle(names="empty")))
@@ -267,8 +268,8 @@ def test_key_order_is_the_spec_table() -> None:
 
 
 def test_slashes_plain_by_default_escaped_on_request() -> None:
-    payment = C2BPayment("SB62A1SVRK", 0.0, 1, "600984", "254708374149", "John", bill_ref_number="INV/7",
-                         third_party_trans_id="tp-1", org_account_balance=1)
+    payment = C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John", bill_ref_number="INV/7",
+                         third_party_trans_id="tp-1", org_account_balance=Decimal(1))
     assert '"BillRefNumber":"INV/7"' in c2b.render_confirmation(payment, registration_version=2)
     escaped = c2b.render_confirmation(payment, registration_version=2, style=C2BStyle(escape_slashes=True))
     assert '"BillRefNumber":"INV\\/7"' in escaped

@@ -8,7 +8,8 @@ pass), and stray keys are added.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,7 @@ def _bodies(sample: dict[str, Any]) -> st.SearchStrategy[Any]:
     """The sample with each field kept, dropped or replaced, plus stray keys; or not an object at all."""
     def build(choices: list[tuple[int, Any]], extra: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
-        for (key, value), (how, other) in zip(sample.items(), choices):
+        for (key, value), (how, other) in zip(sample.items(), choices, strict=True):
             if how == 0:
                 body[key] = value
             elif how == 1:

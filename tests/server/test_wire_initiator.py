@@ -40,7 +40,7 @@ def test_ack_sample_of_the_status_page_byte_for_byte() -> None:
 )
 def test_ack_key_order_and_text_per_api(api: InitiatorApi, first: str, description: str) -> None:
     ack = json.loads(iw.render_ack(api, OCID, CID))
-    assert list(ack)[0] == first
+    assert next(iter(ack)) == first
     assert set(ack) == {"OriginatorConversationID", "ConversationID", "ResponseCode", "ResponseDescription"}
     assert ack["ResponseCode"] == "0"  # the string, not the number
     assert ack["ResponseDescription"] == description
@@ -64,7 +64,7 @@ def test_401_token_form_echoes_the_token() -> None:
 
 
 # --- the Result envelope (§8.4) ------------------------------------------------------------------
-def _failure(code: int | str, style: iw.ResultStyle = iw.ResultStyle()) -> str:
+def _failure(code: int | str, style: iw.ResultStyle = iw.DEFAULT_STYLE) -> str:
     return iw.render_result(
         iw.Conversation(OCID, CID), code=code, transaction_id="UGP0000000", parameters=None,
         reference=iw.queue_timeout_reference(iw.B2C_RESULTS, style), style=style,
@@ -239,8 +239,8 @@ def test_queue_timeout_result_shape_is_a_result_with_code_1() -> None:
 def test_account_line_fields() -> None:
     line = iw.AccountLine(iw.CHARGES_PAID, Decimal("-153780"), Decimal("-164505"), Decimal("10725"))
     assert line.wire() == "Charges Paid Account|KES|-153780.00|-164505.00|10725.00|0.00"
-    assert iw.AccountLine(iw.UTILITY, 5).wire() == "Utility Account|KES|5.00|5.00|0.00|0.00"
-    assert iw.accounts_text([iw.AccountLine(iw.WORKING, 1), iw.AccountLine(iw.UTILITY, 2)]) == (
+    assert iw.AccountLine(iw.UTILITY, Decimal(5)).wire() == "Utility Account|KES|5.00|5.00|0.00|0.00"
+    assert iw.accounts_text([iw.AccountLine(iw.WORKING, Decimal(1)), iw.AccountLine(iw.UTILITY, Decimal(2))]) == (
         "Working Account|KES|1.00|1.00|0.00|0.00&Utility Account|KES|2.00|2.00|0.00|0.00"
     )
 
@@ -249,16 +249,23 @@ def test_account_line_fields() -> None:
 @pytest.mark.parametrize(
     ("amount", "text"),
     [
-        (1, "1.00"), (Decimal("3020629.44"), "3020629.44"), (584459, "584459.00"), (Decimal("-2420"), "-2420.00"),
-        (Decimal("-0"), "0.00"), (Decimal("0.001"), "0.00"), (Decimal("1E+3"), "1000.00"), (0, "0.00"),
+        (Decimal(1), "1.00"), (Decimal("3020629.44"), "3020629.44"), (Decimal(584459), "584459.00"),
+        (Decimal("-2420"), "-2420.00"), (Decimal("-0"), "0.00"), (Decimal("0.001"), "0.00"),
+        (Decimal("1E+3"), "1000.00"), (Decimal(0), "0.00"),
     ],
 )
-def test_money_text(amount: Decimal | int, text: str) -> None:
+def test_money_text(amount: Decimal, text: str) -> None:
     assert jsontext.money_text(amount) == text
 
 
-@pytest.mark.parametrize("bad", [1.5, True, "1.00", Decimal("NaN"), Decimal("Infinity")])
-def test_money_refuses_floats_bools_strings_and_non_finite(bad: object) -> None:
+@pytest.mark.parametrize(("cents", "text"), [(302062944, "3020629.44"), (-242000, "-2420.00"), (5, "0.05"), (0, "0.00")])
+def test_from_cents(cents: int, text: str) -> None:
+    assert jsontext.money_text(jsontext.from_cents(cents)) == text
+
+
+@pytest.mark.parametrize("bad", [1, 1.5, True, "1.00", Decimal("NaN"), Decimal("Infinity")])
+def test_money_refuses_ints_floats_bools_strings_and_non_finite(bad: object) -> None:
+    # An int is refused too: it could be the ledger's cents or shillings (from_cents says which).
     with pytest.raises((TypeError, ValueError)):
         jsontext.money_text(bad)  # type: ignore[arg-type]
 

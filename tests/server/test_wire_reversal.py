@@ -89,7 +89,7 @@ SAMPLE = """{"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The ser
 
 CONVERSATION = iw.Conversation("dad6-4c34-8787-c8cb963a496d1268232", "AG_20211114_201018edbbf9f1582eaa")
 DONE = Reversed(
-    receipt="SKE52PAWR9", original_receipt="SKC82PACB8", amount=1, completed_at=at(2021, 11, 14, 13, 27, 11),
+    receipt="SKE52PAWR9", original_receipt="SKC82PACB8", amount=Decimal(1), completed_at=at(2021, 11, 14, 13, 27, 11),
     debit_account=iw.AccountLine(iw.UTILITY, Decimal("7722179.62")),
     credit_party_public_name="254705912645 - NICHOLAS JOHN SONGOK",
     debit_party_public_name="600992 - Safaricom Daraja 992",

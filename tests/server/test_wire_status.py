@@ -112,7 +112,7 @@ QUERIED = QueriedTransaction(
     originator_conversation_id="3fec-4d4e-8899-f6343499627422355256",
     conversation_id="AG_20240206_2070311589e691000924",
     initiated_at=at(2024, 2, 6, 14, 36, 45), finalised_at=at(2024, 2, 6, 14, 36, 45),
-    amount=1, receipt="SB659DEI29", reason_type=status.PAY_UTILITY_WITH_OD, debit_account_type=status.CUSTOMER_ACCOUNT,
+    amount=Decimal(1), receipt="SB659DEI29", reason_type=status.PAY_UTILITY_WITH_OD, debit_account_type=status.CUSTOMER_ACCOUNT,
 )
 CONVERSATION = iw.Conversation("8aec-4878-bb2e-835d301b747563942456", "AG_20240206_202018931e291815db5d")
 

@@ -8,6 +8,7 @@ so ``parse_b2c`` accepts any whole amount and ``amount_result_code`` says which 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
@@ -20,6 +21,7 @@ from ..initiator_wire import (
     B2C_RESULTS,
     BELOW_MINIMUM,
     CREDENTIAL_LOCKED,
+    DEFAULT_STYLE,
     INITIATOR_INVALID,
     RECEIVER_INVALID,
     Conversation,
@@ -28,7 +30,7 @@ from ..initiator_wire import (
     queue_timeout_reference,
     render_result,
 )
-from ..jsontext import Money, as_money
+from ..jsontext import money
 
 BUSINESS_PAYMENT = "BusinessPayment"
 SALARY_PAYMENT = "SalaryPayment"
@@ -171,9 +173,9 @@ class B2CPayout:
     recipient_msisdn: str
     recipient_name: str
     completed_at: float
-    utility_balance: Money
-    working_balance: Money
-    charges_paid_balance: Money
+    utility_balance: Decimal
+    working_balance: Decimal
+    charges_paid_balance: Decimal
     recipient_registered: bool = True
 
 
@@ -195,10 +197,10 @@ def result_parameters(payout: B2CPayout, *, legacy_order: bool = False, local_pu
     name = Param("ReceiverPartyPublicName", public_name(payout.recipient_msisdn, payout.recipient_name,
                                                         local=local_public_name))
     completed = Param("TransactionCompletedDateTime", completed_time(payout.completed_at))
-    utility = Param("B2CUtilityAccountAvailableFunds", as_money(payout.utility_balance))
-    working = Param("B2CWorkingAccountAvailableFunds", as_money(payout.working_balance))
+    utility = Param("B2CUtilityAccountAvailableFunds", money(payout.utility_balance))
+    working = Param("B2CWorkingAccountAvailableFunds", money(payout.working_balance))
     registered = Param("B2CRecipientIsRegisteredCustomer", "Y" if payout.recipient_registered else "N")
-    charges = Param("B2CChargesPaidAccountAvailableFunds", as_money(payout.charges_paid_balance))
+    charges = Param("B2CChargesPaidAccountAvailableFunds", money(payout.charges_paid_balance))
     if legacy_order:
         return [amount, receipt, registered, charges, name, completed, utility, working]
     return [amount, receipt, name, completed, utility, working, registered, charges]
@@ -208,7 +210,7 @@ def render_success(
     conversation: Conversation,
     payout: B2CPayout,
     *,
-    style: ResultStyle = ResultStyle(),
+    style: ResultStyle = DEFAULT_STYLE,
     legacy_order: bool = False,
     local_public_name: bool = False,
 ) -> str:
@@ -221,7 +223,7 @@ def render_success(
 
 
 def render_failure(
-    conversation: Conversation, code: int | str, transaction_id: str, *, style: ResultStyle = ResultStyle()
+    conversation: Conversation, code: int | str, transaction_id: str, *, style: ResultStyle = DEFAULT_STYLE
 ) -> str:
     """The Result of a failed payment: no ``ResultParameters`` key (§12).
 

@@ -7,6 +7,7 @@ no period). The Result's ``TransactionID`` is always the zero-padded date code.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -16,6 +17,7 @@ from .. import checks
 from ..initiator_wire import (
     ACCOUNT_BALANCE_RESULTS,
     CHARGES_PAID,
+    DEFAULT_STYLE,
     FLOAT,
     IDENTIFIER_SHORTCODE,
     IDENTIFIER_TILL,
@@ -33,7 +35,7 @@ from ..initiator_wire import (
     queue_timeout_reference,
     render_result,
 )
-from ..jsontext import Money
+from ..jsontext import ZERO
 
 COMMAND_ID = "AccountBalance"
 IDENTIFIER_TYPES = (IDENTIFIER_TILL, IDENTIFIER_SHORTCODE)  # the docs say 4; a till is 2 (inferred)
@@ -95,17 +97,17 @@ def parse_balance(payload: Any) -> BalanceRequest:
 
 
 # --- the Result --------------------------------------------------------------------------------
-def account_lines(kind: ShortcodeKind, balances: Mapping[str, Money | AccountLine]) -> list[AccountLine]:
+def account_lines(kind: ShortcodeKind, balances: Mapping[str, Decimal | AccountLine]) -> list[AccountLine]:
     """The accounts a shortcode of ``kind`` reports, in Daraja's order.
 
     ``balances`` maps an account name (``initiator_wire.UTILITY`` …) to its balance, or to a full
-    ``AccountLine`` when available, reserved or uncleared differ from it. Accounts it lacks are 0.00.
+    ``AccountLine`` when available, reserved or uncleared differ from it. Accounts it lacks show 0.00.
     """
     lines = []
     for name in ACCOUNT_ORDER:
         if name not in ACCOUNTS_BY_KIND[kind]:
             continue
-        entry = balances.get(name, 0)
+        entry = balances.get(name, ZERO)
         lines.append(entry if isinstance(entry, AccountLine) else AccountLine(name, entry))
     return lines
 
@@ -123,7 +125,7 @@ def render_success(
     lines: list[AccountLine],
     *,
     now: float,
-    style: ResultStyle = ResultStyle(),
+    style: ResultStyle = DEFAULT_STYLE,
     action_type: bool = True,
 ) -> str:
     """The Result of a balance query; ``now`` is the completion time and dates the TransactionID."""
@@ -135,7 +137,7 @@ def render_success(
 
 
 def render_failure(
-    conversation: Conversation, code: int | str, *, now: float, style: ResultStyle = ResultStyle()
+    conversation: Conversation, code: int | str, *, now: float, style: ResultStyle = DEFAULT_STYLE
 ) -> str:
     """The Result of a failed balance query (2001, 8006, …): no ``ResultParameters`` key."""
     if code in (0, "0"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
 
@@ -19,7 +20,6 @@ from ... import json_body
 from ...clock import wire_timestamp
 from ...daraja.catalogue import BUY_GOODS, MAX_AMOUNT, PAYBILL, GatewayError
 from .. import checks, jsontext
-from ..jsontext import Money
 
 # --- register URL (§9) ---------------------------------------------------------------------------
 COMPLETED = "Completed"
@@ -252,7 +252,7 @@ class C2BPayment:
 
     trans_id: str
     trans_time: float
-    amount: Money
+    amount: Decimal
     business_short_code: str
     msisdn: str
     first_name: str
@@ -261,7 +261,7 @@ class C2BPayment:
     middle_name: str = ""
     last_name: str = ""
     third_party_trans_id: str = ""
-    org_account_balance: Money | None = None
+    org_account_balance: Decimal | None = None
 
 
 def callback_msisdn(msisdn: str, registration_version: Literal[1, 2], style: C2BStyle = C2BStyle()) -> str:

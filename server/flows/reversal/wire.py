@@ -8,6 +8,7 @@ The ack is ``initiator_wire.render_ack`` with ``InitiatorApi.REVERSAL``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
@@ -16,6 +17,7 @@ from ...clock import wire_timestamp
 from .. import checks
 from ..initiator_wire import (
     ALREADY_REVERSED,
+    DEFAULT_STYLE,
     IDENTIFIER_MSISDN,
     IDENTIFIER_REVERSAL_DOCS,
     IDENTIFIER_SHORTCODE,
@@ -30,7 +32,7 @@ from ..initiator_wire import (
     queue_timeout_reference,
     render_result,
 )
-from ..jsontext import Money, as_money
+from ..jsontext import ZERO, money
 
 COMMAND_ID = "TransactionReversal"
 IDENTIFIER_TYPES = (IDENTIFIER_MSISDN, IDENTIFIER_TILL, IDENTIFIER_SHORTCODE, IDENTIFIER_REVERSAL_DOCS)
@@ -115,28 +117,28 @@ class Reversed:
 
     receipt: str
     original_receipt: str
-    amount: Money
+    amount: Decimal
     completed_at: float
     debit_account: AccountLine
     credit_party_public_name: str
     debit_party_public_name: str
-    charge: Money = 0
+    charge: Decimal = ZERO
 
 
 def result_parameters(done: Reversed) -> list[Param]:
     """The 7 success parameters in the docs' order (§15)."""
     return [
         Param("DebitAccountBalance", done.debit_account.wire()),
-        Param("Amount", as_money(done.amount)),
+        Param("Amount", money(done.amount)),
         Param("TransCompletedTime", int(wire_timestamp(done.completed_at))),
         Param("OriginalTransactionID", done.original_receipt),
-        Param("Charge", as_money(done.charge)),
+        Param("Charge", money(done.charge)),
         Param("CreditPartyPublicName", done.credit_party_public_name),
         Param("DebitPartyPublicName", done.debit_party_public_name),
     ]
 
 
-def render_success(conversation: Conversation, done: Reversed, *, style: ResultStyle = ResultStyle()) -> str:
+def render_success(conversation: Conversation, done: Reversed, *, style: ResultStyle = DEFAULT_STYLE) -> str:
     """The Result of a completed reversal: its new receipt as TransactionID."""
     return render_result(
         conversation, code=0, transaction_id=done.receipt, parameters=result_parameters(done),
@@ -145,7 +147,7 @@ def render_success(conversation: Conversation, done: Reversed, *, style: ResultS
 
 
 def render_failure(
-    conversation: Conversation, code: int | str, transaction_id: str, *, style: ResultStyle = ResultStyle()
+    conversation: Conversation, code: int | str, transaction_id: str, *, style: ResultStyle = DEFAULT_STYLE
 ) -> str:
     """The Result of a failed reversal: ``"R000001"``, ``"R000002"`` (with ``no_transaction_id``), or a §19 code."""
     if code in (0, "0"):

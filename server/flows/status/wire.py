@@ -19,6 +19,7 @@ from ...clock import wire_timestamp
 from ...daraja.catalogue import bad_request
 from .. import checks
 from ..initiator_wire import (
+    DEFAULT_STYLE,
     IDENTIFIER_MSISDN,
     IDENTIFIER_SHORTCODE,
     IDENTIFIER_TILL,
@@ -29,7 +30,7 @@ from ..initiator_wire import (
     no_transaction_id,
     render_result,
 )
-from ..jsontext import Money, as_money, money_text
+from ..jsontext import money, money_text
 
 COMMAND_ID = "TransactionStatusQuery"
 IDENTIFIER_TYPES = (IDENTIFIER_MSISDN, IDENTIFIER_TILL, IDENTIFIER_SHORTCODE)
@@ -45,6 +46,7 @@ B2C_PAYMENT = "Business Payment to Customer via API"
 CUSTOMER_ACCOUNT = "MMF Account For Customer"
 UTILITY_ACCOUNT = "Utility Account"
 COMPLETED = "Completed"
+NO_CREDIT_PARTY_CHARGES = Param("CreditPartyCharges")  # a customer's payment: the item has no Value
 
 
 class StatusRequest(InitiatorRequest):
@@ -141,12 +143,12 @@ class QueriedTransaction:
     conversation_id: str
     initiated_at: float
     finalised_at: float
-    amount: Money
+    amount: Decimal
     receipt: str
     reason_type: str
     debit_account_type: str
     status: str = COMPLETED
-    charges: Param = Param("CreditPartyCharges")
+    charges: Param = NO_CREDIT_PARTY_CHARGES
     transaction_reason: str | None = None
 
 
@@ -155,7 +157,7 @@ def party_name(number: str, name: str) -> str:
     return f"{number} - {name}"
 
 
-def b2c_fee(fee: Money) -> Param:
+def b2c_fee(fee: Decimal) -> Param:
     """The ``DebitPartyCharges`` item a B2C transaction's status carries: ``Fee For B2C Payment|KES|22.40``."""
     return Param("DebitPartyCharges", f"Fee For B2C Payment|KES|{money_text(fee)}")
 
@@ -175,7 +177,7 @@ def result_parameters(queried: QueriedTransaction, *, string_values: bool = Fals
     finalised: str | int = wire_timestamp(queried.finalised_at)
     amount: str | Decimal = _plain_amount(queried.amount)
     if not string_values:
-        initiated, finalised, amount = int(initiated), int(finalised), as_money(queried.amount)
+        initiated, finalised, amount = int(initiated), int(finalised), money(queried.amount)
     return [
         Param("DebitPartyName", queried.debit_party_name),
         Param("CreditPartyName", queried.credit_party_name),
@@ -199,7 +201,7 @@ def render_success(
     *,
     now: float,
     occasion: str | None,
-    style: ResultStyle = ResultStyle(),
+    style: ResultStyle = DEFAULT_STYLE,
     string_values: bool = False,
 ) -> str:
     """The Result of a query that found its transaction. ``now`` dates the zero-padded TransactionID."""
@@ -216,7 +218,7 @@ def render_failure(
     *,
     now: float,
     occasion: str | None,
-    style: ResultStyle = ResultStyle(),
+    style: ResultStyle = DEFAULT_STYLE,
 ) -> str:
     """The Result of a failed query (2001, 8006, or 2033 for not found): no ``ResultParameters`` key."""
     if code in (0, "0"):
@@ -227,7 +229,6 @@ def render_failure(
     )
 
 
-def _plain_amount(amount: Money) -> str:
+def _plain_amount(amount: Decimal) -> str:
     """The 2018 string form of an amount: ``"300"`` when whole, else two decimals."""
-    value = as_money(amount)
-    return str(int(value)) if value == value.to_integral_value() else money_text(value)
+    return str(int(amount)) if amount == amount.to_integral_value() else money_text(amount)
