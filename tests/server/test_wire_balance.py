@@ -77,7 +77,7 @@ def test_2021_sandbox_account_balance_string() -> None:
     [
         ("b2c", ["Working Account", "Utility Account", "Charges Paid Account"]),
         ("paybill", ["Working Account", "Utility Account", "Charges Paid Account", "Organization Settlement Account"]),
-        ("till", ["Working Account", "Charges Paid Account", "Merchant Account"]),
+        ("till", ["Merchant Account", "Working Account", "Charges Paid Account"]),
     ],
 )
 def test_accounts_per_shortcode_kind(kind: balance.ShortcodeKind, names: list[str]) -> None:
@@ -139,3 +139,11 @@ def test_ack_has_no_period() -> None:
     ack = iw.render_ack(iw.InitiatorApi.ACCOUNT_BALANCE, "o", "c")
     assert ack == ('{"OriginatorConversationID":"o","ConversationID":"c","ResponseCode":"0",'
                    '"ResponseDescription":"Accept the service request successfully"}')
+
+
+def test_accounts_per_kind_agree_with_the_ledger() -> None:
+    # The wire layer may not import the ledger (it sits on the store); the two lists must not drift.
+    from server import ledger
+
+    for kind, accounts in ledger.ORGANISATION_ACCOUNTS.items():
+        assert balance.ACCOUNTS_BY_KIND[kind] == tuple(ledger.ACCOUNT_NAMES[a] for a in accounts), kind  # type: ignore[index]

@@ -18,7 +18,6 @@ from ..initiator_wire import (
     ACCOUNT_BALANCE_RESULTS,
     CHARGES_PAID,
     DEFAULT_STYLE,
-    FLOAT,
     IDENTIFIER_SHORTCODE,
     IDENTIFIER_TILL,
     MERCHANT,
@@ -43,15 +42,14 @@ REMARKS_MIN, REMARKS_MAX = 2, 100  # B2C's documented limits, applied here too (
 
 ShortcodeKind = Literal["b2c", "paybill", "till"]
 
-ACCOUNT_ORDER = (WORKING, FLOAT, UTILITY, CHARGES_PAID, MERCHANT, ORGANIZATION_SETTLEMENT)
-"""The order accounts appear in, as the 2021 and 2026 results list them."""
-
 ACCOUNTS_BY_KIND: dict[ShortcodeKind, tuple[str, ...]] = {
     "b2c": (WORKING, UTILITY, CHARGES_PAID),
     "paybill": (WORKING, UTILITY, CHARGES_PAID, ORGANIZATION_SETTLEMENT),
-    "till": (WORKING, CHARGES_PAID, MERCHANT),  # the docs list Merchant first; written here in ACCOUNT_ORDER
+    # The docs table's order, as server/ledger.py has it. No real till result was found: the 2026
+    # five-account result writes Merchant after Charges Paid, so the wire order may differ.
+    "till": (MERCHANT, WORKING, CHARGES_PAID),
 }
-"""Which accounts a shortcode of each kind has (D-AB table, §14)."""
+"""Which accounts a shortcode of each kind has, in the order they are written (D-AB table, §14)."""
 
 
 class BalanceRequest(InitiatorRequest):
@@ -98,15 +96,13 @@ def parse_balance(payload: Any) -> BalanceRequest:
 
 # --- the Result --------------------------------------------------------------------------------
 def account_lines(kind: ShortcodeKind, balances: Mapping[str, Decimal | AccountLine]) -> list[AccountLine]:
-    """The accounts a shortcode of ``kind`` reports, in Daraja's order.
+    """The accounts a shortcode of ``kind`` reports, in ``ACCOUNTS_BY_KIND`` order.
 
     ``balances`` maps an account name (``initiator_wire.UTILITY`` …) to its balance, or to a full
     ``AccountLine`` when available, reserved or uncleared differ from it. Accounts it lacks show 0.00.
     """
     lines = []
-    for name in ACCOUNT_ORDER:
-        if name not in ACCOUNTS_BY_KIND[kind]:
-            continue
+    for name in ACCOUNTS_BY_KIND[kind]:
         entry = balances.get(name, ZERO)
         lines.append(entry if isinstance(entry, AccountLine) else AccountLine(name, entry))
     return lines
