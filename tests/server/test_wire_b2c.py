@@ -193,7 +193,7 @@ def test_balances_from_the_ledgers_cents() -> None:
 def test_a_balance_that_is_not_a_decimal_is_refused() -> None:
     # An int could be cents or shillings; the writer will not guess.
     with pytest.raises(TypeError):
-        b2c.render_success(CONVERSATION, replace(PAYOUT, working_balance=58445900))  # type: ignore[arg-type]
+        b2c.render_success(CONVERSATION, replace(PAYOUT, working_balance=58445900))  # type: ignore[arg-type]  # the int is the point
 
 
 def test_failure_result_matches_the_sandbox_capture_byte_for_byte() -> None:

@@ -145,5 +145,6 @@ def test_accounts_per_kind_agree_with_the_ledger() -> None:
     # The wire layer may not import the ledger (it sits on the store); the two lists must not drift.
     from server import ledger
 
-    for kind, accounts in ledger.ORGANISATION_ACCOUNTS.items():
-        assert balance.ACCOUNTS_BY_KIND[kind] == tuple(ledger.ACCOUNT_NAMES[a] for a in accounts), kind  # type: ignore[index]
+    in_ledger = {kind: tuple(ledger.ACCOUNT_NAMES[a] for a in accounts)
+                 for kind, accounts in ledger.ORGANISATION_ACCOUNTS.items()}
+    assert in_ledger == balance.ACCOUNTS_BY_KIND

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -239,11 +239,11 @@ def test_amount_and_balance_texts() -> None:
         ("254708374149", 1, C2BStyle(v1_msisdn="plain"), "254708374149"),
     ],
 )
-def test_msisdn_by_registration_version(msisdn: str, version: int, style: C2BStyle, expected: str) -> None:
-    assert c2b.callback_msisdn(msisdn, version, style) == expected  # type: ignore[arg-type]
+def test_msisdn_by_registration_version(msisdn: str, version: Literal[1, 2], style: C2BStyle, expected: str) -> None:
+    assert c2b.callback_msisdn(msisdn, version, style) == expected
     payment = C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", msisdn, "John", org_account_balance=Decimal(1))
-    assert json.loads(c2b.render_confirmation(payment, registration_version=version, style=style))[  # type: ignore[arg-type]
-        "MSISDN"] == expected
+    body = json.loads(c2b.render_confirmation(payment, registration_version=version, style=style))
+    assert body["MSISDN"] == expected
 
 
 def test_names_omitted_by_default_and_optional() -> None:

@@ -267,7 +267,7 @@ def test_from_cents(cents: int, text: str) -> None:
 def test_money_refuses_ints_floats_bools_strings_and_non_finite(bad: object) -> None:
     # An int is refused too: it could be the ledger's cents or shillings (from_cents says which).
     with pytest.raises((TypeError, ValueError)):
-        jsontext.money_text(bad)  # type: ignore[arg-type]
+        jsontext.money_text(bad)  # type: ignore[arg-type]  # wrong types are the point
 
 
 def test_writer_refuses_floats_anywhere() -> None:
@@ -352,10 +352,11 @@ def test_request_models_document_their_wire_keys_in_check_order() -> None:
     from server.flows.b2c.wire import B2CRequest
     from server.flows.balance.wire import BalanceRequest
     from server.flows.c2b.wire import RegisterUrlRequest, SimulateRequest
+    from server.flows.checks import WireRequest
     from server.flows.reversal.wire import ReversalRequest
     from server.flows.status.wire import StatusRequest
 
-    expected = {
+    expected: dict[type[WireRequest], list[str]] = {
         RegisterUrlRequest: ["ShortCode", "ResponseType", "ValidationURL", "ConfirmationURL"],
         SimulateRequest: ["ShortCode", "CommandID", "Amount", "Msisdn", "BillRefNumber"],
         B2CRequest: ["OriginatorConversationID", "InitiatorName", "SecurityCredential", "CommandID", "Amount",
