@@ -8,6 +8,8 @@ Renderers return the exact text to send. Options that real traffic disagrees on 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -334,6 +336,24 @@ def accounts_text(lines: Sequence[AccountLine]) -> str:
 
 
 # --- request fields the initiator APIs share ---------------------------------------------------
+def credential_is_base64(credential: str) -> bool:
+    """Whether a SecurityCredential is base64, the emulator's default test of it (§8.2).
+
+    Whitespace is ignored (some encoders wrap lines). A credential that fails is not a request
+    error: its Result is 2001 (the engine's call). The docs' B2C sample placeholder fails: it is
+    29 characters once its space is dropped.
+    """
+    packed = "".join(credential.split())
+    if not packed:
+        return False
+    try:
+        base64.b64decode(packed, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+
 IDENTIFIER_MSISDN = "1"
 IDENTIFIER_TILL = "2"
 IDENTIFIER_SHORTCODE = "4"

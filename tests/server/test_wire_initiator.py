@@ -370,3 +370,12 @@ def test_request_models_document_their_wire_keys_in_check_order() -> None:
     }
     for model, wire_keys in expected.items():
         assert list(model.model_json_schema(by_alias=True)["properties"]) == wire_keys, model.__name__
+
+
+@pytest.mark.parametrize(
+    ("credential", "ok"),
+    [("ZmFrZQ==", True), ("ZmFr\nZQ==", True), ("ZmFr ZQ==", True), ("Safaricom123!!", False), ("   ", False),
+     ("RC6E9WDxXR4b9X2c6z3gp0oC5Th ==", False)],  # the last: the docs' placeholder, not base64
+)
+def test_credential_is_base64(credential: str, ok: bool) -> None:
+    assert iw.credential_is_base64(credential) is ok
