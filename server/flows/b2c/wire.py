@@ -166,7 +166,11 @@ def amount_result_code(amount: int) -> int | None:
 # --- the Result --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class B2CPayout:
-    """A completed B2C payment, for its Result: the balances are the paying shortcode's, after it."""
+    """A completed B2C payment, for its Result.
+
+    ``amount`` is whole KES, as requested (written as an integer); the balances are the paying
+    shortcode's after the payment, as Decimals (``jsontext.from_cents`` from the ledger).
+    """
 
     amount: int
     receipt: str
