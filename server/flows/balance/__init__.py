@@ -1,0 +1,1 @@
+"""Account Balance (spec §14)."""

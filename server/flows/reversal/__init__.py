@@ -1,0 +1,1 @@
+"""Reversal (spec §15)."""

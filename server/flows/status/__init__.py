@@ -1,0 +1,1 @@
+"""Transaction Status (spec §13)."""
