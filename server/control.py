@@ -65,6 +65,9 @@ class ControlApi:
             web.put("/simulator/transactions/{checkout_id}/callback-plan", self.set_callback_plan),
             web.post("/simulator/transactions/{checkout_id}/callback/resend", self.resend_callback),
             web.post("/simulator/transactions/{checkout_id}/callback/send", self.send_edited_callback),
+            web.get("/simulator/c2b/registrations", self.c2b_registrations, allow_head=False),
+            web.get("/simulator/c2b/payments", self.c2b_payments, allow_head=False),
+            web.post("/simulator/c2b/payments", self.c2b_pay),
             web.get("/simulator/callbacks", self.callback_log, allow_head=False),
             web.get("/simulator/deliveries", self.list_deliveries, allow_head=False),
             web.get("/simulator/deliveries/{delivery_id}", self.get_delivery, allow_head=False),
@@ -229,6 +232,32 @@ class ControlApi:
             {"delivery_id": key, "subject": key.split(":", 1)[1], "merchant_answers": comparison.to_json()}
             for key, comparison in found
         ]})
+
+    # --- C2B -----------------------------------------------------------------------------
+    async def c2b_registrations(self, request: web.Request) -> web.Response:
+        return web.json_response({"registrations": [r.to_json() for r in self.sim.c2b.registrations()]})
+
+    async def c2b_payments(self, request: web.Request) -> web.Response:
+        paging = _paging(request, default_limit=100)
+        if isinstance(paging, web.Response):
+            return paging
+        found = self.sim.c2b.payments(request.query.get("msisdn"), request.query.get("shortcode"), *paging)
+        return web.json_response({"payments": [p.to_json() for p in found]})
+
+    async def c2b_pay(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"msisdn", "shortcode", "amount", "account", "command"})
+        if isinstance(body, web.Response):
+            return body
+        missing = sorted({"msisdn", "shortcode", "amount"} - set(body))
+        if missing:
+            return json_error(400, f"{', '.join(missing)} required: who pays, which paybill or till, how much")
+        try:
+            payment = await self.sim.c2b.customer_pays(
+                body["msisdn"], body["shortcode"], body["amount"], body.get("account", ""), body.get("command"),
+            )
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(payment.to_json(), status=201)
 
     # --- deliveries: every message owed to merchants, whatever it carries ---------------
     async def list_deliveries(self, request: web.Request) -> web.Response:

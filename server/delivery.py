@@ -214,11 +214,15 @@ class Dispatcher:
                     await asyncio.sleep(delay)
 
     async def send_now(
-        self, delivery_id: str, url: str, body: str, kind: str, mark_delivered: bool = False
+        self, delivery_id: str, url: str, body: str, kind: str, mark_delivered: bool = False,
+        timeout: float | None = None,
     ) -> CallbackAttempt:
-        """Send one body right away (resend, edited, forged, a round trip) and record it."""
+        """Send one body right away (resend, edited, forged, a round trip) and record it.
+
+        ``timeout`` replaces callback_timeout (a C2B validation call has its own).
+        """
         number = self._store.attempt_count(delivery_id) + 1
-        attempt = await self._attempt(delivery_id, url, body, number, kind)
+        attempt = await self._attempt(delivery_id, url, body, number, kind, timeout)
         with self._store.atomic():
             self._store.add_attempt(attempt)
             if mark_delivered and attempt.ok:
@@ -245,7 +249,9 @@ class Dispatcher:
             gate = self._gates[origin] = asyncio.Semaphore(_PER_ORIGIN)
         return gate
 
-    async def _attempt(self, delivery_id: str, url: str, body: str, number: int, kind: str) -> CallbackAttempt:
+    async def _attempt(
+        self, delivery_id: str, url: str, body: str, number: int, kind: str, timeout: float | None = None,
+    ) -> CallbackAttempt:
         assert self._started, "dispatcher not started"
         origin = _origin(url)
         async with self._gate_for(origin):
@@ -256,7 +262,7 @@ class Dispatcher:
             began = time.perf_counter()
             status: int | None = None
             response_body: str | None = None
-            timeout = self._settings.callback_timeout
+            timeout = self._settings.callback_timeout if timeout is None else timeout
             try:
                 content_type = _CONTENT_TYPES.get(delivery_id.split(":", 1)[0], CALLBACK_CONTENT_TYPE)
                 async with self._client_for(origin).post(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .clock import iso
-from .models import STK_CALLBACK, CallbackAttempt, Handset, Message, Transaction
+from .models import STK_CALLBACK, C2BPaymentRecord, CallbackAttempt, Handset, Message, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,17 @@ class AnswersDiffer(Event):
 def duplicate_words(original: str, seconds_ago: float) -> str:
     """How the log and the stream put it."""
     return f"possible double submit, same as {original} {seconds_ago:.0f} s ago"
+
+
+@dataclass
+class C2BPaymentSettled(Event):
+    """A customer's payment to a paybill or till went through, or did not (and why)."""
+
+    type: ClassVar[str] = "c2b.payment"
+    payment: C2BPaymentRecord
+
+    def payload(self) -> dict[str, Any]:
+        return {"payment": self.payment.to_json()}
 
 
 @dataclass

@@ -87,6 +87,12 @@ class Ledger:
             return -self.in_circulation()
         return self._balances.get(account, 0)
 
+    def current(self, account: Account) -> int:
+        """The balance counting the postings of the store's open block (what it will commit)."""
+        block = self._store.block_state()
+        pending: dict[Account, int] = block.get("ledger", {}) if block is not None else {}
+        return pending.get(account, self.balance(account))
+
     def has(self, account: Account) -> bool:
         return account in self._balances
 

@@ -76,6 +76,7 @@ class Merchant:
     passkey: str
     name: str
     kind: str
+    external_validation: bool = True  # C2B payments are checked with its ValidationURL first
     balance_cents: int = 0  # of the account customers' payments reach (Utility, or Merchant for a till)
     accounts: dict[str, int] = field(default_factory=dict)  # every account of the shortcode, in cents
 
@@ -83,6 +84,54 @@ class Merchant:
         return {
             "shortcode": self.shortcode, "name": self.name, "kind": self.kind, "balance": kes(self.balance_cents),
             "accounts": {kind: kes(cents) for kind, cents in self.accounts.items()},
+        }
+
+
+@dataclass
+class C2BRegistration:
+    """The URLs a shortcode registered for C2B, and what to do when validation gets no answer."""
+
+    shortcode: str
+    version: int  # 1 or 2: decides how the MSISDN is written in the calls (spec §10.3)
+    response_type: str  # Completed | Cancelled
+    confirmation_url: str
+    validation_url: str
+    registered_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shortcode": self.shortcode, "version": self.version, "response_type": self.response_type,
+            "confirmation_url": self.confirmation_url, "validation_url": self.validation_url,
+            "registered_at": iso(self.registered_at),
+        }
+
+
+C2B_COMPLETED = "completed"
+C2B_REJECTED = "rejected"  # the merchant's validation said no, or no answer with ResponseType Cancelled
+C2B_FAILED = "failed"  # M-PESA's own checks: no such phone, not enough money, a limit
+
+
+@dataclass
+class C2BPaymentRecord:
+    """A customer's payment to a paybill or till (simulate, the control API, later the phone's menu)."""
+
+    trans_id: str
+    shortcode: str
+    msisdn: str
+    amount: int  # whole KES
+    bill_ref: str
+    command_id: str
+    status: str  # completed | rejected | failed
+    reason: str  # plain words
+    via: str  # simulate | control | menu
+    third_party_trans_id: str
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trans_id": self.trans_id, "shortcode": self.shortcode, "msisdn": self.msisdn, "amount": self.amount,
+            "bill_ref": self.bill_ref, "command_id": self.command_id, "status": self.status, "reason": self.reason,
+            "via": self.via, "third_party_trans_id": self.third_party_trans_id, "created_at": iso(self.created_at),
         }
 
 

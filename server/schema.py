@@ -55,6 +55,22 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (seq) WHERE state = 'due';
 """
 
+# C2B (schema 2): the URLs each shortcode registered, and every customer payment to a paybill or
+# till that did not come through STK.
+_C2B = """
+CREATE TABLE c2b_registrations (
+    shortcode TEXT PRIMARY KEY, version INTEGER NOT NULL, response_type TEXT NOT NULL,
+    confirmation_url TEXT NOT NULL, validation_url TEXT NOT NULL, registered_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE c2b_payments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, trans_id TEXT NOT NULL UNIQUE, shortcode TEXT NOT NULL,
+    msisdn TEXT NOT NULL, amount INTEGER NOT NULL, bill_ref TEXT NOT NULL, command_id TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT NOT NULL, via TEXT NOT NULL, third_party_trans_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX c2b_payments_msisdn ON c2b_payments (msisdn, seq);
+"""
+
 # The layout of a new database, at SCHEMA_VERSION.
 _TABLES = """
 CREATE TABLE handsets (
@@ -64,7 +80,8 @@ CREATE TABLE handsets (
 );
 CREATE INDEX handsets_position ON handsets (position);
 CREATE TABLE merchants (
-    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL
+    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    external_validation INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE transactions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -81,7 +98,7 @@ CREATE TABLE transactions (
     callback_plan TEXT, duplicate_of TEXT
 );
 CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
-""" + _PARTIAL_INDEXES + _LEDGER + _DELIVERIES + """
+""" + _PARTIAL_INDEXES + _LEDGER + _DELIVERIES + _C2B + """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
     text TEXT NOT NULL, received_at REAL NOT NULL
@@ -158,8 +175,9 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE transactions ADD COLUMN duplicate_of TEXT")
     db.execute("DROP INDEX IF EXISTS transactions_status")
     db.execute("DROP INDEX IF EXISTS transactions_callback")
-    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS + _DELIVERIES):
+    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS + _DELIVERIES + _C2B):
         db.execute(statement)
+    db.execute("ALTER TABLE merchants ADD COLUMN external_validation INTEGER NOT NULL DEFAULT 1")
     # Each settled transaction's callback becomes a delivery; so does each forged callback
     # (attempts for an id no transaction has), which the first release kept as attempts only.
     db.execute(

@@ -43,6 +43,9 @@ class MerchantConfig(BaseModel):
     passkey: str = Field(min_length=1)
     name: str = Field(min_length=1, max_length=60)
     kind: Literal["paybill", "till"] = "paybill"
+    # C2B: call the ValidationURL before completing a payment (Safaricom turns this on per
+    # shortcode on request; on here, so registered validation URLs are exercised).
+    external_validation: bool = True
 
 
 class HandsetConfig(BaseModel):
@@ -123,6 +126,24 @@ class Settings(BaseModel):
 
     unattended: Unattended = Field(default_factory=Unattended)
 
+    # C2B (spec §9-§11). How long a ValidationURL may take before ResponseType decides (§10.1).
+    c2b_validation_timeout: float = Field(default=8.0, gt=0, le=120)
+    # Registering URLs again for a shortcode: "overwrite" as the sandbox docs say, or "production":
+    # the 500.003.1001 duplicate error (§9 varies).
+    c2b_register: Literal["overwrite", "production"] = "overwrite"
+    # The register-URL answer: the docs' form, or the 2026 sandbox's bare {"ResponseDescription"} (§9).
+    c2b_register_ack: Literal["docs", "bare"] = "docs"
+    # Words refused in C2B URLs: "mpesa" as observed, or "strict": the docs' whole list too (§9).
+    c2b_url_words: Literal["mpesa", "strict"] = "mpesa"
+    # MiddleName/LastName in validation and confirmation bodies: omitted since 2022, "" in the docs (§10.2).
+    c2b_names: Literal["omit", "empty", "full"] = "omit"
+    # MSISDN for URLs registered through v1: SHA-256 since November 2023, or the plain number (§10.3).
+    c2b_v1_msisdn: Literal["hashed", "plain"] = "hashed"
+    # An STK payment into a paybill with a ConfirmationURL also fires the C2B confirmation (§10.1).
+    stk_c2b_confirmation: bool = True
+    # Simulate calls back for any number, or, "sandbox", only for the test MSISDN as the sandbox does (§10.1).
+    c2b_simulate: Literal["any", "sandbox"] = "any"
+
     # A push with the same phone, shortcode, amount and AccountReference as one accepted less than
     # duplicate_window seconds ago: "flag" marks it (log, events, the transaction), "reject"
     # refuses it with a 409, "allow" says nothing. Daraja itself accepts them.
@@ -180,7 +201,9 @@ FLAGS: dict[str, str] = {
 RUNTIME_SETTINGS = (
     "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone", "query_pending", "account_reference",
     "result_desc_style", "callback_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap",
-    "callback_plan", "late_callback_delay", "duplicate_push", "duplicate_window",
+    "callback_plan", "late_callback_delay", "duplicate_push", "duplicate_window", "c2b_validation_timeout",
+    "c2b_register", "c2b_register_ack", "c2b_url_words", "c2b_names", "c2b_v1_msisdn", "stk_c2b_confirmation",
+    "c2b_simulate",
 )
 
 

@@ -50,6 +50,7 @@ from .events import (
     TransactionSettled,
     duplicate_words,
 )
+from .flows.c2b.flow import C2B
 from .ids import IdGenerator
 from .ledger import HANDSET, MAX_BALANCE_CENTS, ORGANISATION_ACCOUNTS, RECEIVING, Ledger, Refusal, handset_account
 from .models import (
@@ -114,6 +115,7 @@ class Simulator:
         self.callbacks = Dispatcher(settings, self.store, self.bus, self.clock)
         self.ledger = Ledger(self.store)
         self.ledger.on_change = self._balance_changed
+        self.c2b = C2B(self)
         self._handsets: dict[str, Handset] = {}
         self._merchants: dict[str, Merchant] = {}
         self._live: dict[str, Transaction] = {}
@@ -143,6 +145,7 @@ class Simulator:
     async def stop(self) -> None:
         """Stop timers and deliveries; everything settled is already on disk."""
         self._cancel_timers()
+        await self.c2b.stop()
         await self.callbacks.stop()
         self.store.flush()
         self._started = False
@@ -161,7 +164,9 @@ class Simulator:
             # Merchants from the config win over stored ones (passkeys and names can change);
             # configured handsets missing from the database are added with their money.
             for config in self.settings.merchants:
-                self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind))
+                self.store.save_merchant(Merchant(
+                    config.shortcode, config.passkey, config.name, config.kind, config.external_validation,
+                ))
                 for kind in ORGANISATION_ACCOUNTS[config.kind]:
                     if not self.ledger.has((config.shortcode, kind)):
                         self.ledger.open((config.shortcode, kind), 0, now)
@@ -178,6 +183,7 @@ class Simulator:
             }
         self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
         self._tokens = self.store.load_tokens(self.clock.now())
+        self.c2b.load()
         self._recent_pushes.clear()
         for txn in self.store.pushes_since(self.clock.now() - self.settings.duplicate_window):
             key = (txn.msisdn, txn.shortcode, txn.amount, txn.account_reference)
@@ -200,6 +206,7 @@ class Simulator:
         """
         self._cancel_timers()
         self.callbacks.forget()
+        self.c2b.forget()
         restored = self._initial.model_copy(deep=True)
         for key in (*RUNTIME_SETTINGS, "unattended"):
             setattr(self.settings, key, getattr(restored, key))
@@ -274,6 +281,27 @@ class Simulator:
             self._save_new_handset(handset)
         self._register_handset(handset)
         return handset
+
+    def provision(self, msisdn: str) -> Handset | None:
+        """A phone for a number nobody configured, as ``unknown_msisdn`` says: a new one, or None."""
+        if self.settings.unknown_msisdn != "provision":
+            return None
+        handset = self._new_handset(msisdn, None, None, None)
+        with self.store.atomic():
+            self._save_new_handset(handset)
+        self._register_handset(handset)
+        return handset
+
+    def _deliver_when_running(self, delivery: Delivery) -> None:
+        if self._started:  # otherwise it stays due and the next start sends it
+            self.callbacks.deliver(delivery)
+
+    def announce_sms(self, message: Message) -> None:
+        """An SMS landed (after its commit): the phone shows it, and its new balance."""
+        self.bus.publish(SmsReceived(at=message.received_at, message=message))
+        handset = self._handsets.get(message.msisdn)
+        if handset is not None:
+            self.bus.publish(HandsetChanged(at=message.received_at, handset=handset))
 
     def _save_new_handset(self, handset: Handset) -> None:
         """Store a new phone and open its M-PESA account with the money it starts with."""
@@ -835,10 +863,15 @@ class Simulator:
             if new_handset is not None:
                 self.store.save_handset(new_handset)
             if paid_to is not None:
-                self.ledger.pay(
-                    handset_account(txn.msisdn), (paid_to.shortcode, RECEIVING[paid_to.kind]), txn.amount * 100,
-                    now, settled.receipt, "stk push",
+                credit = (paid_to.shortcode, RECEIVING[paid_to.kind])
+                self.ledger.pay(handset_account(txn.msisdn), credit, txn.amount * 100, now, settled.receipt, "stk push")
+                handset = self._handsets.get(txn.msisdn)
+                confirmation = self.c2b.stk_confirmation(
+                    settled, paid_to, handset.name if handset else "", self.ledger.current(credit),
                 )
+                if confirmation is not None:
+                    self.store.save_delivery(confirmation)
+                    self.store.after_commit(lambda: self._deliver_when_running(confirmation))
                 message = self.store.add_message(
                     txn.msisdn, MPESA_SENDER,
                     confirmation_sms(

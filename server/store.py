@@ -41,6 +41,8 @@ from .models import (
     CALLBACK_DUE,
     CALLBACK_NONE,
     PENDING,
+    C2BPaymentRecord,
+    C2BRegistration,
     CallbackAttempt,
     Delivery,
     Handset,
@@ -450,7 +452,7 @@ class Store:
         """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
         tables = [
             "handsets", "merchants", "transactions", "messages", "callback_attempts", "daily_totals", "accounts",
-            "postings", "deliveries",
+            "postings", "deliveries", "c2b_registrations", "c2b_payments",
         ]
         if not keep_tokens:
             tables.append("tokens")
@@ -527,14 +529,15 @@ class Store:
 
     def save_merchant(self, merchant: Merchant) -> None:
         self._write(
-            "INSERT INTO merchants (shortcode, passkey, name, kind) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (shortcode) DO UPDATE SET passkey=excluded.passkey, name=excluded.name, kind=excluded.kind",
-            (merchant.shortcode, merchant.passkey, merchant.name, merchant.kind),
+            "INSERT INTO merchants (shortcode, passkey, name, kind, external_validation) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (shortcode) DO UPDATE SET passkey=excluded.passkey, name=excluded.name, kind=excluded.kind, "
+            "external_validation=excluded.external_validation",
+            (merchant.shortcode, merchant.passkey, merchant.name, merchant.kind, int(merchant.external_validation)),
         )
 
     def load_merchants(self) -> list[Merchant]:
-        rows = self._db.execute("SELECT shortcode, passkey, name, kind FROM merchants").fetchall()
-        return [Merchant(*r) for r in rows]
+        rows = self._db.execute("SELECT shortcode, passkey, name, kind, external_validation FROM merchants")
+        return [Merchant(code, passkey, name, kind, bool(validation)) for code, passkey, name, kind, validation in rows]
 
     # --- transactions --------------------------------------------------------
     def insert_transaction(self, txn: Transaction) -> None:
@@ -602,6 +605,59 @@ class Store:
     def pending_transactions(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY t.seq").fetchall()
         return [_transaction(r) for r in rows]
+
+    # --- C2B ------------------------------------------------------------------------
+    def save_registration(self, registration: C2BRegistration) -> None:
+        r = registration
+        self._write(
+            "INSERT INTO c2b_registrations (shortcode, version, response_type, confirmation_url, validation_url, "
+            "registered_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (shortcode) DO UPDATE SET version=excluded.version, "
+            "response_type=excluded.response_type, confirmation_url=excluded.confirmation_url, "
+            "validation_url=excluded.validation_url, registered_at=excluded.registered_at",
+            (r.shortcode, r.version, r.response_type, r.confirmation_url, r.validation_url, r.registered_at),
+        )
+
+    def registrations(self) -> list[C2BRegistration]:
+        return [C2BRegistration(*row) for row in self._db.execute(
+            "SELECT shortcode, version, response_type, confirmation_url, validation_url, registered_at "
+            "FROM c2b_registrations ORDER BY shortcode"
+        )]
+
+    def add_c2b_payment(self, payment: C2BPaymentRecord) -> None:
+        """Store a C2B payment; raises DuplicateId if its TransID is taken."""
+        p = payment
+        try:
+            self._write(
+                "INSERT INTO c2b_payments (trans_id, shortcode, msisdn, amount, bill_ref, command_id, status, reason, "
+                "via, third_party_trans_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (p.trans_id, p.shortcode, p.msisdn, p.amount, p.bill_ref, p.command_id, p.status, p.reason, p.via,
+                 p.third_party_trans_id, p.created_at),
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateId("trans_id") from None
+
+    def c2b_payments(
+        self, msisdn: str | None = None, shortcode: str | None = None, limit: int = 100, offset: int = 0,
+    ) -> list[C2BPaymentRecord]:
+        where, args = [], []
+        for column, value in (("msisdn", msisdn), ("shortcode", shortcode)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(
+            "SELECT trans_id, shortcode, msisdn, amount, bill_ref, command_id, status, reason, via, "
+            f"third_party_trans_id, created_at FROM c2b_payments{clause} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [C2BPaymentRecord(*row) for row in rows]
+
+    def receipt_taken(self, receipt: str) -> bool:
+        """Whether any payment (STK, C2B) already has this receipt: receipts are unique across flows."""
+        return self._db.execute(
+            "SELECT 1 FROM transactions WHERE receipt=? UNION ALL SELECT 1 FROM c2b_payments WHERE trans_id=? LIMIT 1",
+            (receipt, receipt),
+        ).fetchone() is not None
 
     # --- deliveries ---------------------------------------------------------------
     def save_delivery(self, delivery: Delivery) -> None:

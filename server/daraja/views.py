@@ -11,18 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from .. import json_body
 from ..errors import DuplicatePush, PhoneBusy
-from ..simulator import PushOrder, Simulator
+from ..simulator import PushOrder
 from . import catalogue as c
+from .base import ERROR_CODE, JSON, REASON, Rejected, ViewBase, error_response
 from .models import (
-    ErrorEnvelope,
     StkPushAck,
     StkPushRequest,
     StkQueryRequest,
@@ -31,36 +28,11 @@ from .models import (
     first_error,
 )
 
-JSON = "application/json"
-
-# Keys under which a view tells the logging middleware why it said no.
-ERROR_CODE = web.RequestKey("daraja_error_code", str)
-REASON = web.RequestKey("daraja_reason", str)
+__all__ = ["ERROR_CODE", "REASON", "DarajaViews", "Rejected", "error_response"]
 
 
-class Rejected(Exception):
-    """Raised inside a view to answer with a Daraja error envelope."""
-
-    def __init__(self, error: c.GatewayError, reason: str, request_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.error = error
-        self.reason = reason
-        self.request_id = request_id
-
-
-def error_response(request: web.Request, error: c.GatewayError, reason: str, request_id: str) -> web.Response:
-    """The envelope response, with the reason noted for the activity log."""
-    request[ERROR_CODE] = error.code
-    request[REASON] = reason
-    body = ErrorEnvelope(request_id=request_id, error_code=error.code, error_message=error.message).wire()
-    return web.Response(status=error.status, text=body, content_type=JSON)
-
-
-class DarajaViews:
-    """The Daraja endpoints, bound to one Simulator."""
-
-    def __init__(self, simulator: Simulator) -> None:
-        self.sim = simulator
+class DarajaViews(ViewBase):
+    """The OAuth and STK endpoints."""
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -68,13 +40,6 @@ class DarajaViews:
             web.post("/mpesa/stkpush/v1/processrequest", self.stk_push),
             web.post("/mpesa/stkpushquery/v1/query", self.stk_query),
         ]
-
-    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except Rejected as rejection:
-            request_id = rejection.request_id or self.sim.ids.request_id()
-            return error_response(request, rejection.error, rejection.reason, request_id)
 
     # --- OAuth ---------------------------------------------------------------
     async def oauth(self, request: web.Request) -> web.StreamResponse:
@@ -175,33 +140,6 @@ class DarajaViews:
         return web.Response(text=result.wire(), content_type=JSON)
 
     # --- shared checks -------------------------------------------------------
-    def _check_token(self, request: web.Request) -> None:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Rejected(c.INVALID_ACCESS_TOKEN, "no 'Authorization: Bearer <token>' header")
-        if not self.sim.token_valid(token):
-            raise Rejected(
-                c.INVALID_ACCESS_TOKEN,
-                "the access token is unknown or expired; get a new one from /oauth/v1/generate",
-            )
-
-    async def _payload(self, request: web.Request) -> dict[str, Any]:
-        if not request.content_type.lower().startswith(JSON):
-            raise Rejected(
-                c.bad_request("BusinessShortCode"),
-                f"Content-Type must be application/json, got {request.content_type or 'none'!r} "
-                "(Daraja reports this as an invalid BusinessShortCode)",
-            )
-        raw = await request.read()
-        try:
-            payload = json_body.loads(raw)
-        except ValueError as exc:
-            raise Rejected(c.INVALID_PAYLOAD, f"the body is not valid JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise Rejected(c.INVALID_PAYLOAD, f"the body must be a JSON object, got {type(payload).__name__}")
-        return payload
-
     def _check_password(self, shortcode: str, password: str, timestamp: str) -> None:
         merchant = self.sim.merchant(shortcode)
         if merchant is None:

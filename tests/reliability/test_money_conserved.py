@@ -149,6 +149,25 @@ class MoneyMachine(RuleBasedStateMachine):
         else:
             assert txn.pending and self.sim.live_prompt(phone) is txn
 
+    @rule(phone=st.sampled_from(PHONES), amount=st.integers(1, 6_000), till=st.booleans())
+    def c2b_payment(self, phone: str, amount: int, till: bool) -> None:
+        """A customer pays a paybill or till outside STK (simulate, or the phone's menu)."""
+        known = self.sim.handset(phone) is not None
+        before = self.sim.handset(phone).balance_cents if known else None
+        shortcode = TILL_CODE if till else PAYBILL_CODE
+        payment = self.run(self.sim.c2b.pay(phone, shortcode, amount, "ACC"))
+        if not known:  # a new number gets a phone with the default balance
+            self.expected_total += round(self.settings.default_balance * 100)
+            self.pins[phone] = self.settings.default_pin
+            before = round(self.settings.default_balance * 100)
+        assert before is not None
+        if payment.status == "completed":
+            self.paid[shortcode] += amount * 100
+            assert self.sim.handset(phone).balance_cents == before - amount * 100
+        else:
+            assert payment.status == "failed" and before < amount * 100, payment
+            assert self.sim.handset(phone).balance_cents == before
+
     @precondition(lambda self: self.sim.live_transactions())
     @rule(data=st.data(), right=st.booleans())
     def enter_pin(self, data: st.DataObject, right: bool) -> None:

@@ -74,7 +74,7 @@ async def test_a_first_release_database_is_migrated_with_everything_kept(
         # Balances moved from the rows into the ledger's accounts; the rest of each row is kept.
         handsets = [(m, n, p, o, pos, w, lock) for m, n, p, _, o, pos, w, lock in before["handsets"]]
         assert _read(old_db, "SELECT * FROM handsets ORDER BY 1") == handsets
-        assert _read(old_db, "SELECT * FROM merchants ORDER BY 1") == [row[:4] for row in before["merchants"]]
+        assert _read(old_db, "SELECT * FROM merchants ORDER BY 1") == [(*row[:4], 1) for row in before["merchants"]]
         balances = {m: cents for m, _, _, cents, *_ in before["handsets"]}
         assert balances["254708374149"] == 1_000_000 - 15_700
         accounts = dict(((o, k), c) for o, k, c in _read(old_db, "SELECT owner, kind, balance_cents FROM accounts"))

@@ -34,7 +34,7 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "merchants": (
         '[[merchants]]\nshortcode = "600100"\npasskey = "pk"\nname = "Shop"\nkind = "till"',
         '[{"shortcode": "600100", "passkey": "pk", "name": "Shop", "kind": "till"}]',
-        [{"shortcode": "600100", "passkey": "pk", "name": "Shop", "kind": "till"}],
+        [{"shortcode": "600100", "passkey": "pk", "name": "Shop", "kind": "till", "external_validation": True}],
     ),
     "handsets": (
         '[[handsets]]\nmsisdn = "254700000001"\nname = "One"',
@@ -61,6 +61,14 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
         '[unattended]\nmode = "approve"\nthink_time = 2', '{"mode": "approve", "think_time": 2}',
         {"mode": "approve", "think_time": 2.0, "seed": None, "magic_numbers": True, "rules": []},
     ),
+    "c2b_validation_timeout": ("c2b_validation_timeout = 2.5", "2.5", 2.5),
+    "c2b_register": ('c2b_register = "production"', "production", "production"),
+    "c2b_register_ack": ('c2b_register_ack = "bare"', "bare", "bare"),
+    "c2b_url_words": ('c2b_url_words = "strict"', "strict", "strict"),
+    "c2b_names": ('c2b_names = "full"', "full", "full"),
+    "c2b_v1_msisdn": ('c2b_v1_msisdn = "plain"', "plain", "plain"),
+    "stk_c2b_confirmation": ("stk_c2b_confirmation = false", "false", False),
+    "c2b_simulate": ('c2b_simulate = "sandbox"', "sandbox", "sandbox"),
     "duplicate_push": ('duplicate_push = "reject"', "reject", "reject"),
     "duplicate_window": ("duplicate_window = 15", "15", 15.0),
     "max_body_bytes": ("max_body_bytes = 4096", "4096", 4096),
