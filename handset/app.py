@@ -36,7 +36,7 @@ from server.settings import Settings
 from server.simulator import EngineError, Simulator
 
 from .bridge import EngineBridge, LogToApp
-from .texts import ksh, plan_words
+from .texts import ksh, ksh_whole, plan_words
 from .throttle import Throttle
 from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
 from .widgets.inbox import SHOWN_MESSAGES
@@ -347,7 +347,7 @@ class HandsetApp(App[None]):
             handset = self.simulator.handset(txn.msisdn)
             who = handset.name if handset else txn.msisdn
             self.notify(
-                f"{who}: pay Ksh{txn.amount:,} to {txn.merchant_name}. Press n to answer.",
+                f"{who}: pay {ksh_whole(txn.amount)} to {txn.merchant_name}. Press n to answer.",
                 title="Payment prompt",
             )
         else:

@@ -10,6 +10,8 @@ from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
 from server.events import CallbackAttempted, Event, EventBus, RequestHandled, TransactionSettled
 
+from .texts import ksh_whole
+
 _LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
 _clock = [-1, ""]  # the last second formatted, and its HH:MM:SS (one strftime per second)
 
@@ -36,7 +38,7 @@ def log_line(event: Event) -> str | None:
     if isinstance(event, TransactionSettled):
         t = event.transaction
         code = t.wire_result_code
-        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} KES {t.amount}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
+        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} {ksh_whole(t.amount)}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
     return None
 
 

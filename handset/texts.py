@@ -22,8 +22,13 @@ def phone_number(msisdn: str) -> str:
 
 
 def ksh(cents: int) -> str:
-    """A balance as the M-PESA menu shows it."""
-    return f"Ksh {money(cents)}"
+    """An amount in cents as the phones write money everywhere: ``Ksh1,500.00``, as M-PESA's SMS do."""
+    return f"Ksh{money(cents)}"
+
+
+def ksh_whole(kes: int) -> str:
+    """A whole-shilling amount (a transaction's ``Amount``) in the same spelling: ``Ksh1,500.00``."""
+    return ksh(kes * 100)
 
 
 def clock_face(moment: float) -> str:
@@ -49,7 +54,7 @@ def outcome_notice(txn: Transaction) -> str | None:
     prompt simply going away, as on a real handset.
     """
     code = txn.wire_result_code
-    amount = f"Ksh{money(txn.amount * 100)}"
+    amount = ksh_whole(txn.amount)
     payee = txn.merchant_name.upper()
     if code == WRONG_PIN:
         return f"Wrong PIN. You entered the wrong M-PESA PIN. {amount} to {payee} was not paid."

@@ -22,6 +22,7 @@ from server.models import Transaction
 from server.rules import CallbackPlan
 from server.simulator import EngineError
 
+from ..texts import ksh_whole
 from .handset_dialogs import DIALOG_CSS, Dialog, show_error
 
 Settle = Callable[[int | str], Transaction]
@@ -69,7 +70,7 @@ class ResultCodeScreen(Dialog[Transaction | None]):
             box.border_title = "Settle with a result code"
             box.border_subtitle = "↑↓ choose · Enter settle · Esc back"
             yield Static(Content.assemble(
-                (self._who, "bold"), f" · Ksh{txn.amount:,} to {txn.merchant_name}\n",
+                (self._who, "bold"), f" · {ksh_whole(txn.amount)} to {txn.merchant_name}\n",
                 (txn.checkout_request_id, "$text-muted"),
             ))
             yield OptionList(*(code_option(code) for code in PROMPT_CODES), id="codes")

@@ -28,7 +28,7 @@ from server.models import CallbackAttempt, Transaction
 
 from ..json_text import pretty_json
 from ..throttle import Throttle
-from ..texts import phone_number
+from ..texts import ksh_whole, phone_number
 
 # The pane shows the recent past; the engine's store keeps the full history.
 KEPT_ENTRIES = 500
@@ -148,13 +148,13 @@ def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
     style = "$success" if code == 0 else "$warning"
     line = Content.assemble(
         _stamp(txn.settled_at or txn.created_at), " ", ("●", style), " ", (f"{code}", f"bold {style}"),
-        " ", (words, style), "\n", INDENT, (who, "bold"), f" · Ksh{txn.amount:,} → {txn.merchant_name}",
+        " ", (words, style), "\n", INDENT, (who, "bold"), f" · {ksh_whole(txn.amount)} → {txn.merchant_name}",
     )
     facts = [
         ("CheckoutRequestID", txn.checkout_request_id),
         ("MerchantRequestID", txn.merchant_request_id),
         ("Phone", phone_number(txn.msisdn)),
-        ("Amount", f"Ksh{txn.amount:,}"),
+        ("Amount", ksh_whole(txn.amount)),
         ("ResultCode", f"{code} ({txn.result_desc})"),
     ]
     if txn.receipt:

@@ -64,6 +64,8 @@ async def test_callback_attempts_are_logged_with_status_and_latency(start_app, r
         assert sent["Body"]["stkCallback"]["ResultCode"] == 0
         settled = next(e for e in app.activity.entries if e.kind == SETTLED)
         assert "Wanjiku Kamau" in settled.summary.plain and "0 paid\n" in settled.summary.plain
+        assert "Wanjiku Kamau · Ksh100.00 → Daraja-Sandbox" in settled.summary.plain  # one money format
+        assert dict(settled.facts)["Amount"] == "Ksh100.00"
 
 
 async def test_a_failed_callback_is_diagnosed_in_plain_words(start_app):
