@@ -29,7 +29,9 @@ def log_line(event: Event) -> str | None:
         return None
     clock = _hms(event.at)
     if isinstance(event, RequestHandled):
-        tail = f"  {event.error_code} {event.reason}" if event.error_code or (event.reason and event.status >= 400) else ""
+        # A control-API refusal has a reason but no Daraja code: only what is known is written.
+        why = [part for part in (event.error_code, event.reason if event.status >= 400 or event.error_code else None) if part]
+        tail = "  " + " ".join(why) if why else ""
         return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"
     if isinstance(event, CallbackAttempted):
         a = event.attempt
@@ -38,7 +40,9 @@ def log_line(event: Event) -> str | None:
     if isinstance(event, TransactionSettled):
         t = event.transaction
         code = t.wire_result_code
-        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} {ksh_whole(t.amount)}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
+        words = RESULT_PLAIN_WORDS.get(code) if code is not None else "pending"
+        line = f"{clock}  settled {t.checkout_request_id} {t.msisdn} {ksh_whole(t.amount)}: {code}"
+        return f"{line} ({words})" if words else line
     return None
 
 
