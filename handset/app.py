@@ -36,7 +36,7 @@ from server.settings import Settings
 from server.simulator import EngineError, Simulator
 
 from .bridge import EngineBridge, LogToApp
-from .texts import ksh, ksh_whole, plan_words
+from .texts import ksh, ksh_whole, plan_words, settled_plan_note
 from .throttle import Throttle
 from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
 from .widgets.inbox import SHOWN_MESSAGES
@@ -116,6 +116,7 @@ class HandsetApp(App[None]):
         self._engine_handlers: dict[type[Message], Callable[[Any], Any]] = {
             EngineBridge.HandsetChanged: self.redraw_handset,
             EngineBridge.PromptArrived: self.show_prompt,
+            EngineBridge.PlanChanged: self.show_plan_change,
             EngineBridge.TransactionSettled: self.settle_on_phone,
             EngineBridge.SmsReceived: self.deliver_sms,
             EngineBridge.RequestHandled: self.log_request,
@@ -321,6 +322,14 @@ class HandsetApp(App[None]):
         elif announce:
             self._announce(txn)
 
+    def show_plan_change(self, message: EngineBridge.PlanChanged) -> None:
+        """A plan set anywhere (the control API too) shows on the prompt it belongs to."""
+        txn = message.transaction
+        phone = self.phones.get(txn.msisdn)
+        shown = phone.transaction if phone is not None else None
+        if phone is not None and shown is not None and shown.checkout_request_id == txn.checkout_request_id:
+            phone.show_plan(self._plan_words(txn))
+
     def _announce(self, txn: Transaction) -> None:
         """Say a prompt arrived elsewhere; a burst of arrivals becomes one notification.
 
@@ -360,7 +369,8 @@ class HandsetApp(App[None]):
     def settle_on_phone(self, message: EngineBridge.TransactionSettled) -> None:
         txn = message.transaction
         handset = self.simulator.handset(txn.msisdn)
-        self.activity.add(settled_entry(txn, handset.name if handset else None))
+        note = settled_plan_note(txn, self.simulator.settings.late_callback_delay)
+        self.activity.add(settled_entry(txn, handset.name if handset else None, note))
         phone = self.phones.get(txn.msisdn)
         if phone is None:
             return

@@ -10,7 +10,7 @@ from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
 from server.events import CallbackAttempted, Event, EventBus, RequestHandled, TransactionSettled
 
-from .texts import ksh_whole
+from .texts import ksh_whole, settled_plan_note
 
 _LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
 _clock = [-1, ""]  # the last second formatted, and its HH:MM:SS (one strftime per second)
@@ -42,7 +42,10 @@ def log_line(event: Event) -> str | None:
         code = t.wire_result_code
         words = RESULT_PLAIN_WORDS.get(code) if code is not None else "pending"
         line = f"{clock}  settled {t.checkout_request_id} {t.msisdn} {ksh_whole(t.amount)}: {code}"
-        return f"{line} ({words})" if words else line
+        if words:
+            line += f" ({words})"
+        plan = settled_plan_note(t)
+        return f"{line}  {plan}" if plan else line
     return None
 
 

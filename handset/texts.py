@@ -77,6 +77,24 @@ def plan_words(plan: CallbackPlan, late_delay: float) -> str:
     return plan.mode
 
 
+def settled_plan_note(txn: Transaction, late_delay: float | None = None) -> str | None:
+    """What a settled transaction's callback plan did, when it was not a plain delivery.
+
+    A dropped callback leaves no attempt behind, so without this line a drop would look like a
+    callback that got lost; the log says it was meant.
+    """
+    if not txn.callback_plan:
+        return None
+    plan = CallbackPlan.model_validate_json(txn.callback_plan)
+    if plan.mode == "normal":
+        return None
+    if plan.mode == "drop":
+        return "callback dropped on purpose (plan: drop)"
+    if plan.mode == "late" and late_delay is None:
+        return "callback plan: late"
+    return f"callback plan: {plan_words(plan, late_delay or 0)}"
+
+
 def result_code_label(code: int | str) -> str:
     """A result code as the picker lists it: the code, then its exact ResultDesc."""
     return f"{code}: {RESULT_DESCRIPTIONS[code]}"

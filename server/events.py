@@ -66,6 +66,17 @@ class TransactionSettled(Event):
 
 
 @dataclass
+class CallbackPlanChanged(Event):
+    """A live prompt's callback plan was set (from the control API or the UI)."""
+
+    type: ClassVar[str] = "callback_plan.changed"
+    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+
+    def payload(self) -> dict[str, Any]:
+        return {"transaction": self.transaction.to_json()}
+
+
+@dataclass
 class SmsReceived(Event):
     """An SMS landed in a handset's inbox."""
 

@@ -38,6 +38,7 @@ from .daraja.catalogue import (
     result_desc,
 )
 from .events import (
+    CallbackPlanChanged,
     EventBus,
     HandsetChanged,
     PromptArrived,
@@ -425,6 +426,7 @@ class Simulator:
         txn = self._require_live(checkout_request_id)
         txn.callback_plan = plan.model_dump_json()
         self.store.set_callback_plan(checkout_request_id, txn.callback_plan)
+        self.bus.publish(CallbackPlanChanged(at=self.clock.now(), transaction=txn))
         return txn
 
     async def resend_callback(self, checkout_request_id: str, url: str | None = None) -> CallbackAttempt:

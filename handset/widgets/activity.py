@@ -140,8 +140,9 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
     )
 
 
-def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
-    """A transaction got its ResultCode: who, how much, and what it means."""
+def settled_entry(txn: Transaction, handset_name: str | None, plan_note: str | None = None) -> ActivityEntry:
+    """A transaction got its ResultCode: who, how much, what it means, and what its callback
+    plan did when it was not a plain delivery (``plan_note``, from ``texts.settled_plan_note``)."""
     code = txn.wire_result_code
     words = RESULT_PLAIN_WORDS.get(code, "unknown") if code is not None else "pending"
     who = handset_name or phone_number(txn.msisdn)
@@ -150,6 +151,8 @@ def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
         _stamp(txn.settled_at or txn.created_at), " ", ("●", style), " ", (f"{code}", f"bold {style}"),
         " ", (words, style), "\n", INDENT, (who, "bold"), f" · {ksh_whole(txn.amount)} → {txn.merchant_name}",
     )
+    if plan_note:
+        line = Content.assemble(line, "\n", INDENT, ("↩ " + plan_note, "$accent"))
     facts = [
         ("CheckoutRequestID", txn.checkout_request_id),
         ("MerchantRequestID", txn.merchant_request_id),
@@ -159,6 +162,8 @@ def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
     ]
     if txn.receipt:
         facts.append(("Receipt", txn.receipt))
+    if plan_note:
+        facts.append(("Callback", plan_note))
     return ActivityEntry(
         SETTLED, txn.settled_at or txn.created_at, line, f"Payment {txn.checkout_request_id}", facts,
         [("Prompt", txn.prompt, False), ("Callback body", txn.callback_body, True)],
@@ -394,7 +399,7 @@ class ActivityLog(Vertical):
         if not options.display:
             self.query_one("#activity-empty").display = False
             options.display = True
-        self.border_subtitle = f"{len(entries)} entries"
+        self.border_subtitle = f"{len(entries)} entries" if len(entries) != 1 else "1 entry"
 
     def focus_entries(self) -> None:
         """Put the keyboard on the list, on the newest entry if none is highlighted yet."""

@@ -27,6 +27,10 @@ async def test_the_log_file_never_prints_none(emulator, http, daraja, receiver, 
     paid = (await daraja.push(receiver.url)).json()["CheckoutRequestID"]
     assert (await http.post(f"/simulator/transactions/{paid}/pin", json={"pin": "1234"})).status_code == 200
     await receiver.wait_for(1)
+    dropped = (await daraja.push(receiver.url, Amount=5)).json()["CheckoutRequestID"]
+    plan = await http.put(f"/simulator/transactions/{dropped}/callback-plan", json={"mode": "drop"})
+    assert plan.status_code == 200
+    assert (await http.post(f"/simulator/transactions/{dropped}/cancel")).status_code == 200
     failed = (await daraja.push(dead_url(), Amount=7)).json()["CheckoutRequestID"]
     assert (await http.post(f"/simulator/transactions/{failed}/cancel")).status_code == 200
 
@@ -41,3 +45,5 @@ async def test_the_log_file_never_prints_none(emulator, http, daraja, receiver, 
     assert any(f"settled {paid} {WANJIKU} Ksh100.00: 0 (paid)" in line for line in written)
     assert any(f"settled {failed} {WANJIKU} Ksh7.00: 1032 (" in line for line in written)
     assert any(f"callback #1 {paid} -> {receiver.url}  200" in line for line in written)
+    assert any(f"settled {dropped} " in line and line.endswith("callback dropped on purpose (plan: drop)") for line in written)
+    assert not [line for line in written if f"callback #1 {dropped}" in line]
