@@ -38,7 +38,9 @@ from server.simulator import EngineError, Simulator
 from .bridge import EngineBridge, LogToApp
 from .texts import ksh, ksh_whole, plan_words, settled_plan_note
 from .throttle import Throttle
-from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
+from .widgets.activity import (
+    ActivityLog, callback_entry, history_divider, log_entry, request_entry, settled_entry,
+)
 from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import LOCK_MARK, Phone
 from .widgets.stk_prompt import StkPrompt
@@ -49,6 +51,7 @@ ANNOUNCE_MAX_WAIT = 1.5
 # Engine messages are handled for at most this long (seconds) before keys and frames get a turn.
 ENGINE_SLICE = 0.001
 TAB_RELABEL_INTERVAL = 0.5  # seconds between tab relabels during a burst (quiet: at the next frame)
+HISTORY_ENTRIES = 100  # payments and callback attempts read back from the database at start
 OFFLINE_MARKER = " ✈"
 LOCK_MARKER = f" {LOCK_MARK}"
 # Actions that need something on the phone on screen; the footer only offers them then.
@@ -144,6 +147,8 @@ class HandsetApp(App[None]):
             self.exit(return_code=2)
             return
         self._started = True
+        # Before the bridge starts: every entry after this comes from an event, none twice.
+        self._show_history()
         self._bridge = EngineBridge(self.simulator.bus, self)
         self._bridge.start()
         # Warnings and log records would scribble over the screen; the activity pane shows them.
@@ -173,6 +178,30 @@ class HandsetApp(App[None]):
         await self._add_phones(self.simulator.handsets())
         for txn in self.simulator.live_transactions():
             self._open_prompt(txn, announce=False)
+
+    def _show_history(self) -> None:
+        """Put the recent payments and callback attempts from the database in the log, under a
+        line that says where they come from: a restarted emulator's log is not empty."""
+        sim = self.simulator
+        names = {handset.msisdn: handset.name for handset in sim.handsets()}
+        late = sim.settings.late_callback_delay
+        settled = sim.transactions(status="settled", limit=HISTORY_ENTRIES)[::-1]  # oldest first
+        place = {txn.checkout_request_id: index for index, txn in enumerate(settled)}
+        # Oldest first by time; at the same instant (a frozen clock), a callback follows its payment.
+        ordered = [
+            ((txn.settled_at or txn.created_at, place[txn.checkout_request_id], 0),
+             settled_entry(txn, names.get(txn.msisdn), settled_plan_note(txn, late)))
+            for txn in settled
+        ]
+        for number, attempt in enumerate(sim.callback_log(HISTORY_ENTRIES)[::-1], start=1):
+            key = (attempt.started_at, place.get(attempt.checkout_request_id, len(settled)), number)
+            ordered.append((key, callback_entry(attempt, attempt.started_at, True)))
+        if not ordered:
+            return
+        ordered.sort(key=lambda keyed: keyed[0])
+        for _, entry in ordered[-HISTORY_ENTRIES:]:
+            self.activity.add(entry)
+        self.activity.add(history_divider(sim.clock.now()))
 
     async def _add_phones(self, handsets: list[Handset]) -> None:
         """Give each handset a tab; many at once share one layout pass, not one each."""

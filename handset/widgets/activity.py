@@ -36,7 +36,7 @@ KEPT_ENTRIES = 500
 # scrolling at 60 frames a second, and the keys typed meanwhile should not wait for it.
 FLUSH_INTERVAL = 0.5
 
-REQUEST, CALLBACK, SETTLED, LOG = "request", "callback", "settled", "log"
+REQUEST, CALLBACK, SETTLED, LOG, HISTORY = "request", "callback", "settled", "log", "history"
 INDENT = " " * 11  # second lines start under the text, past the time and the mark
 
 
@@ -168,6 +168,17 @@ def settled_entry(txn: Transaction, handset_name: str | None, plan_note: str | N
         SETTLED, txn.settled_at or txn.created_at, line, f"Payment {txn.checkout_request_id}", facts,
         [("Prompt", txn.prompt, False), ("Callback body", txn.callback_body, True)],
         checkout_request_id=txn.checkout_request_id, id=f"entry-{next(_serial)}",
+    )
+
+
+def history_divider(at: float) -> ActivityEntry:
+    """The line between this run's entries (above) and those read back from the database (below)."""
+    line = Content.assemble(
+        _stamp(at), " ", ("─── started; below: earlier payments and callbacks, from the database", "$text-muted"),
+    )
+    return ActivityEntry(
+        HISTORY, at, line, "Earlier entries", [("Where from", "the emulator's database, read at start")],
+        id=f"entry-{next(_serial)}",
     )
 
 

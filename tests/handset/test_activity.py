@@ -170,3 +170,27 @@ async def test_entry_heights_match_textual_wrapping_at_any_width(start_app):
             for index, option in enumerate(options.options):
                 wrapped = option.prompt.get_height(options.styles, width - padding.width)
                 assert options._line_cache.heights[index] == wrapped, (columns, option.prompt.plain[:30])
+
+
+async def test_after_a_restart_the_log_shows_the_history_from_the_database(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        paid = await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press(*"1234", "enter")
+        await receiver.wait_for(1)
+        cancelled = await merchant.push(receiver.url, Amount=7)
+        await wait_until(lambda: phone.prompt_waiting, "the second prompt")
+        await merchant.client.post(f"/simulator/transactions/{cancelled}/cancel")
+        await receiver.wait_for(2)
+
+    async with start_app() as (app, pilot, merchant):  # the same database, a new process's worth of app
+        await wait_until(lambda: app.activity.up_to_date, "the log drawn")
+        kinds = [(entry.kind, entry.checkout_request_id) for entry in app.activity.entries]
+        assert kinds[0] == ("history", None)  # the divider on top, then the newest first
+        assert kinds[1:] == [
+            (CALLBACK, cancelled), (SETTLED, cancelled), (CALLBACK, paid), (SETTLED, paid),
+        ]
+        settled = app.activity.entries[4]
+        assert "0 paid" in settled.summary.plain and "Wanjiku Kamau · Ksh100.00" in settled.summary.plain
+        assert app.activity.query_one(OptionList).option_count == 5  # on screen, not only in memory
