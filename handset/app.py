@@ -94,6 +94,7 @@ class HandsetApp(App[None]):
         Binding("i", "inspect_callbacks", "Callbacks"),
         Binding("s", "settings", "Settings"),
         Binding("question_mark", "help", "Keys"),
+        Binding("ctrl+r", "reset", "Reset", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -155,6 +156,7 @@ class HandsetApp(App[None]):
         self._log_handler = LogToApp(self)
         logging.getLogger().addHandler(self._log_handler)
         logging.captureWarnings(True)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.show_mode()
         # The mode can also change through the control API, which tells nobody; a glance a second is enough.
         self.set_interval(1.0, self.show_mode)
@@ -299,6 +301,25 @@ class HandsetApp(App[None]):
         if phone is not None:
             await self._look_at(phone)
         self._refresh_prompt_keys()
+
+    def _screen_changed(self, screen: object) -> None:
+        """A dialog closed (the phones are on top again): guard the prompt, then give it the keys.
+
+        Called as the dialog goes, before any later key is handled: the Esc that closed it, or a
+        second one pressed out of habit, must not reach the payment behind it.
+        """
+        if screen is not self.screen_stack[0]:
+            return
+        phone = self.current_phone
+        if phone is not None and phone.prompt_waiting and phone.built:
+            phone.prompt.ignore_escape()
+            self.call_after_refresh(self._focus_prompt_on_screen)
+
+    def _focus_prompt_on_screen(self) -> None:
+        """The prompt on the phone shown takes the PIN (one that arrived under a dialog included)."""
+        phone = self.current_phone
+        if self.screen is self.screen_stack[0] and phone is not None and phone.prompt_waiting and phone.built:
+            phone.prompt.pin_field.focus()
 
     # --- engine events, as messages -----------------------------------------------
     @on(EngineBridge.EventsWaiting)
@@ -620,6 +641,48 @@ class HandsetApp(App[None]):
         from .screens.settings import SettingsScreen
 
         self.push_screen(SettingsScreen(self.simulator), closed)
+
+    async def action_quit(self) -> None:
+        """Quit; with prompts waiting, ask once first (a second Ctrl+Q, or Enter, quits)."""
+        from .screens.confirm import ConfirmScreen
+
+        waiting = len(self.simulator.live_transactions())
+        if not waiting or isinstance(self.screen, ConfirmScreen) and self.screen.id == "confirm-quit":
+            self.exit()
+            return
+        prompts = "1 payment prompt is" if waiting == 1 else f"{waiting} payment prompts are"
+        question = (
+            f"{prompts} waiting for an answer. They stay pending while the emulator is down; "
+            "at the next start, any past its timeout settles 1037 and its callback goes out."
+        )
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        screen = ConfirmScreen("Quit with prompts waiting?", question, "Quit", back="Stay", confirm_first=True)
+        screen.id = "confirm-quit"
+        self.push_screen(screen, answered)
+
+    def action_reset(self) -> None:
+        """Put the emulator back as configured, once the person says so."""
+        from .screens.confirm import ConfirmScreen
+
+        waiting = len(self.simulator.live_transactions())
+        live = ""
+        if waiting:
+            live = " The live prompt ends" if waiting == 1 else f" The {waiting} live prompts end"
+            live += " without a callback."
+        question = (
+            "Back to the configured handsets, merchants, balances, settings and rules; every payment, "
+            f"SMS and callback attempt is wiped. Access tokens are kept.{live}"
+        )
+
+        def answered(reset: bool | None) -> None:
+            if reset:
+                self.simulator.reset()
+
+        self.push_screen(ConfirmScreen("Reset the emulator?", question, "Reset"), answered)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen

@@ -23,8 +23,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("l", "go to the activity log; Enter shows an entry's bodies"),
     )),
     ("At a prompt", (
-        ("0-9 Enter", "type the M-PESA PIN and send it (a wrong one settles 2001)"),
-        ("Esc", "cancel: 1032"),
+        ("0-9 Enter", "type the 4-digit M-PESA PIN and send it (a wrong one settles 2001)"),
+        ("Esc", "cancel: 1032 (not in the half second after a dialog closed)"),
         ("r", "settle with any result code of the spec, each with its exact ResultDesc"),
         ("p", "callback plan: normal, delay N s, late, drop, duplicate N"),
     )),
@@ -38,7 +38,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("s", "settings: who answers prompts, Daraja's eras, lifetimes, revoke tokens"),
         ("c", "how to connect your app"),
         ("?", "this list"),
-        ("Ctrl+Q", "quit"),
+        ("Ctrl+R", "reset the emulator to its configuration (asks first)"),
+        ("Ctrl+Q", "quit (asks first while prompts are waiting)"),
     )),
 )
 

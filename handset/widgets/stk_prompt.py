@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +20,10 @@ from server.models import Transaction
 from ..texts import countdown
 
 BAR_WIDTH = 20
+PIN_LENGTH = 4  # an M-PESA PIN; a handset sends nothing shorter
+# Seconds after a dialog closes in which Esc does not cancel the payment: the Esc that closed the
+# dialog, or a second one pressed out of habit, was meant for the dialog.
+ESCAPE_GUARD = 0.5
 
 
 class PinField(Input):
@@ -86,6 +92,7 @@ class StkPrompt(Vertical):
         self._clock = clock
         self.transaction: Transaction | None = None
         self.border_title = "M-PESA"
+        self._escape_ignored_until = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(id="prompt-text")
@@ -95,7 +102,7 @@ class StkPrompt(Vertical):
         yield Static(id="countdown")
         yield Static(id="plan")
         with Horizontal(id="answer"):
-            yield Button("OK", variant="success", id="ok")
+            yield Button("OK", variant="success", id="ok", disabled=True)
             yield Button("Cancel", variant="default", id="cancel")
 
     def on_mount(self) -> None:
@@ -116,6 +123,7 @@ class StkPrompt(Vertical):
         self.transaction = transaction
         self.query_one("#prompt-text", Static).update(transaction.prompt)
         self.pin_field.value = ""
+        self.query_one("#ok", Button).disabled = True
         self.display = True
         self.refresh_countdown()
         self._ticker.resume()
@@ -147,6 +155,12 @@ class StkPrompt(Vertical):
         label.update(Content.assemble(bar, f"  {countdown(left)} left"), layout=False)
         label.set_class(left <= 10, "-urgent")
 
+    @on(Input.Changed, "#pin")
+    def offer_ok(self, event: Input.Changed) -> None:
+        """OK only lights up once the PIN has all its digits, as on a handset."""
+        event.stop()
+        self.query_one("#ok", Button).disabled = len(event.value) < PIN_LENGTH
+
     @on(Input.Submitted, "#pin")
     @on(Button.Pressed, "#ok")
     def send_pin(self, event: Input.Submitted | Button.Pressed) -> None:
@@ -154,8 +168,9 @@ class StkPrompt(Vertical):
         pin = self.pin_field.value
         if self.transaction is None:
             return
-        if not pin:
-            # A real handset will not send an empty PIN; keep the customer on the field.
+        if len(pin) < PIN_LENGTH:
+            # A real handset will not send a short PIN (it would cost one of the three tries):
+            # keep the customer on the field.
             self.pin_field.focus()
             self.app.bell()
             return
@@ -164,8 +179,21 @@ class StkPrompt(Vertical):
     @on(Button.Pressed, "#cancel")
     def press_cancel(self, event: Button.Pressed) -> None:
         event.stop()
-        self.action_cancel_prompt()
+        self._cancel()
+
+    def ignore_escape(self) -> None:
+        """A dialog just closed over this prompt: for ``ESCAPE_GUARD`` seconds Esc cancels nothing."""
+        self._escape_ignored_until = time.monotonic() + ESCAPE_GUARD
+
+    @property
+    def escape_ignored(self) -> bool:
+        """Whether an Esc now would be taken for one meant for the dialog that just closed."""
+        return time.monotonic() < self._escape_ignored_until
 
     def action_cancel_prompt(self) -> None:
+        if not self.escape_ignored:
+            self._cancel()
+
+    def _cancel(self) -> None:
         if self.transaction is not None:
             self.post_message(self.CancelPressed(self.transaction.checkout_request_id))
