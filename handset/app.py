@@ -19,7 +19,6 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
@@ -43,6 +42,7 @@ from .widgets.activity import (
 )
 from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import LOCK_MARK, Phone
+from .widgets.phone_tabs import HiddenTabs, PhonesAndLog, short_name
 from .widgets.stk_prompt import StkPrompt
 
 PROMPT_MARKER = " ●"
@@ -79,21 +79,26 @@ class HandsetApp(App[None]):
 
     CSS_PATH = "handset.tcss"
     TITLE = "mpesa-handset"
+    # Classes on the screen by terminal size (handset.tcss sizes the phone with them); 80x24,
+    # the reference size, is narrow and short.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (140, "-wide"), (180, "-very-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-medium"), (40, "-tall")]
 
     BINDINGS = [
-        # The footer has room for the keys of the moment; ? lists every one.
-        Binding("c", "connect", "Connect"),
-        Binding("a", "add_handset", "Add handset", show=False),
-        Binding("b", "set_balance", "Balance", show=False),
-        Binding("o", "toggle_online", "Offline/online", show=False),
+        # The footer has room for the keys of the moment (at 80 columns, the first few); ? lists
+        # every one, so it comes first.
+        Binding("question_mark", "help", "Keys"),
         Binding("n", "next_prompt", "Next prompt"),
         Binding("r", "settle_with_code", "Result code"),
         Binding("p", "callback_plan", "Callback plan"),
         Binding("u", "unlock_pin", "Unlock PIN"),
-        Binding("l", "focus_activity", "Activity", show=False),
+        Binding("c", "connect", "Connect"),
         Binding("i", "inspect_callbacks", "Callbacks"),
         Binding("s", "settings", "Settings"),
-        Binding("question_mark", "help", "Keys"),
+        Binding("a", "add_handset", "Add handset", show=False),
+        Binding("b", "set_balance", "Balance", show=False),
+        Binding("o", "toggle_online", "Offline/online", show=False),
+        Binding("l", "focus_activity", "Activity", show=False),
         Binding("ctrl+r", "reset", "Reset", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -113,10 +118,11 @@ class HandsetApp(App[None]):
         self._keys_state: tuple[str, bool, bool] | None = None  # what the footer's keys were last offered for
         # A relabelled tab lays the whole screen out again: a flood's relabels go together.
         self._stale_tabs: set[str] = set()
+        self._labelled_names: dict[str, str] = {}  # the name each tab was last labelled with
         self._relabel = Throttle(self, self._relabel_tabs, TAB_RELABEL_INTERVAL)
         # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
-        self.tabs = TabbedContent(id="phones")
         self.activity = ActivityLog(id="activity")
+        self.tabs = PhonesAndLog(self.activity, id="phones")
         self._engine_handlers: dict[type[Message], Callable[[Any], Any]] = {
             EngineBridge.HandsetChanged: self.redraw_handset,
             EngineBridge.PromptArrived: self.show_prompt,
@@ -135,9 +141,7 @@ class HandsetApp(App[None]):
     # --- lifecycle -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        with Horizontal(id="main"):
-            yield self.tabs
-            yield self.activity
+        yield self.tabs
         yield Footer(show_command_palette=False)  # Ctrl+P still opens it; the room goes to our keys
 
     async def on_mount(self) -> None:
@@ -208,8 +212,12 @@ class HandsetApp(App[None]):
     async def _add_phones(self, handsets: list[Handset]) -> None:
         """Give each handset a tab; many at once share one layout pass, not one each."""
         phones = [Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn)) for handset in handsets]
+        names = [handset.name for handset in self.simulator.handsets()]
+        if self.phones:  # a new name can make an old label ambiguous: label them all again
+            self._stale_tabs.update(self.phones)
+            self._relabel.poke()
         await AwaitComplete(*(
-            self.tabs.add_pane(TabPane(self._tab_label(h, False), phone, id=pane_id(h.msisdn)))
+            self.tabs.add_pane(TabPane(self._tab_label(h, False, names), phone, id=pane_id(h.msisdn)))
             for h, phone in zip(handsets, phones)
         ))
         for handset, phone in zip(handsets, phones):
@@ -237,10 +245,13 @@ class HandsetApp(App[None]):
         active = self.tabs.active
         return self.phones.get(active.removeprefix("phone-")) if active else None
 
-    def _tab_label(self, handset: Handset, waiting: bool) -> Content:
-        name = handset.name if len(handset.name) <= 16 else handset.name[:15] + "…"
+    def _tab_label(self, handset: Handset, waiting: bool, names: list[str] | None = None) -> Content:
+        """A phone's tab: the owner's name, shortened so it still tells it apart, and its marks."""
+        if names is None:
+            names = [other.name for other in self.simulator.handsets()]
+        self._labelled_names[handset.msisdn] = handset.name
         return Content.assemble(
-            name,
+            short_name(handset.name, names),
             (OFFLINE_MARKER, "$warning") if not handset.online else "",
             (LOCK_MARKER, "bold $error") if handset.pin_locked else "",
             (PROMPT_MARKER, "bold $success") if waiting else "",
@@ -260,6 +271,7 @@ class HandsetApp(App[None]):
         stale, self._stale_tabs = self._stale_tabs, set()
         if not self.tabs.is_attached:  # the app is closing
             return
+        names = [handset.name for handset in self.simulator.handsets()]
         for msisdn in stale:
             phone = self.phones.get(msisdn)
             handset = self.simulator.handset(msisdn)
@@ -269,9 +281,10 @@ class HandsetApp(App[None]):
                 tab = self.tabs.get_tab(pane_id(msisdn))
             except NoMatches:  # its phone went (a reset) after the relabel was asked for
                 continue
-            label = self._tab_label(handset, phone.prompt_waiting)
+            label = self._tab_label(handset, phone.prompt_waiting, names)
             if tab.label != label:
                 tab.label = label
+        self.tabs.mark_waiting({pane_id(msisdn) for msisdn, phone in self.phones.items() if phone.prompt_waiting})
 
     def _refresh_prompt_keys(self) -> None:
         """Offer the prompt and unlock keys when what is on screen changed (not on every event).
@@ -347,6 +360,8 @@ class HandsetApp(App[None]):
             await self._add_phones([handset])
             return
         had_prompt = phone.prompt_waiting
+        if self._labelled_names.get(handset.msisdn) != handset.name:  # others may need more of theirs now
+            self._stale_tabs.update(self.phones)
         phone.show_handset(handset)
         if had_prompt and not phone.prompt_waiting:
             self._unannounced = [t for t in self._unannounced if t.msisdn != handset.msisdn]
@@ -355,14 +370,15 @@ class HandsetApp(App[None]):
     def show_prompt(self, message: EngineBridge.PromptArrived) -> None:
         self._open_prompt(message.transaction, announce=True)
 
-    def _open_prompt(self, txn: Transaction, *, announce: bool) -> None:
+    def _open_prompt(self, txn: Transaction, *, announce: bool) -> bool:
+        """Show a live prompt on its phone; True when it opened (the phone is on the network)."""
         phone = self.phones.get(txn.msisdn)
         # The engine may have settled it already (a burst, a timeout) before we got here;
         # at start-up a restored prompt can also be announced twice.
         if phone is None or not txn.pending or phone.transaction is txn:
-            return
+            return False
         if not phone.show_prompt(txn):
-            return
+            return False
         phone.show_plan(self._plan_words(txn))
         self.refresh_tab(txn.msisdn)
         on_screen = self.tabs.active == pane_id(txn.msisdn) and self.screen is self.screen_stack[0]
@@ -371,6 +387,7 @@ class HandsetApp(App[None]):
             phone.prompt.pin_field.focus()
         elif announce:
             self._announce(txn)
+        return True
 
     def show_plan_change(self, message: EngineBridge.PlanChanged) -> None:
         """A plan set anywhere (the control API too) shows on the prompt it belongs to."""
@@ -532,11 +549,18 @@ class HandsetApp(App[None]):
                 f"{handset.name} is off the network: pushes to it time out with 1037.", title="Offline",
             )
 
-    async def action_next_prompt(self) -> None:
-        """Go to the next phone (after the current one) with a prompt waiting."""
+    @on(HiddenTabs.Clicked)
+    async def show_hidden_prompt(self, message: HiddenTabs.Clicked) -> None:
+        """A click on a strip's edge mark: the nearest phone that way with a prompt, else the next."""
+        await self.action_next_prompt(message.direction)
+
+    async def action_next_prompt(self, direction: int = 1) -> None:
+        """Go to the next phone (after the current one; before it for -1) with a prompt waiting."""
         order = list(self.phones)
         if not order:
             return
+        if direction < 0:
+            order.reverse()
         current = self.current_phone
         start = order.index(current.msisdn) + 1 if current else 0
         for msisdn in order[start:] + order[:start]:
@@ -547,6 +571,7 @@ class HandsetApp(App[None]):
 
     def action_focus_activity(self) -> None:
         self.activity.focus_entries()
+
 
     # --- power tools ----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
 from .handset_dialogs import DIALOG_CSS, Dialog
@@ -36,12 +36,15 @@ class ConfirmScreen(Dialog[bool]):
         self._confirm_first = confirm_first
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Static(self._question, id="question")
-            with Horizontal(classes="buttons"):
-                yield Button(self._back, id="back")
-                yield Button(self._action, variant=self._variant, id="confirm")  # type: ignore[arg-type]
+            box.border_subtitle = "Esc back"
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self._question, id="question")
+            with Vertical(classes="dialog-foot"):
+                with Horizontal(classes="buttons"):
+                    yield Button(self._back, id="back")
+                    yield Button(self._action, variant=self._variant, id="confirm")  # type: ignore[arg-type]
 
     def on_mount(self) -> None:
         self.query_one("#confirm" if self._confirm_first else "#back", Button).focus()

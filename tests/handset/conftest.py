@@ -38,6 +38,19 @@ async def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 5
         await asyncio.sleep(0.01)
 
 
+def fully_shown(widget: Any) -> bool:
+    """Whether every cell of ``widget`` is on the screen: not clipped by a scrolling parent, a
+    dialog's edge or the terminal's (False too when it is not displayed at all)."""
+    from textual.errors import NoWidget
+
+    try:
+        geometry = widget.screen.find_widget(widget)
+    except NoWidget:
+        return False
+    region = geometry.region
+    return bool(region) and geometry.visible_region == region and widget.screen.region.contains_region(region)
+
+
 class Merchant:
     """A merchant app talking real HTTP to the app's embedded server."""
 
@@ -62,10 +75,12 @@ def start_app(app_settings: Settings, clock: ManualClock):
     """``async with start_app() as (app, pilot, merchant)``: the app running, the server up."""
 
     @contextlib.asynccontextmanager
-    async def start(settings: Settings | None = None) -> AsyncIterator[tuple[HandsetApp, Pilot, Merchant]]:
-        app = make_app(settings or app_settings, clock=clock, ids=IdGenerator(seed=7))
+    async def start(
+        settings: Settings | None = None, size: tuple[int, int] = SIZE, **app_options: Any,
+    ) -> AsyncIterator[tuple[HandsetApp, Pilot, Merchant]]:
+        app = make_app(settings or app_settings, clock=clock, ids=IdGenerator(seed=7), **app_options)
         app.animation_level = "none"  # pilot waits for animations after each key; none is faster
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await asyncio.wait_for(app.ready.wait(), 10)
             await pilot.pause()
             async with httpx.AsyncClient(base_url=app.emulator.base_url, timeout=10) as client:
