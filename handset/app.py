@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
@@ -95,6 +96,7 @@ class HandsetApp(App[None]):
         Binding("c", "connect", "Connect"),
         Binding("i", "inspect_callbacks", "Callbacks"),
         Binding("s", "settings", "Settings"),
+        Binding("d", "toggle_presenter", "Presenter"),
         Binding("a", "add_handset", "Add handset", show=False),
         Binding("b", "set_balance", "Balance", show=False),
         Binding("o", "toggle_online", "Offline/online", show=False),
@@ -103,9 +105,14 @@ class HandsetApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, emulator: Emulator) -> None:
+    presenter: reactive[bool] = reactive(False, init=False)
+    """Presenter mode: one phone large and centred, the log one line, the countdown in big digits."""
+
+    def __init__(self, emulator: Emulator, *, presenter: bool = False, bell: bool = False) -> None:
         super().__init__()
         self.emulator = emulator
+        self.set_reactive(HandsetApp.presenter, presenter)
+        self.bell_on_prompt = bell  # ring the terminal bell when a prompt arrives (for a room)
         self.phones: dict[str, Phone] = {}
         self.port_error: PortInUse | None = None
         self.ready = asyncio.Event()
@@ -145,6 +152,7 @@ class HandsetApp(App[None]):
         yield Footer(show_command_palette=False)  # Ctrl+P still opens it; the room goes to our keys
 
     async def on_mount(self) -> None:
+        self.set_class(self.presenter, "-presenter")
         try:
             await self.emulator.start()
         except PortInUse as exc:
@@ -368,7 +376,8 @@ class HandsetApp(App[None]):
         self.refresh_tab(handset.msisdn)
 
     def show_prompt(self, message: EngineBridge.PromptArrived) -> None:
-        self._open_prompt(message.transaction, announce=True)
+        if self._open_prompt(message.transaction, announce=True) and self.bell_on_prompt:
+            self.bell()
 
     def _open_prompt(self, txn: Transaction, *, announce: bool) -> bool:
         """Show a live prompt on its phone; True when it opened (the phone is on the network)."""
@@ -572,6 +581,17 @@ class HandsetApp(App[None]):
     def action_focus_activity(self) -> None:
         self.activity.focus_entries()
 
+    def action_toggle_presenter(self) -> None:
+        self.presenter = not self.presenter
+
+    def watch_presenter(self, presenter: bool) -> None:
+        """Switch the layout (handset.tcss does the sizes); the big countdown shows at once."""
+        self.set_class(presenter, "-presenter")
+        phone = self.current_phone
+        if phone is not None and phone.prompt_waiting and phone.built:
+            self.call_after_refresh(phone.prompt.refresh_countdown)
+        if presenter:
+            self.notify("One phone, large; press d to go back.", title="Presenter mode", timeout=3)
 
     # --- power tools ----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -715,10 +735,14 @@ class HandsetApp(App[None]):
         self.push_screen(HelpScreen())
 
 
-def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> HandsetApp:
+def make_app(
+    settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
+    presenter: bool = False, bell: bool = False,
+) -> HandsetApp:
     """The one way to build the app: the CLI, every Pilot test and the screenshots use it."""
     # Requests get at most ENGINE_SLICE of a loop turn, like engine events: keys stay quick in a flood.
-    return HandsetApp(Emulator(settings, clock=clock, ids=ids, turn_budget=ENGINE_SLICE))
+    emulator = Emulator(settings, clock=clock, ids=ids, turn_budget=ENGINE_SLICE)
+    return HandsetApp(emulator, presenter=presenter, bell=bell)
 
 
 def run_tui(settings: Settings, app: HandsetApp | None = None) -> int:

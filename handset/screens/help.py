@@ -38,6 +38,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Everywhere", (
         ("s", "settings: who answers prompts, Daraja's eras, lifetimes, revoke tokens"),
         ("c", "how to connect your app"),
+        ("d", "presenter mode: one phone large and centred, the log one line, a big countdown"),
         ("?", "this list"),
         ("Ctrl+R", "reset the emulator to its configuration (asks first)"),
         ("Ctrl+Q", "quit (asks first while prompts are waiting)"),

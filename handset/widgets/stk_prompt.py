@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import Reactive
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Digits, Input, Static
 
 from server.clock import Clock
 from server.models import Transaction
@@ -65,6 +65,9 @@ class StkPrompt(Vertical):
     StkPrompt #pin:focus { border: tall $success; }
     StkPrompt #countdown { color: $text-muted; margin: 1 0 0 0; }
     StkPrompt #countdown.-urgent { color: $error; }
+    /* The time left in digits three rows tall, for a room watching a projector (presenter mode). */
+    StkPrompt #big-countdown { display: none; width: 1fr; text-align: center; color: $success; margin: 1 0 0 0; }
+    StkPrompt #big-countdown.-urgent { color: $error; }
     StkPrompt #plan { color: $accent; text-style: bold; }
     StkPrompt #answer { height: auto; align-horizontal: center; margin: 1 0; }
     StkPrompt Button { width: 1fr; min-width: 8; margin: 0 1; }
@@ -99,6 +102,7 @@ class StkPrompt(Vertical):
         yield PinField(
             placeholder="M-PESA PIN", password=True, restrict=r"\d{0,4}", max_length=4, id="pin",
         )
+        yield Digits(id="big-countdown")
         yield Static(id="countdown")
         yield Static(id="plan")
         with Horizontal(id="answer"):
@@ -154,6 +158,10 @@ class StkPrompt(Vertical):
         # One line of fixed width: no new layout needed, only a repaint (a layout costs the whole screen).
         label.update(Content.assemble(bar, f"  {countdown(left)} left"), layout=False)
         label.set_class(left <= 10, "-urgent")
+        big = self.query_one("#big-countdown", Digits)
+        if big.display:
+            big.update(countdown(left))
+            big.set_class(left <= 10, "-urgent")
 
     @on(Input.Changed, "#pin")
     def offer_ok(self, event: Input.Changed) -> None:

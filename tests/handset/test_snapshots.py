@@ -339,3 +339,22 @@ def test_dialog_80x24(snap_compare, small_app, keys, scene):
     """Each dialog at 80x24: its fields, its buttons and its key hints, or a scrollbar to reach them."""
     assert snap_compare(small_app, terminal_size=SMALL, run_before=dialog_scene(*keys, **scene))
 
+
+def test_presenter_mode_100x30(snap_compare, tmp_path):
+    """Presenter mode on a projector's 100x30: one phone large and centred, the big countdown,
+    the log reduced to its newest line."""
+    settings = Settings(port=0, db=tmp_path / "h.db", public_url=SHOWN_BASE_URL, callback_plan={"mode": "drop"})
+    app = make_app(settings, clock=ManualClock(), ids=IdGenerator(seed=7), presenter=True)
+    app.animation_level = "none"
+
+    async def run_before(pilot) -> None:
+        await until_ready(pilot)
+        pilot.app.simulator.push(order())
+        await until(pilot, lambda: pilot.app.phones[WANJIKU].prompt_waiting)
+        pilot.app.simulator.clock.advance(17)
+        pilot.app.phones[WANJIKU].prompt.refresh_countdown()
+        await pilot.press("1", "2")
+        still_cursor(pilot.app)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
