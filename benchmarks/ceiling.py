@@ -50,7 +50,7 @@ def floor_handler(db: Path):
     from server.models import Transaction
     from server.store import Store
 
-    store = Store(db)
+    store = Store.open(db)
     serial = itertools.count()
 
     async def handle(request: web.Request) -> web.Response:

@@ -19,6 +19,8 @@ What it measures, in one run on one machine (issue 6):
 4. Memory and start-up: resident size of ``handset serve`` after 10,000
    transactions, and its start-up time (process start to first HTTP answer)
    with that database.
+5. Soak (``benchmarks/soak.py``): 2 x 10,000 back-to-back pushes that all settle;
+   CPU per push in each block (the last over the first), and the WAL's size.
 
 No figure fails the run: targets are printed next to the figures.
 Every process it starts is stopped on the way out, Ctrl-C included; all
@@ -48,6 +50,7 @@ if __package__ in (None, ""):  # run as a script, `python benchmarks/run.py`
 
 import httpx  # noqa: E402
 
+from benchmarks.soak import soak  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     PUSH_PATH,
     ROOT,
@@ -81,12 +84,15 @@ class Plan:
     flood_prompts: int = 20
     server_per_level: bool = True   # a fresh `handset serve` for each concurrency level
     restarts: int = 3
+    soak_blocks: int = 2
+    soak_block: int = 10_000
 
 
 FULL = Plan()
 QUICK = Plan(
     push_seconds=1, push_warmup_seconds=0, e2e_requests=100, e2e_seconds=1.0, memory_transactions=200,
     memory_seconds=5.0, first_frame_runs=1, flood_handsets=10, flood_prompts=5, server_per_level=False, restarts=1,
+    soak_block=500,
 )
 
 TARGETS = {
@@ -97,6 +103,8 @@ TARGETS = {
     "keypress_ms": 100.0,       # during the flood (we compare p99)
     "rss_mb": 200.0,            # after 10,000 transactions
     "startup_s": 2.0,           # with that database
+    "soak_cpu_ratio": 1.2,      # CPU per push, last block of 10,000 / first
+    "soak_wal_mb": 64.0,        # largest -wal seen: at most max(64 MB, database size)
 }
 
 
@@ -470,6 +478,20 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(keys.get('p50_ms'), ' ms', 1)} / {_fmt(keys.get('p99_ms'), ' ms', 1)}",
             "<= 100 ms", _vs(keys.get("p99_ms"), TARGETS["keypress_ms"]) if keys.get("n") else "",
         ))
+    soaked = results.get("soak")
+    if soaked:
+        blocks = soaked["blocks"]
+        rows.append((
+            f"Soak: CPU per push, block {len(blocks)} / block 1 ({blocks[0]['pushes']:,} pushes a block, "
+            f"{_fmt(blocks[0]['cpu_us_per_push'], ' us', 0)} then {_fmt(blocks[-1]['cpu_us_per_push'], ' us', 0)})",
+            f"{soaked['cpu_ratio_last_to_first']:.2f}", "<= 1.2",
+            _vs(soaked["cpu_ratio_last_to_first"], TARGETS["soak_cpu_ratio"]),
+        ))
+        rows.append((
+            f"Soak: largest -wal seen (database {_fmt(blocks[-1]['db_mb'], ' MB', 1)} at the end)",
+            _fmt(soaked["wal_peak_mb"], " MB", 1), "<= max(64 MB, database)",
+            _vs(soaked["wal_peak_mb"], soaked["wal_limit_mb"]),
+        ))
     lines = ["| Measure | Figure | Target | Ratio / vs target |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
@@ -481,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the JSON goes (default {DEFAULT_OUT})")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto",
                         help="auto: wrk when installed, else the aiohttp client process")
-    parser.add_argument("--only", choices=["push", "e2e", "tui"], action="append",
+    parser.add_argument("--only", choices=["push", "e2e", "tui", "soak"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--levels", type=lambda text: tuple(int(n) for n in text.split(",")),
                         help="STK Push concurrency levels, comma-separated (default 1,16,64)")
@@ -497,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     if loadgen == "aiohttp" and args.loadgen == "auto":
         print("note: wrk not found, using the aiohttp client load generator "
               "(it is slower than wrk, so the ceiling, and the ratio, are less sharp)", file=sys.stderr)
-    parts = set(args.only or ["push", "e2e", "tui"])
+    parts = set(args.only or ["push", "e2e", "tui", "soak"])
 
     began = time.monotonic()
     results: dict[str, Any] = {
@@ -520,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
             if "tui" in parts:
                 print(f"[{time.monotonic() - began:5.1f} s] TUI...", file=sys.stderr)
                 results["tui"] = bench_tui(procs, plan, workdir, callback_url)
+            if "soak" in parts:
+                print(f"[{time.monotonic() - began:5.1f} s] soak...", file=sys.stderr)
+                results["soak"] = soak(procs, workdir, callback_url, plan.soak_blocks, plan.soak_block, 100, 16)
             procs.stop(receiver)
     except KeyboardInterrupt:
         print("interrupted: stopping everything this run started", file=sys.stderr)

@@ -20,18 +20,21 @@ from textual.app import App, ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.content import Content
+from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets.tabbed_content import ContentTabs
 
 from server import heap
 from server.clock import Clock
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
 from server.rules import CallbackPlan
-from server.runner import Emulator, PortInUse
+from server.runner import CannotStart, Emulator
 from server.settings import Settings
 from server.simulator import EngineError, Simulator
 
@@ -114,7 +117,7 @@ class HandsetApp(App[None]):
         self.set_reactive(HandsetApp.presenter, presenter)
         self.bell_on_prompt = bell  # ring the terminal bell when a prompt arrives (for a room)
         self.phones: dict[str, Phone] = {}
-        self.port_error: PortInUse | None = None
+        self.start_error: CannotStart | None = None
         self.ready = asyncio.Event()
         self._bridge: EngineBridge | None = None
         self._log_handler: LogToApp | None = None
@@ -127,9 +130,13 @@ class HandsetApp(App[None]):
         self._stale_tabs: set[str] = set()
         self._labelled_names: dict[str, str] = {}  # the name each tab was last labelled with
         self._relabel = Throttle(self, self._relabel_tabs, TAB_RELABEL_INTERVAL)
+        self._underlined_tab: str | None = None  # the active tab at the last layout (see _underline_active_tab)
         # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
+        # The phones' tabs and the log beside them are replaced whole when the handsets are
+        # (re)loaded (see _show_all_handsets); until the first load these stay unmounted.
         self.activity = ActivityLog(id="activity")
         self.tabs = PhonesAndLog(self.activity, id="phones")
+        self._main = Vertical(id="main")
         self._engine_handlers: dict[type[Message], Callable[[Any], Any]] = {
             EngineBridge.HandsetChanged: self.redraw_handset,
             EngineBridge.PromptArrived: self.show_prompt,
@@ -148,19 +155,21 @@ class HandsetApp(App[None]):
     # --- lifecycle -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield self.tabs
+        yield self._main  # the phones' tabs and the log come once the handsets are loaded
         yield Footer(show_command_palette=False)  # Ctrl+P still opens it; the room goes to our keys
 
     async def on_mount(self) -> None:
         self.set_class(self.presenter, "-presenter")
         try:
             await self.emulator.start()
-        except PortInUse as exc:
-            self.port_error = exc
+        except CannotStart as exc:
+            self.start_error = exc
             self.exit(return_code=2)
             return
         self._started = True
-        # Before the bridge starts: every entry after this comes from an event, none twice.
+        await self._show_all_handsets()
+        # Before the bridge starts (and after the log is mounted): every entry after this comes
+        # from an event, none twice.
         self._show_history()
         self._bridge = EngineBridge(self.simulator.bus, self)
         self._bridge.start()
@@ -172,7 +181,7 @@ class HandsetApp(App[None]):
         self.show_mode()
         # The mode can also change through the control API, which tells nobody; a glance a second is enough.
         self.set_interval(1.0, self.show_mode)
-        await self._show_all_handsets()
+        self.screen.screen_layout_refresh_signal.subscribe(self, self._underline_active_tab)
         self.ready.set()
         self.call_after_refresh(heap.settle)  # after the first frame: it costs a full collection
 
@@ -184,12 +193,41 @@ class HandsetApp(App[None]):
             logging.captureWarnings(False)
         if self._started:
             await self.emulator.stop()
-        else:
-            self.simulator.store.close()
         heap.release()  # the app's widgets become garbage now; Pilot tests start many apps
 
     async def _show_all_handsets(self) -> None:
-        await self._add_phones(self.simulator.handsets())
+        """Put every handset's phone on screen in a new tab strip, replacing the one there.
+
+        The strip is mounted with all its tabs, never filled tab by tab: Textual places the active
+        tab's underline when the strip is laid out, and under a strip already laid out, the first
+        tab added is highlighted before it has a size of its own (no underline, or one depending on
+        the event loop's timing, which differs between Python versions).
+        """
+        handsets = self.simulator.handsets()
+        phones = [self._phone(handset) for handset in handsets]
+        names = [handset.name for handset in handsets]
+        replacing = self.tabs.is_attached
+        # The log lives beside the phones, inside the strip's widget: a new strip gets a new log
+        # that carries on with the entries of the old one.
+        activity = ActivityLog(id="activity", earlier=self.activity.entries) if replacing else self.activity
+        tabs = PhonesAndLog(activity, id="phones")
+        for handset, phone in zip(handsets, phones):
+            # What `with tabs:` does inside compose(): the panes are there when the strip mounts.
+            tabs.compose_add_child(TabPane(self._tab_label(handset, False, names), phone, id=pane_id(handset.msisdn)))
+        # The phones have the keys at start-up (the screen gave its first focus before they came)
+        # and after a reset that took them from under the customer; not if they were elsewhere.
+        keys_here = not replacing or self.tabs.has_focus_within
+        with self.batch_update():  # no frame between the old strip leaving and the new one arriving
+            if replacing:
+                await self.tabs.remove()
+            self.tabs, self.activity = tabs, activity
+            self.phones = {handset.msisdn: phone for handset, phone in zip(handsets, phones)}
+            await self._main.mount(tabs)
+        if keys_here:
+            tabs.query_one("Tabs").focus()
+        current = self.current_phone
+        if current is not None:
+            await current.build()
         for txn in self.simulator.live_transactions():
             self._open_prompt(txn, announce=False)
 
@@ -217,13 +255,19 @@ class HandsetApp(App[None]):
             self.activity.add(entry)
         self.activity.add(history_divider(sim.clock.now()))
 
+    def _phone(self, handset: Handset) -> Phone:
+        return Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn))
+
     async def _add_phones(self, handsets: list[Handset]) -> None:
-        """Give each handset a tab; many at once share one layout pass, not one each."""
-        phones = [Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn)) for handset in handsets]
+        """Give each new handset a tab after the others; many at once share one layout pass, not one each."""
+        if not self.phones:  # the first tab would get no underline (see _show_all_handsets)
+            await self._show_all_handsets()
+            return
+        phones = [self._phone(handset) for handset in handsets]
         names = [handset.name for handset in self.simulator.handsets()]
-        if self.phones:  # a new name can make an old label ambiguous: label them all again
-            self._stale_tabs.update(self.phones)
-            self._relabel.poke()
+        # A new name can make an old label ambiguous: label them all again.
+        self._stale_tabs.update(self.phones)
+        self._relabel.poke()
         await AwaitComplete(*(
             self.tabs.add_pane(TabPane(self._tab_label(h, False, names), phone, id=pane_id(h.msisdn)))
             for h, phone in zip(handsets, phones)
@@ -264,6 +308,27 @@ class HandsetApp(App[None]):
             (LOCK_MARKER, "bold $error") if handset.pin_locked else "",
             (PROMPT_MARKER, "bold $success") if waiting else "",
         )
+
+    def _underline_active_tab(self, screen: Screen) -> None:
+        """After a layout, put the underline back under the active tab if the tab changed size.
+
+        Textual (8.2.8, pinned) moves the underline when a tab is relabelled, but unless it
+        animates the move, it measures the tab before the layout that gives the new label its
+        width: a tab that grows a ● or a ✈ would keep an underline too short. A tab that just
+        became active is left to Textual, which slides the underline there itself.
+        """
+        strip = self.tabs.get_child_by_type(ContentTabs) if self.tabs.is_attached else None
+        tab = strip.active_tab if strip is not None else None
+        if strip is None or tab is None or tab.id != self._underlined_tab:
+            self._underlined_tab = tab.id if tab is not None else None
+            return
+        underline = strip.query_one("Underline")
+        start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
+        if (underline.highlight_start, underline.highlight_end) != (start, end) and not (
+            self.animator.is_being_animated(underline, "highlight_start")
+            or self.animator.is_being_animated(underline, "highlight_end")
+        ):
+            underline.highlight_start, underline.highlight_end = start, end
 
     def refresh_tab(self, msisdn: str) -> None:
         """Relabel a phone's tab (owner, offline mark, the dot while a prompt waits) soon."""
@@ -483,8 +548,6 @@ class HandsetApp(App[None]):
         self.activity.add(log_entry(message.record, self.simulator.clock.now()))
 
     async def rebuild_phones(self, message: EngineBridge.StateReset | None = None) -> None:
-        await self.tabs.clear_panes()
-        self.phones.clear()
         self._unannounced.clear()
         await self._show_all_handsets()
         self.notify("Back to the configured handsets and balances.", title="Emulator reset")
@@ -746,10 +809,15 @@ def make_app(
 
 
 def run_tui(settings: Settings, app: HandsetApp | None = None) -> int:
-    """Run the phones in this terminal until the user quits; 2 when the port is taken."""
+    """Run the phones in this terminal until the user quits; 2 when the emulator cannot start."""
     app = app if app is not None else make_app(settings)
+    try:
+        app.emulator.claim()  # the database and the port, before the TUI takes the terminal
+    except CannotStart as exc:
+        print(f"handset: {exc}", file=sys.stderr)
+        return 2
     app.run()
-    if app.port_error is not None:
-        print(f"handset: {app.port_error}", file=sys.stderr)
+    if app.start_error is not None:
+        print(f"handset: {app.start_error}", file=sys.stderr)
         return 2
     return app.return_code or 0

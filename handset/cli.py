@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import NoReturn
 from pathlib import Path
-from typing import Any
 
 from server import heap
 from server.events import Event
-from server.runner import Emulator, PortInUse
-from server.settings import Settings, SettingsError, load_settings
+from server.runner import CannotStart, Emulator
+from server.settings import FLAGS, Settings, SettingsError, load_settings
 
 from .log_lines import LogFile, log_line
 
@@ -38,8 +38,15 @@ def _add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", type=Path, help="also write one line per request, settlement and callback here")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (with where to look), like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="handset", description="M-Pesa handset emulator speaking Safaricom's Daraja API."
     )
     _add_common_flags(parser)
@@ -59,13 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    get = lambda name: getattr(args, name, None)  # noqa: E731  (subcommand flags may be absent)
-    overrides: dict[str, Any] = {
-        "host": get("host"), "port": get("port"), "db": get("db"), "fresh": get("fresh"),
-        "prompt_timeout": get("prompt_timeout"), "public_url": get("public_url"),
-    }
-    unattended = {"mode": get("mode"), "think_time": get("think_time"), "seed": get("seed")}
-    return load_settings(get("config"), overrides, unattended={k: v for k, v in unattended.items() if v is not None})
+    """The settings the flags, the environment and the config file give, in that order of weight."""
+    flags = {path: getattr(args, flag.lstrip("-").replace("-", "_"), None) for path, flag in FLAGS.items()}
+    return load_settings(getattr(args, "config", None), flags)
 
 
 def banner(emulator: Emulator) -> str:
@@ -92,11 +95,11 @@ def banner(emulator: Emulator) -> str:
     return "\n".join(lines)
 
 
-async def serve(settings: Settings, log_file: Path | None = None) -> int:
+async def serve(settings: Settings) -> int:
     """Run headless until SIGINT/SIGTERM."""
     emulator = Emulator(settings)
-    if log_file is not None:
-        LogFile(log_file).attach(emulator.simulator.bus)
+    if settings.log_file is not None:
+        LogFile(settings.log_file).attach(emulator.simulator.bus)
 
     flush_pending = False
 
@@ -115,19 +118,19 @@ async def serve(settings: Settings, log_file: Path | None = None) -> int:
                 flush_pending = True
                 asyncio.get_running_loop().call_soon(flush)
 
-    try:
-        await emulator.start()
-    except PortInUse as exc:
-        print(f"handset: {exc}", file=sys.stderr, flush=True)
-        emulator.simulator.store.close()
-        return 2
-    emulator.simulator.bus.subscribe(print_event)
-    print(banner(emulator), flush=True)
-    heap.settle()
+    # Signals first: a Ctrl-C during start-up (or right after the banner) still stops cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        await emulator.start()
+    except CannotStart as exc:
+        print(f"handset: {exc}", file=sys.stderr, flush=True)
+        return 2
+    emulator.simulator.bus.subscribe(print_event)
+    print(banner(emulator), flush=True)
+    heap.settle()
     await stop.wait()
     print("stopping...", flush=True)
     await emulator.stop()
@@ -142,12 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"handset: {exc}", file=sys.stderr)
         return 2
-    log_file = getattr(args, "log_file", None)
     if args.command == "serve":
-        return asyncio.run(serve(settings, log_file))
+        return asyncio.run(serve(settings))
     from .app import make_app, run_tui  # imported here so that `handset serve` never loads Textual
 
     app = make_app(settings, presenter=args.presenter, bell=args.bell)
-    if log_file is not None:
-        LogFile(log_file).attach(app.simulator.bus, with_log_records=True)
+    if settings.log_file is not None:
+        LogFile(settings.log_file).attach(app.simulator.bus, with_log_records=True)
     return run_tui(settings, app)

@@ -24,7 +24,9 @@ import aiohttp
 
 from .clock import wire_timestamp
 from .daraja.catalogue import CALLBACK_CONTENT_TYPE
-from .events import CallbackAttempted, EventBus
+from .errors import StorageFailed
+from .answers import NOT_COPIES, compare_answers
+from .events import AnswersDiffer, CallbackAttempted, EventBus
 from .fair_share import TurnBudget
 from .models import CALLBACK_DELIVERED, CALLBACK_DUE, CALLBACK_FAILED, CallbackAttempt, Transaction
 from .settings import Settings
@@ -221,14 +223,22 @@ class CallbackDispatcher:
                                               number, kind)
                 last = copy == copies - 1 and (attempt.ok or n == tries - 1)
                 delivered = delivered or attempt.ok
-                with self._store.atomic():
-                    self._store.add_attempt(attempt)
-                    if last:
-                        state = CALLBACK_DELIVERED if delivered else CALLBACK_FAILED
-                        self._store.set_callback_state(txn.checkout_request_id, state)
-                        txn.callback_state = state
+                try:
+                    with self._store.atomic():
+                        self._store.add_attempt(attempt)
+                        if last:
+                            state = CALLBACK_DELIVERED if delivered else CALLBACK_FAILED
+                            self._store.set_callback_state(txn.checkout_request_id, state)
+                except StorageFailed as exc:
+                    # The callback stays due on disk: the next start sends it again (at least once).
+                    log.error("callback for %s was sent but not recorded: %s", txn.checkout_request_id, exc)
+                    self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=True))
+                    return
+                if last:
+                    txn.callback_state = state
                 txn.attempts.append(attempt)
                 self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=last))
+                self._compare(attempt)
                 if attempt.ok:
                     break
                 if n < tries - 1:
@@ -246,7 +256,19 @@ class CallbackDispatcher:
             if mark_delivered and attempt.ok:
                 self._store.set_callback_state(checkout_request_id, CALLBACK_DELIVERED)
         self._bus.publish(CallbackAttempted(at=self._clock.now(), attempt=attempt, final=True))
+        self._compare(attempt)
         return attempt
+
+    def _compare(self, attempt: CallbackAttempt) -> None:
+        """Say so when this copy's answer differs from the first copy's."""
+        if attempt.kind in NOT_COPIES or attempt.status is None or attempt.attempt == 1:
+            return
+        comparison = compare_answers(self._store.attempts(attempt.checkout_request_id))
+        if attempt.attempt in comparison.odd_ones:
+            self._bus.publish(AnswersDiffer(
+                at=self._clock.now(), checkout_request_id=attempt.checkout_request_id,
+                differences=comparison.differences,
+            ))
 
     def _gate_for(self, origin: str) -> asyncio.Semaphore:
         """At most ``_PER_ORIGIN`` posts in flight per merchant origin: a burst of callbacks

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from . import json_body
 from .events import Event
-from .models import PENDING, SETTLED
+from .models import PENDING, SETTLED, Transaction
 from .daraja.catalogue import PROMPT_CODES
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
-from .simulator import Conflict, EngineError, NotFound, Simulator
+from .errors import Conflict, EngineError, NotFound, StorageFailed
+from .simulator import Simulator
 
-SSE_TASKS = web.AppKey("sse_tasks", set)
+SSE_TASKS = web.AppKey("sse_tasks", set[asyncio.Task[None]])
 _KEEPALIVE_SECONDS = 15.0
 MAX_OFFSET = 1_000_000_000  # SQLite integers overflow far above this; no listing is that long
 
@@ -33,7 +34,10 @@ def json_error(status: int, message: str) -> web.Response:
 
 
 def _engine_error(exc: EngineError) -> web.Response:
-    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+    status = (
+        404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict)
+        else 503 if isinstance(exc, StorageFailed) else 400
+    )
     return json_error(status, str(exc))
 
 
@@ -121,13 +125,16 @@ class ControlApi:
         status = query.get("status")
         if status is not None and status not in (PENDING, SETTLED):
             return json_error(400, "status must be 'pending' or 'settled'")
+        duplicate = query.get("duplicate")
+        if duplicate is not None and duplicate not in ("true", "false"):
+            return json_error(400, "duplicate must be 'true' or 'false'")
         paging = _paging(request, default_limit=100)
         if isinstance(paging, web.Response):
             return paging
         limit, offset = paging
         txns = self.sim.transactions(
             msisdn=query.get("msisdn"), status=status, result_code=query.get("result_code"),
-            limit=limit, offset=offset,
+            limit=limit, offset=offset, duplicate=None if duplicate is None else duplicate == "true",
         )
         return web.json_response({"transactions": [t.to_json() for t in txns]})
 
@@ -153,7 +160,7 @@ class ControlApi:
     async def time_out(self, request: web.Request) -> web.Response:
         return self._settle(lambda: self.sim.time_out(request.match_info["checkout_id"]))
 
-    def _settle(self, action) -> web.Response:
+    def _settle(self, action: Callable[[], Transaction]) -> web.Response:
         try:
             txn = action()
         except EngineError as exc:
@@ -208,7 +215,16 @@ class ControlApi:
         paging = _paging(request, default_limit=200)
         if isinstance(paging, web.Response):
             return paging
-        return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(*paging)]})
+        differ = request.query.get("answers_differ")
+        if differ is None:
+            return web.json_response({"attempts": [a.to_json() for a in self.sim.callback_log(*paging)]})
+        if differ != "true":
+            return json_error(400, "answers_differ can only be 'true' (leave it out for every callback)")
+        limit, offset = paging
+        found = self.sim.differing_answers(limit + offset)[offset:]
+        return web.json_response({"deliveries": [
+            {"checkout_request_id": checkout, "merchant_answers": comparison.to_json()} for checkout, comparison in found
+        ]})
 
     async def forge_callback(self, request: web.Request) -> web.Response:
         body = await _object_body(request, allowed={"url", "result_code", "amount", "msisdn"})
@@ -351,5 +367,6 @@ def _pydantic_words(exc: ValidationError) -> str:
 
 async def cancel_event_streams(app: web.Application) -> None:
     """On shutdown, end open SSE streams so quitting never waits for them."""
-    for task in list(app[SSE_TASKS]):
+    tasks: set[asyncio.Task[None]] = app[SSE_TASKS]
+    for task in list(tasks):
         task.cancel()

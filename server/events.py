@@ -77,6 +77,40 @@ class CallbackPlanChanged(Event):
 
 
 @dataclass
+class DuplicatePushFlagged(Event):
+    """A push came in like one accepted moments ago: the merchant app may have submitted twice."""
+
+    type: ClassVar[str] = "push.duplicate"
+    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+    original: str = ""  # the earlier push's CheckoutRequestID
+    seconds_ago: float = 0.0
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "transaction": self.transaction.to_json(), "duplicate_of": self.original,
+            "seconds_ago": round(self.seconds_ago, 3),
+            "message": duplicate_words(self.original, self.seconds_ago),
+        }
+
+
+@dataclass
+class AnswersDiffer(Event):
+    """The merchant answered copies of the same callback differently: not idempotent?"""
+
+    type: ClassVar[str] = "callback.answers_differ"
+    checkout_request_id: str = ""
+    differences: list[str] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {"checkout_request_id": self.checkout_request_id, "differences": self.differences}
+
+
+def duplicate_words(original: str, seconds_ago: float) -> str:
+    """How the log and the stream put it."""
+    return f"possible double submit, same as {original} {seconds_ago:.0f} s ago"
+
+
+@dataclass
 class SmsReceived(Event):
     """An SMS landed in a handset's inbox."""
 

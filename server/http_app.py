@@ -15,10 +15,12 @@ import logging
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .control import SSE_TASKS, ControlApi, cancel_event_streams, json_error
 from .daraja import catalogue as c
 from .daraja.views import ERROR_CODE, REASON, DarajaViews, error_response
+from .errors import StorageFailed
 from .events import RequestHandled
 from .fair_share import TurnBudget
 from .openapi import openapi_document
@@ -45,7 +47,7 @@ def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> we
     """The whole HTTP surface of one emulator; ``turn_budget`` shares the loop with a UI."""
 
     @web.middleware
-    async def guard(request: web.Request, handler) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if turn_budget is not None:
             await turn_budget.admit()
         began = time.perf_counter()
@@ -81,13 +83,17 @@ def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> we
                 request, c.GatewayError(exc.status, str(exc.status), exc.reason), exc.reason,
                 simulator.ids.request_id(),
             )
+        except StorageFailed as exc:  # the disk refused a write: say so (the log shows it), keep serving
+            response = json_error(503, str(exc)) if control else error_response(
+                request, c.INTERNAL_ERROR, str(exc), simulator.ids.request_id(),
+            )
         except ConnectionResetError:
             raise  # the client hung up mid-request: nobody to answer, and no fault of ours
         except Exception:  # the server must keep serving whatever happens in one request
             log.exception("unexpected error on %s %s", request.method, request.path)
             reason = "internal error in the emulator (a bug: please report it)"
             response = json_error(500, reason) if control else error_response(
-                request, c.GatewayError(500, "500.003.02", "Internal Server Error"), reason,
+                request, c.INTERNAL_ERROR, reason,
                 simulator.ids.request_id(),
             )
         if request.path not in _UNLOGGED:
@@ -130,6 +136,7 @@ def _reason_of(response: web.StreamResponse) -> str | None:
     if response.status < 400 or not isinstance(response, web.Response) or not isinstance(response.body, bytes):
         return None
     try:
-        return json.loads(response.body).get("error")
+        error = json.loads(response.body).get("error")
     except (ValueError, AttributeError):
         return None
+    return error if isinstance(error, str) else None

@@ -146,6 +146,9 @@ class Transaction:
     callback_body: str | None = None
     callback_plan: str | None = None  # JSON of a CallbackPlan; None means the settings' default
     callback_due_at: float | None = None  # when a delayed or late callback goes out
+    # The CheckoutRequestID of an earlier push with the same phone, shortcode, amount and
+    # AccountReference within duplicate_window: a possible double submit.
+    duplicate_of: str | None = None
     attempts: list[CallbackAttempt] = field(default_factory=list)
 
     @property
@@ -181,8 +184,12 @@ class Transaction:
             "callback_state": self.callback_state,
             "callback_plan": None if self.callback_plan is None else json.loads(self.callback_plan),
             "callback_due_at": iso(self.callback_due_at),
+            "duplicate_of": self.duplicate_of,
         }
         if with_attempts:
+            from .answers import compare_answers
+
             data["callback_body"] = self.callback_body
             data["callback_attempts"] = [a.to_json() for a in self.attempts]
+            data["merchant_answers"] = compare_answers(self.attempts).to_json()
         return data

@@ -7,6 +7,7 @@ an empty 400 on bad credentials), which no framework would infer.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from .daraja.catalogue import MAX_AMOUNT, TRANSACTION_TYPES
@@ -80,7 +81,7 @@ def _settle_action(summary: str, body: bool = False) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """Both the Daraja surface and the ``/simulator`` control API."""
-    handset_patch = {
+    handset_patch: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "\\S"},
@@ -93,7 +94,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {
             "title": "mpesa-handset",
-            "version": "0.1.0",
+            "version": version("mpesa-handset"),  # the one version string is pyproject.toml's
             "description": "Safaricom Daraja (OAuth, STK Push, STK Query) as the emulator speaks it, "
             "and the /simulator control API that plays the customer.",
         },

@@ -30,7 +30,7 @@ def parse_outcome(value: object) -> str | int:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if value in PROMPT_CODES:
-        return value  # type: ignore[return-value]
+        return value
     raise ValueError(
         f"outcome must be one of {', '.join(ACTIONS)} or a result code "
         f"({', '.join(str(c) for c in PROMPT_CODES)}), got {value!r}"

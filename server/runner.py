@@ -6,30 +6,33 @@ CLI, the TUI and every test run it the same way (bind port 0 in tests).
 
 from __future__ import annotations
 
-import errno
 import ipaddress
+import socket
 
 from aiohttp import web
 
 from .clock import Clock
+from .errors import CannotStart, StorageFailed
 from .fair_share import TurnBudget
 from .http_app import build_app
 from .ids import IdGenerator
+from .listen import PortInUse, bind_sockets
 from .settings import Settings
 from .simulator import Simulator
 from .store import Store
 
-
-class PortInUse(Exception):
-    """The chosen port is taken by another program."""
-
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(f"port {port} on {host} is already in use; choose another with --port (for example --port {port + 1})")
-        self.port = port
+__all__ = ["CannotStart", "Emulator", "PortInUse"]
 
 
 class Emulator:
-    """One running emulator: engine, HTTP server, database."""
+    """One running emulator: engine, HTTP server, database.
+
+    Start-up runs in an order that keeps a failed start harmless: ``claim()``
+    takes the database (the owner lock, checks that write nothing) and binds the
+    port; only then does ``start()`` migrate the file, wipe it for ``--fresh``,
+    load it, settle expired prompts and resend due callbacks. Any failure is a
+    CannotStart with one plain line.
+    """
 
     def __init__(
         self, settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
@@ -43,6 +46,8 @@ class Emulator:
         )
         self.simulator.callbacks.turn_budget = self._turn_budget
         self._runner: web.AppRunner | None = None
+        self._sockets: list[socket.socket] = []
+        self._claimed = False
         self.port: int = settings.port
 
     @property
@@ -73,29 +78,58 @@ class Emulator:
         except ValueError:
             return self.host == "localhost"
 
+    def claim(self) -> None:
+        """Take the database and the port, or raise CannotStart having changed nothing.
+
+        Synchronous, so the CLI can call it before the TUI takes the terminal.
+        """
+        if self._claimed:
+            return
+        store = self.simulator.store
+        store.claim()
+        try:
+            self._sockets = bind_sockets(self.host, self.settings.port)
+        except CannotStart:
+            store.abandon()
+            raise
+        self.port = self._sockets[0].getsockname()[1]
+        if store.owner is not None:
+            store.owner.note(self.local_url)
+        self._claimed = True
+
     async def start(self) -> None:
-        await self.simulator.start()
+        """Claim (if not yet), then make the database ready, load it and serve."""
+        self.claim()
+        store = self.simulator.store
+        try:
+            store.prepare()
+            await self.simulator.start()
+        except BaseException as exc:
+            await self.simulator.stop()
+            self._close_sockets()
+            store.abandon()
+            self._claimed = False
+            if isinstance(exc, StorageFailed):
+                raise CannotStart(f"could not load the database: {exc}") from None
+            raise
         app = build_app(self.simulator, self._turn_budget)
         # shutdown_timeout: quitting must never stall on a client that keeps a connection open.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            await self.simulator.stop()
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(self.host, self.settings.port) from None
-            raise
-        server = site._server  # aiohttp exposes the bound port only through the server's sockets
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        for sock in self._sockets:
+            await web.SockSite(self._runner, sock).start()
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
 
     async def stop(self) -> None:
-        """Stop serving, stop timers and deliveries, close the database."""
+        """Stop serving, stop timers and deliveries, close the database and let it go."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._close_sockets()
         await self.simulator.stop()
         self.simulator.store.close()
+        self._claimed = False

@@ -1,11 +1,16 @@
 """Typed settings: defaults < TOML file < environment (``HANDSET_*``) < CLI flags.
 
-Everything a user can tune lives here, including the Daraja behaviours that
-the spec marks as "varies", each with the spec's default.
+Everything a user can tune lives in one model, ``Settings``, including the
+Daraja behaviours that the spec marks as "varies", each with the spec's
+default. Every field can come from the TOML file, from a ``HANDSET_<FIELD>``
+variable (nested ones as ``HANDSET_UNATTENDED__MODE``, lists and tables as
+JSON), and the fields in ``FLAGS`` from the command line; pydantic-settings
+does the layering, so a new field needs no code to be read from anywhere.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -13,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from .rules import CallbackPlan, Unattended
 from .daraja.catalogue import (
@@ -116,10 +123,18 @@ class Settings(BaseModel):
 
     unattended: Unattended = Field(default_factory=Unattended)
 
+    # A push with the same phone, shortcode, amount and AccountReference as one accepted less than
+    # duplicate_window seconds ago: "flag" marks it (log, events, the transaction), "reject"
+    # refuses it with a 409, "allow" says nothing. Daraja itself accepts them.
+    duplicate_push: Literal["allow", "flag", "reject"] = "flag"
+    duplicate_window: float = Field(default=60.0, gt=0, le=86_400)
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # When set, /simulator requires "Authorization: Bearer <control_token>", so a shared
     # instance cannot be driven by anyone who merely holds Daraja credentials.
     control_token: str | None = Field(default=None, min_length=8)
+    # One line per request, settlement and callback attempt (and, in the TUI, warnings) here too.
+    log_file: Path | None = None
 
     @field_validator("merchants")
     @classmethod
@@ -145,47 +160,137 @@ class SettingsError(Exception):
     """A settings file, variable or flag that cannot be used; the message says why."""
 
 
-_SCALAR_ENV = (
-    "host", "port", "db", "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone",
-    "query_pending", "account_reference", "callback_timeout", "callback_retries", "control_token",
-    "result_desc_style", "public_url",
-)
+ENV_PREFIX = "HANDSET_"
+
+# Settings that are also command-line flags: the setting's path -> the flag.
+FLAGS: dict[str, str] = {
+    "host": "--host",
+    "port": "--port",
+    "db": "--db",
+    "fresh": "--fresh",
+    "prompt_timeout": "--prompt-timeout",
+    "public_url": "--public-url",
+    "log_file": "--log-file",
+    "unattended.mode": "--mode",
+    "unattended.think_time": "--think-time",
+    "unattended.seed": "--seed",
+}
 
 # Settings a running emulator may change (control API and TUI); the rest need a restart.
 RUNTIME_SETTINGS = (
     "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone", "query_pending", "account_reference",
     "result_desc_style", "callback_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap",
-    "callback_plan", "late_callback_delay",
+    "callback_plan", "late_callback_delay", "duplicate_push", "duplicate_window",
 )
 
 
-def load_settings(
-    config_file: Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
-    unattended: dict[str, Any] | None = None,
-) -> Settings:
-    """Build settings from the layers, later layers winning."""
-    data: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            data.update(tomllib.loads(Path(config_file).read_text(encoding="utf-8")))
-        except FileNotFoundError as exc:
-            raise SettingsError(f"config file not found: {config_file}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"config file {config_file} is not valid TOML: {exc}") from exc
-    env = os.environ if environ is None else environ
-    for name in _SCALAR_ENV:
-        value = env.get(f"HANDSET_{name.upper()}")
-        if value is not None:
-            data[name] = value
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if unattended:
-        data["unattended"] = {**data.get("unattended", {}), **unattended}
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+def env_name(path: str) -> str:
+    """The variable a setting is read from: ``unattended.mode`` -> ``HANDSET_UNATTENDED__MODE``."""
+    return ENV_PREFIX + path.replace(".", "__").upper()
+
+
+def load_settings(config_file: Path | None = None, flags: dict[str, Any] | None = None) -> Settings:
+    """Build settings from the layers, later layers winning: defaults, the TOML file,
+    ``HANDSET_*`` variables, then ``flags`` (setting paths as in ``FLAGS``; None = not given).
+
+    The config file is ``config_file``, or ``HANDSET_CONFIG`` when that is None.
+    Raises SettingsError with one line naming the file, variable or flag at fault.
+    """
+    if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = Path(os.environ[f"{ENV_PREFIX}CONFIG"])
+    from_file = _read_toml(config_file) if config_file is not None else {}
+    given = _nest({path: value for path, value in (flags or {}).items() if value is not None})
+    _refuse_unknown_variables()
+
+    class Layered(Settings, BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="forbid",
         )
-        raise SettingsError(f"invalid settings: {problems}") from exc
+
+        @classmethod
+        def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # First wins: flags, then the environment, then the file; defaults fill the rest.
+            return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=from_file)
+
+    try:
+        layered = Layered(**given)
+    except SourceError as exc:
+        raise SettingsError(f"invalid settings: {_source_problem(exc)}") from None
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err, config_file, given) for err in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None
+    return Settings.model_validate(layered.model_dump())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read the config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _nest(paths: dict[str, Any]) -> dict[str, Any]:
+    """``{"unattended.mode": "approve"}`` -> ``{"unattended": {"mode": "approve"}}``."""
+    nested: dict[str, Any] = {}
+    for path, value in paths.items():
+        *parents, leaf = path.split(".")
+        target = nested
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return nested
+
+
+def _refuse_unknown_variables() -> None:
+    """A mistyped ``HANDSET_*`` variable would be ignored without a word: say so instead."""
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    for variable in os.environ:
+        if variable.upper().startswith(ENV_PREFIX):
+            field = variable[len(ENV_PREFIX):].upper().split("__", 1)[0]
+            if field not in known:
+                names = [env_name(name) for name in Settings.model_fields]
+                close = difflib.get_close_matches(variable.upper(), names, n=1)
+                hint = f"did you mean {close[0]}?" if close else "the README's Configuration lists every setting"
+                raise SettingsError(f"{variable} is not a setting ({hint})")
+
+
+def _describe(error: Any, config_file: Path | None, given: dict[str, Any]) -> str:
+    """One validation error, with where its value came from: a flag, a variable or the file."""
+    location = [str(part) for part in error["loc"]]
+    path = ".".join(location)
+    message = f"{path}: {error['msg']}"
+    top = ".".join(location[:2]) if location[0] == "unattended" else location[0]
+    if top in FLAGS and _lookup(given, top.split(".")) is not None:
+        return f"{message} (from {FLAGS[top]})"
+    for depth in range(len(location), 0, -1):
+        variable = env_name(".".join(location[:depth]))
+        if variable in {name.upper() for name in os.environ}:
+            value = next(v for k, v in os.environ.items() if k.upper() == variable)
+            return f"{message} (from {variable}={value!r})"
+    if config_file is not None:
+        return f"{message} (in {config_file})"
+    return message
+
+
+def _lookup(tree: dict[str, Any], parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _source_problem(exc: SourceError) -> str:
+    # pydantic-settings says 'error parsing value for field "merchants" from source "EnvSettingsSource"'.
+    match = re.search(r'field "([^"]+)"', str(exc))
+    if match:
+        return f"{env_name(match.group(1))} is not valid JSON for {match.group(1)}"
+    return str(exc)

@@ -13,14 +13,15 @@ import asyncio
 import hmac
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
-from datetime import datetime, time as dtime
 
 from pydantic import ValidationError
 
+from .answers import AnswerComparison, compare_answers
 from .callbacks import CallbackDispatcher, render_callback
-from .clock import EAT, Clock, SystemClock, TimerHandle, eat
+from .clock import Clock, SystemClock, TimerHandle, eat
 from .customer_texts import confirmation_sms, prompt_text
 from .daraja.catalogue import (
     DAILY_LIMIT,
@@ -37,8 +38,11 @@ from .daraja.catalogue import (
     PROMPT_CODES,
     result_desc,
 )
+from .errors import Conflict, DuplicatePush, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
+from .events import duplicate_words
 from .events import (
     CallbackPlanChanged,
+    DuplicatePushFlagged,
     EventBus,
     HandsetChanged,
     PromptArrived,
@@ -67,26 +71,7 @@ log = logging.getLogger(__name__)
 
 MPESA_SENDER = "MPESA"
 MAX_BALANCE_CENTS = 500_000 * 100
-
-
-class EngineError(Exception):
-    """A request the engine refuses; the message is plain words for a person."""
-
-
-class NotFound(EngineError):
-    pass
-
-
-class Conflict(EngineError):
-    """The request clashes with the current state (already settled, already exists, phone busy)."""
-
-
-class InvalidInput(EngineError):
-    pass
-
-
-class PhoneBusy(Conflict):
-    """A push found a live prompt on the phone and ``busy_phone`` is ``error``."""
+STORAGE_RETRY = 1.0  # seconds before a refused timeout settlement is tried again
 
 
 @dataclass(frozen=True)
@@ -125,6 +110,10 @@ class Simulator:
         self._merchants: dict[str, Merchant] = {}
         self._live: dict[str, Transaction] = {}
         self._live_by_msisdn: dict[str, str] = {}  # phone -> CheckoutRequestID of its live prompt
+        self._reserved: dict[str, Transaction] = {}  # pushes waiting for their commit, by id
+        # Fingerprint (phone, shortcode, amount, AccountReference) -> (CheckoutRequestID, when) of
+        # the latest push accepted with it, oldest first: the double-submit check.
+        self._recent_pushes: OrderedDict[tuple[str, str, int, str], tuple[str, float]] = OrderedDict()
         self._timers: dict[str, TimerHandle] = {}
         self._tokens: dict[str, float] = {}
         self._auto: dict[str, Any] = {}  # pending unattended answers, by CheckoutRequestID
@@ -167,16 +156,21 @@ class Simulator:
                 balance = old.balance_cents if old else 0
                 self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind, balance))
             known = {h.msisdn for h in self.store.load_handsets()}
-            for config in self.settings.handsets:
-                if config.msisdn not in known:
+            for phone in self.settings.handsets:
+                if phone.msisdn not in known:
                     self.store.save_handset(
-                        Handset(config.msisdn, config.name, config.pin, round(config.balance * 100))
+                        Handset(phone.msisdn, phone.name, phone.pin, round(phone.balance * 100))
                     )
         self._merchants = {m.shortcode: m for m in self.store.load_merchants()}
         self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
         self._tokens = self.store.load_tokens(self.clock.now())
+        self._recent_pushes.clear()
+        for txn in self.store.pushes_since(self.clock.now() - self.settings.duplicate_window):
+            key = (txn.msisdn, txn.shortcode, txn.amount, txn.account_reference)
+            self._recent_pushes[key] = (txn.checkout_request_id, txn.created_at)
         self._live.clear()
         self._live_by_msisdn.clear()
+        self._reserved.clear()
         now = self.clock.now()
         for txn in self.store.pending_transactions():
             if txn.expires_at <= now:
@@ -198,6 +192,7 @@ class Simulator:
         self.rules.replace(self.settings.unattended)
         self._live.clear()
         self._live_by_msisdn.clear()
+        self._reserved.clear()
         self.store.wipe(keep_tokens=True)
         self._load()
         self.bus.publish(StateReset(at=self.clock.now()))
@@ -321,14 +316,59 @@ class Simulator:
         return handset
 
     # --- transactions ------------------------------------------------------------
-    def push(self, order: PushOrder) -> Transaction:
-        """Accept an STK Push: the prompt goes live, or it settles at once (busy, undeliverable)."""
+    async def push(self, order: PushOrder) -> Transaction:
+        """Accept an STK Push: the prompt goes live, or it settles at once (busy, undeliverable).
+
+        Returns once the push is on disk (and its prompt live); raises StorageFailed,
+        with the push forgotten, if the disk refused it.
+        """
+        txn, twin = self._accept(order)
+        key = _fingerprint(order)
+        self._recent_pushes[key] = (txn.checkout_request_id, txn.created_at)  # at once: a double click
+        self._recent_pushes.move_to_end(key)                                  # is two pushes in one turn
+        try:
+            await self.store.durable()
+        except StorageFailed:
+            if self._recent_pushes.get(key, ("",))[0] == txn.checkout_request_id:
+                del self._recent_pushes[key]
+            raise
+        if twin is not None:
+            self.bus.publish(DuplicatePushFlagged(
+                at=txn.created_at, transaction=txn, original=twin[0], seconds_ago=txn.created_at - twin[1],
+            ))
+        return txn
+
+    def _earlier_twin(self, order: PushOrder, now: float) -> tuple[str, float] | None:
+        """The latest push accepted like this one within duplicate_window, if any."""
+        if self.settings.duplicate_push == "allow":
+            return None
+        recent = self._recent_pushes
+        window = self.settings.duplicate_window
+        while recent:  # forget what left the window (oldest first)
+            oldest = next(iter(recent.values()))
+            if now - oldest[1] < window:
+                break
+            recent.popitem(last=False)
+        return recent.get(_fingerprint(order))
+
+    def _accept(self, order: PushOrder) -> tuple[Transaction, tuple[str, float] | None]:
         merchant = self._merchants[order.shortcode]
         now = self.clock.now()
         handset = self._handsets.get(order.phone)
-        provisioned = handset is None and self.settings.unknown_msisdn == "provision"
-        if provisioned:
-            handset = self._new_handset(order.phone, None, None, None)
+        # A number nobody configured gets a phone on its first push (unless it is "unreachable").
+        new_phone = (
+            self._new_handset(order.phone, None, None, None)
+            if handset is None and self.settings.unknown_msisdn == "provision" else None
+        )
+        provisioned = new_phone is not None
+        if new_phone is not None:
+            handset = new_phone
+        twin = self._earlier_twin(order, now)
+        if twin is not None and self.settings.duplicate_push == "reject":
+            raise DuplicatePush(
+                f"{duplicate_words(twin[0], now - twin[1])}: the same PhoneNumber, BusinessShortCode, Amount "
+                "and AccountReference (duplicate_push is \"reject\")"
+            )
         busy = order.phone in self._live_by_msisdn
         if busy and self.settings.busy_phone == "error":
             raise PhoneBusy(f"{order.phone} already has a live prompt")
@@ -349,12 +389,14 @@ class Simulator:
             created_at=now,
             expires_at=now + self.settings.prompt_timeout,
         )
+        if twin is not None:
+            txn.duplicate_of = twin[0]
         decision = self.rules.decide(order.phone, order.amount)
         if decision.callback is not None:
             txn.callback_plan = decision.callback.model_dump_json()
-        if provisioned and (busy or len(txn.prompt) > MAX_PROMPT_CHARS):
-            self.store.save_handset(handset)
-            self._register_handset(handset)
+        if new_phone is not None and (busy or len(txn.prompt) > MAX_PROMPT_CHARS):
+            self.store.save_handset(new_phone)
+            self._register_handset(new_phone)
         if busy:
             self._settle(txn, PHONE_BUSY, insert=True)
         elif handset is not None and handset.pin_locked:
@@ -363,22 +405,49 @@ class Simulator:
             self._settle(txn, PUSH_FAILED, insert=True)
         else:
             # One commit for the new phone (if any) and its transaction, shared with the other
-            # pushes of this loop turn; the view awaits store.durable() before it acknowledges.
+            # pushes of this loop turn (see store.atomic).
             while True:
                 try:
                     with self.store.atomic(group=True):
-                        if provisioned:
-                            self.store.save_handset(handset)
+                        if new_phone is not None:
+                            self.store.save_handset(new_phone)
                         self.store.insert_transaction(txn)
                     break
                 except DuplicateId as taken:
                     self._replace_id(txn, taken.column)
-            if provisioned:
-                self._register_handset(handset)
-            self._make_live(txn)
-            self.bus.publish(PromptArrived(at=now, transaction=txn))
-            self._schedule_answer(txn, decision)
-        return txn
+            # Reserved until the commit lands: the phone counts as busy at once, but nobody
+            # sees the prompt (nor can answer it) before it is on disk.
+            self._reserved[txn.checkout_request_id] = txn
+            self._live_by_msisdn[txn.msisdn] = txn.checkout_request_id
+            if new_phone is not None:
+                self._handsets[new_phone.msisdn] = new_phone
+            # A callback, not code after an await: it runs even if the request is abandoned.
+            self.store.durable().add_done_callback(
+                lambda committed: self._push_committed(txn, decision, provisioned, committed)
+            )
+        return txn, twin
+
+    def _push_committed(
+        self, txn: Transaction, decision: Decision, provisioned: bool, committed: asyncio.Future[None],
+    ) -> None:
+        """The push's commit landed (the prompt goes live) or was refused (the push is forgotten)."""
+        checkout = txn.checkout_request_id
+        if self._reserved.pop(checkout, None) is None or not self._started:
+            return  # a reset or a stop came first; a stored prompt is loaded again at the next start
+        failed = committed.exception() if not committed.cancelled() else None
+        if committed.cancelled() or failed is not None:
+            if self._live_by_msisdn.get(txn.msisdn) == checkout:
+                del self._live_by_msisdn[txn.msisdn]
+            if provisioned and not self.store.has_handset(txn.msisdn):
+                self._handsets.pop(txn.msisdn, None)
+            log.error("push %s to %s was not stored: %s", checkout, txn.msisdn, failed)
+            return
+        handset = self._handsets.get(txn.msisdn)
+        if provisioned and handset is not None:
+            self._register_handset(handset)
+        self._make_live(txn)
+        self.bus.publish(PromptArrived(at=txn.created_at, transaction=txn))
+        self._schedule_answer(txn, decision)
 
     # --- unattended answers ----------------------------------------------------
     def _schedule_answer(self, txn: Transaction, decision: Decision) -> None:
@@ -481,6 +550,15 @@ class Simulator:
     def callback_log(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
         return self.store.recent_attempts(limit, offset)
 
+    def differing_answers(self, limit: int = 200) -> list[tuple[str, AnswerComparison]]:
+        """Deliveries whose copies the merchant answered differently, most recent first."""
+        found = []
+        for checkout in self.store.repeated_deliveries(limit):
+            comparison = compare_answers(self.store.attempts(checkout))
+            if comparison.differ:
+                found.append((checkout, comparison))
+        return found
+
     def _require_settled(self, checkout_request_id: str) -> Transaction:
         txn = self.transaction(checkout_request_id)
         if txn is None:
@@ -519,8 +597,16 @@ class Simulator:
     def _expire(self, checkout_request_id: str) -> None:
         self._timers.pop(checkout_request_id, None)
         txn = self._live.get(checkout_request_id)
-        if txn is not None:
+        if txn is None:
+            return
+        try:
             self._settle(txn, TIMED_OUT)
+        except StorageFailed as exc:
+            # Still live in memory and on disk; try again shortly rather than lose the timeout.
+            log.error("prompt %s timed out but could not be settled: %s", checkout_request_id, exc)
+            self._timers[checkout_request_id] = self.clock.call_at(
+                self.clock.now() + STORAGE_RETRY, lambda: self._expire(checkout_request_id)
+            )
 
     def live_prompt(self, msisdn: str) -> Transaction | None:
         handset = self._handsets.get(msisdn)
@@ -580,14 +666,16 @@ class Simulator:
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
-        limit: int = 100, offset: int = 0,
+        limit: int = 100, offset: int = 0, duplicate: bool | None = None,
     ) -> list[Transaction]:
-        return self.store.transactions(msisdn, status, result_code, limit, offset)
+        return self.store.transactions(msisdn, status, result_code, limit, offset, duplicate)
 
     def _require_live(self, checkout_request_id: str) -> Transaction:
         txn = self._live.get(checkout_request_id)
         if txn is not None:
             return txn
+        if checkout_request_id in self._reserved:
+            raise Conflict(f"transaction {checkout_request_id} is still being stored; try again in a moment")
         stored = self.store.transaction(checkout_request_id)
         if stored is None:
             raise NotFound(f"no transaction with CheckoutRequestID {checkout_request_id}")
@@ -672,7 +760,9 @@ class Simulator:
                 self.store.save_handset(new_handset)
             if new_handset is not None and new_merchant is not None:
                 self.store.save_merchant(new_merchant)
-                spent = self.store.spent_since(txn.msisdn, _start_of_day(now))
+                day = eat(now).date().isoformat()
+                self.store.add_paid(txn.msisdn, day, txn.amount * 100)
+                spent = self.store.paid_on(txn.msisdn, day) // 100
                 message = self.store.add_message(
                     txn.msisdn, MPESA_SENDER,
                     confirmation_sms(
@@ -722,9 +812,9 @@ class Simulator:
         )
 
 
-def _start_of_day(moment: float) -> float:
-    day = eat(moment).date()
-    return datetime.combine(day, dtime(0, 0), EAT).timestamp()
+def _fingerprint(order: PushOrder) -> tuple[str, str, int, str]:
+    """What makes two pushes look like one payment submitted twice."""
+    return order.phone, order.shortcode, order.amount, order.account_reference
 
 
 def _check_url(url: object) -> str:

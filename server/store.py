@@ -12,22 +12,29 @@ commits at the start of the next turn; the view awaits ``durable()`` before it
 acknowledges, so nothing is acknowledged before it is on disk, and a commit
 (most of a push's cost) is paid once per turn instead of once per push. Any
 other write first commits an open group, so everything else stays committed
-the moment its method returns. (The screen and the event stream may hear of a
-push up to one loop turn before its commit; the merchant never does, and a
-PIN entered for it commits the group before its own settlement.)
+the moment its method returns. The engine makes a push visible (the prompt,
+its events) only once its group has committed; if the commit is refused, every
+push of the group is answered with an error and forgotten.
+
+Every write the disk refuses (full, I/O error, read-only) raises StorageFailed
+after rolling back, so memory, which the engine changes only after a write
+succeeds, still agrees with the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from operator import attrgetter
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, TypeGuard
 
 from .checkpoints import Checkpointer
+from .db_owner import OwnerLock
+from .errors import CannotStart, StorageFailed
 from .models import (
     CALLBACK_DUE,
     PENDING,
@@ -37,73 +44,16 @@ from .models import (
     Message,
     Transaction,
 )
+from .schema import migrate, refusal, schema_version_of
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS handsets (
-    msisdn TEXT PRIMARY KEY, name TEXT NOT NULL, pin TEXT NOT NULL,
-    balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL,
-    wrong_pins INTEGER NOT NULL DEFAULT 0, pin_locked INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS handsets_position ON handsets (position);
-CREATE TABLE IF NOT EXISTS merchants (
-    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL,
-    kind TEXT NOT NULL, balance_cents INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS transactions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    checkout_request_id TEXT NOT NULL UNIQUE,
-    merchant_request_id TEXT NOT NULL UNIQUE,
-    msisdn TEXT NOT NULL, shortcode TEXT NOT NULL, merchant_name TEXT NOT NULL,
-    transaction_type TEXT NOT NULL, amount INTEGER NOT NULL,
-    party_a TEXT NOT NULL, party_b TEXT NOT NULL,
-    account_reference TEXT NOT NULL, transaction_desc TEXT NOT NULL,
-    callback_url TEXT NOT NULL, prompt TEXT NOT NULL,
-    created_at REAL NOT NULL, expires_at REAL NOT NULL,
-    status TEXT NOT NULL, result_code TEXT, result_desc TEXT,
-    receipt TEXT UNIQUE, settled_at REAL, balance_after_cents INTEGER,
-    callback_state TEXT NOT NULL, callback_body TEXT,
-    callback_plan TEXT, callback_due_at REAL
-);
-CREATE INDEX IF NOT EXISTS transactions_msisdn ON transactions (msisdn, seq);
-CREATE INDEX IF NOT EXISTS transactions_status ON transactions (status);
-CREATE INDEX IF NOT EXISTS transactions_callback ON transactions (callback_state);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
-    text TEXT NOT NULL, received_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_msisdn ON messages (msisdn, id);
-CREATE TABLE IF NOT EXISTS callback_attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, checkout_request_id TEXT NOT NULL,
-    attempt INTEGER NOT NULL, started_at REAL NOT NULL, url TEXT NOT NULL,
-    request_body TEXT NOT NULL, status INTEGER, response_body TEXT,
-    latency_ms REAL NOT NULL, error TEXT, kind TEXT NOT NULL DEFAULT 'callback'
-);
-CREATE INDEX IF NOT EXISTS callback_attempts_txn ON callback_attempts (checkout_request_id, attempt);
-CREATE TABLE IF NOT EXISTS tokens (
-    token TEXT PRIMARY KEY, consumer_key TEXT NOT NULL, expires_at REAL NOT NULL
-);
-"""
 
 _TXN_COLUMNS = (
     "checkout_request_id", "merchant_request_id", "msisdn", "shortcode", "merchant_name",
     "transaction_type", "amount", "party_a", "party_b", "account_reference", "transaction_desc",
     "callback_url", "prompt", "created_at", "expires_at", "status", "result_code", "result_desc",
     "receipt", "settled_at", "balance_after_cents", "callback_state", "callback_body",
-    "callback_plan", "callback_due_at",
-)
-
-# Columns added after the first release: (table, column, declaration) for older files.
-_ADDED_COLUMNS = (
-    ("handsets", "wrong_pins", "INTEGER NOT NULL DEFAULT 0"),
-    ("handsets", "pin_locked", "INTEGER NOT NULL DEFAULT 0"),
-    ("transactions", "callback_plan", "TEXT"),
-    ("transactions", "callback_due_at", "REAL"),
-    ("callback_attempts", "kind", "TEXT NOT NULL DEFAULT 'callback'"),
+    "callback_plan", "callback_due_at", "duplicate_of",
 )
 _ATTEMPT_COLUMNS = (
     "checkout_request_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
@@ -116,6 +66,10 @@ _TXN_INSERT = (
     f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
 )
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# The conditions of the partial indexes (server.schema), written as literals so SQLite uses them.
+_IS_PENDING = f"status = '{PENDING}'"
+_IS_DUE = f"callback_state = '{CALLBACK_DUE}'"
 
 
 class DuplicateId(Exception):
@@ -134,42 +88,205 @@ def _unique_violation(exc: sqlite3.IntegrityError) -> DuplicateId:
     return DuplicateId(text.rsplit(".", 1)[-1])
 
 
+def _refused_write(exc: sqlite3.Error, path: str) -> StorageFailed:
+    """Plain words for a write SQLite refused, by its error code."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        what = f"the disk holding {path} is full (or the database reached its size limit)"
+    elif name.startswith("SQLITE_IOERR"):
+        what = f"the disk returned an I/O error writing {path} ({name})"
+    elif name.startswith("SQLITE_READONLY"):
+        what = f"{path} has become read-only"
+    elif name.startswith("SQLITE_CORRUPT"):
+        what = f"{path} is damaged ({exc})"
+    else:
+        what = f"the database {path} refused the write: {exc}"
+    return StorageFailed(f"{what}; nothing of this request was stored")
+
+
+def _is_refusal(exc: BaseException) -> TypeGuard[sqlite3.Error]:
+    """A database error that is about the disk or file, not about our SQL or our ids."""
+    return isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(
+        exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+    )
+
+
+def _fail(waiters: asyncio.Future[None], exc: BaseException) -> None:
+    if not waiters.done():
+        waiters.set_exception(exc)
+        waiters.exception()  # retrieved: a group whose pushes all failed early has nobody awaiting it
+
+
 class Store:
-    """One SQLite database file (or ``:memory:``) behind the engine."""
+    """One SQLite database file (or ``:memory:``) behind the engine.
+
+    Opening is in two steps so that a start that fails changes nothing on disk:
+    ``claim()`` takes the file (the owner lock) and checks it without writing;
+    ``prepare()`` migrates it and makes it ready for writes. ``Store.open()``
+    does both, for tools and tests that need no port in between.
+    """
 
     def __init__(self, path: Path | str, durability: str = "normal") -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = str(path)
-        # isolation_level=None: we open transactions ourselves, so each settle is one commit.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Absolute, so that refusals and the banner name the file beyond doubt.
+        self.path = str(path) if str(path) == ":memory:" else str(Path(path).absolute())
+        self._durability = durability
+        self._memory = self.path == ":memory:"
+        self._owner = None if self._memory else OwnerLock(Path(self.path))
+        self._created = False  # the file did not exist before claim(): remove it if we give up
+        self._conn: sqlite3.Connection | None = None
         self._group: asyncio.Future[None] | None = None  # set while a group transaction is open
         self._depth = 0  # atomic() blocks we are inside
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        for table, column, declaration in _ADDED_COLUMNS:
-            existing = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in existing:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
         self._checkpoints: Checkpointer | None = None
-        if self.path != ":memory:":
+        self._prepared = False
+
+    @classmethod
+    def open(cls, path: Path | str, durability: str = "normal") -> "Store":
+        store = cls(path, durability)
+        store.claim()
+        try:
+            store.prepare()
+        except BaseException:
+            store.abandon()
+            raise
+        return store
+
+    @property
+    def owner(self) -> OwnerLock | None:
+        return self._owner
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"the database {self.path} is not open (claim() first, or it was closed)")
+        return self._conn
+
+    # --- opening --------------------------------------------------------------
+    def claim(self) -> None:
+        """Take the database for this process and check it can be used; writes nothing.
+
+        Raises CannotStart with one plain line: another process holds it, the
+        path is a folder, the file is not a database (or another program's), it
+        was written by a newer release, or it or its folder cannot be written.
+        """
+        if self._memory:
+            self._conn = self._connect()
+            return
+        path = Path(self.path)
+        if path.is_dir():
+            raise CannotStart(f"{path} is a folder, not a database file; give --db the path of a file")
+        folder = path.parent
+        if any(p.exists() and not p.is_dir() for p in (folder, *folder.parents)):
+            raise CannotStart(f"{folder} is not a folder (a file is in the way); give --db a path inside a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CannotStart(f"cannot create the folder {folder} for the database: {exc.strerror}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise CannotStart(
+                f"cannot write in {folder} (read-only or no permission): the database needs to create "
+                "files beside it; choose another --db"
+            )
+        exists = path.exists()
+        if exists and not os.access(path, os.R_OK | os.W_OK):
+            raise CannotStart(f"cannot read and write {path} (read-only or no permission); choose another --db")
+        assert self._owner is not None
+        self._owner.acquire()
+        try:
+            if exists:
+                self._check_existing(path)
+            self._created = not exists
+            self._conn = self._connect()
+        except BaseException:
+            self.abandon()
+            raise
+
+    def _check_existing(self, path: Path) -> None:
+        with open(path, "rb") as file:
+            header = file.read(100)
+        if not header:
+            return  # an empty file: a new database
+        if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+            raise CannotStart(f"{path} is not a database (it is some other file); choose another --db")
+        # The header's user_version, read without SQLite: a newer release's file is refused
+        # before anything could touch it. (prepare() checks again, WAL included.)
+        version: int | None = int.from_bytes(header[60:64], "big")
+        if not version:
+            try:  # schema 1 files and other programs' both say 0: only the tables tell them apart
+                with closing(sqlite3.connect(path, isolation_level=None)) as probe:
+                    version = schema_version_of(probe)
+            except sqlite3.DatabaseError as exc:
+                raise CannotStart(f"{path} cannot be read as a database ({exc}); choose another --db") from None
+        problem = refusal(version)
+        if problem is not None:
+            raise CannotStart(f"{path} {problem}")
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # isolation_level=None: we open transactions ourselves, so each settle is one commit.
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise CannotStart(f"cannot open the database {self.path}: {exc}") from None
+
+    def prepare(self) -> None:
+        """Make the claimed database ready: WAL mode, schema created or migrated in one transaction."""
+        db = self._db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'full' else 'NORMAL'}")
+            db.execute("PRAGMA foreign_keys=ON")
+            migrate(db)
+        except sqlite3.Error as exc:
+            if _is_refusal(exc):
+                refused = _refused_write(exc, self.path)
+                raise CannotStart(str(refused).replace("this request", "the start-up")) from None
+            raise
+        except ValueError as exc:  # refused by migrate(): seen only now (the header was stale)
+            raise CannotStart(f"{self.path} {exc}") from None
+        if not self._memory:
             # Commits never stop to copy the WAL back: a thread does it (see server.checkpoints).
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpoints = Checkpointer(self.path)
             self._checkpoints.start()
+        self._prepared = True
+
+    def abandon(self) -> None:
+        """Give the file back after a failed start: close it, remove it if this start created
+        it, and let it go; writes nothing more."""
+        self._group = None
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._created:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                try:
+                    os.unlink(f"{self.path}{suffix}")
+                except OSError:
+                    pass
+            self._created = False
+        self._prepared = False
+        if self._owner is not None:
+            self._owner.release()
 
     def close(self) -> None:
+        """Commit what is open, stop checkpoints, close the file and let it go."""
+        if not self._prepared:
+            self.abandon()
+            return
         self.flush()
         if self._checkpoints is not None:
             self._checkpoints.stop()
             self._checkpoints = None
-        self._db.close()  # the last connection to close folds the WAL into the file
+        if self._conn is not None:
+            self._conn.close()  # the last connection to close folds the WAL into the file
+            self._conn = None
+        self._prepared = False
+        if self._owner is not None:
+            self._owner.release()
 
+    # --- transactions ---------------------------------------------------------
     @contextmanager
     def atomic(self, group: bool = False) -> Iterator[None]:
         """All writes inside commit together or not at all.
@@ -177,45 +294,72 @@ class Store:
         Plain: committed when the block ends. ``group=True``: the block joins the
         transaction shared by this loop turn (see the module docstring); await
         ``durable()`` before telling anyone outside the process about it.
+        A write the disk refuses raises StorageFailed with nothing stored.
         """
         if group:
             with self._in_group():
                 yield
             return
         self.flush()
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _refused_write(exc, self.path) from None
         self._depth += 1
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if _is_refusal(exc):
+                raise _refused_write(exc, self.path) from None
             raise
-        else:
-            self._db.execute("COMMIT")
         finally:
             self._depth -= 1
 
     @contextmanager
     def _in_group(self) -> Iterator[None]:
+        db = self._db
         if self._group is None:
             loop = asyncio.get_running_loop()
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _refused_write(exc, self.path) from None
             self._group = loop.create_future()
             loop.call_soon(self.flush)
         # A savepoint, so a failed block undoes only its own writes, not its neighbours'.
-        self._db.execute("SAVEPOINT grouped")
+        db.execute("SAVEPOINT grouped")
         self._depth += 1
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK TO grouped")
-            raise
+        except BaseException as exc:
+            raised = _refused_write(exc, self.path) if _is_refusal(exc) else exc
+            if db.in_transaction:
+                db.execute("ROLLBACK TO grouped")
+                db.execute("RELEASE grouped")
+            else:
+                # SQLite rolled the whole transaction back by itself (disk full, I/O error):
+                # the neighbours' writes are gone too, and they must hear so.
+                self._fail_group(raised)
+            if raised is exc:
+                raise
+            raise raised from None
+        else:
+            db.execute("RELEASE grouped")
         finally:
             self._depth -= 1
-            self._db.execute("RELEASE grouped")
+
+    def _fail_group(self, exc: BaseException) -> None:
+        waiters, self._group = self._group, None
+        if waiters is not None:
+            _fail(waiters, exc)
 
     def durable(self) -> asyncio.Future[None]:
-        """Resolves once every grouped write made so far is committed."""
+        """Resolves once every grouped write made so far is committed; raises StorageFailed if
+        the commit was refused (then none of the group's writes is stored)."""
         if self._group is None:
             done = asyncio.get_running_loop().create_future()
             done.set_result(None)
@@ -230,24 +374,29 @@ class Store:
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.error("group commit failed: %s", exc)
+            log.error("the database refused a group commit (%s): its pushes are answered with an error", exc)
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            if not waiters.done():
-                waiters.set_exception(exc)
+            _fail(waiters, _refused_write(exc, self.path))
             return
         if not waiters.done():
             waiters.set_result(None)
 
-    def _write(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         """Run one write; outside atomic() it commits alone, after any open group."""
         if self._depth == 0:
             self.flush()
+            try:
+                return self._db.execute(sql, args)
+            except sqlite3.Error as exc:
+                if _is_refusal(exc):
+                    raise _refused_write(exc, self.path) from None
+                raise
         return self._db.execute(sql, args)
 
     def wipe(self, keep_tokens: bool = False) -> None:
         """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
-        tables = ["handsets", "merchants", "transactions", "messages", "callback_attempts"]
+        tables = ["handsets", "merchants", "transactions", "messages", "callback_attempts", "daily_totals"]
         if not keep_tokens:
             tables.append("tokens")
         with self.atomic():
@@ -265,6 +414,9 @@ class Store:
             (handset.msisdn, handset.name, handset.pin, handset.balance_cents, int(handset.online),
              handset.wrong_pins, int(handset.pin_locked)),
         )
+
+    def has_handset(self, msisdn: str) -> bool:
+        return self._db.execute("SELECT 1 FROM handsets WHERE msisdn=?", (msisdn,)).fetchone() is not None
 
     def load_handsets(self) -> list[Handset]:
         rows = self._db.execute(
@@ -329,9 +481,15 @@ class Store:
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
-        limit: int = 100, offset: int = 0,
+        limit: int = 100, offset: int = 0, duplicate: bool | None = None,
     ) -> list[Transaction]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
+        if duplicate is not None:
+            where.append("duplicate_of IS NOT NULL" if duplicate else "duplicate_of IS NULL")
+        if status == PENDING:
+            where.append(_IS_PENDING)  # a literal, so SQLite can use the partial index
+            status = None
         for column, value in (("msisdn", msisdn), ("status", status), ("result_code", result_code)):
             if value is not None:
                 where.append(f"{column}=?")
@@ -342,24 +500,41 @@ class Store:
         ).fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
 
+    def pushes_since(self, since: float, at_most: int = 10_000) -> list[Transaction]:
+        """Pushes accepted at or after ``since``, oldest first (the newest ``at_most`` of them)."""
+        created = _TXN_COLUMNS.index("created_at")
+        found = []
+        for row in self._db.execute(f"{_TXN_SELECT} ORDER BY seq DESC LIMIT ?", (at_most,)):
+            if row[created] < since:
+                break  # ids grow with time: everything further back is older still
+            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row))))
+        return found[::-1]
+
     def pending_transactions(self) -> list[Transaction]:
-        rows = self._db.execute(f"{_TXN_SELECT} WHERE status=? ORDER BY seq", (PENDING,)).fetchall()
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY seq").fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
 
     def due_callbacks(self) -> list[Transaction]:
-        rows = self._db.execute(f"{_TXN_SELECT} WHERE callback_state=? ORDER BY seq", (CALLBACK_DUE,)).fetchall()
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_DUE} ORDER BY seq").fetchall()
         return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
 
-    def spent_since(self, msisdn: str, since: float) -> int:
-        """Whole KES this handset paid successfully since ``since`` (for the daily limit)."""
+    def paid_on(self, account: str, day: str) -> int:
+        """Cents this account paid on ``day`` (an EAT date, ``YYYY-MM-DD``): one look-up."""
         row = self._db.execute(
-            "SELECT COALESCE(SUM(amount), 0) FROM transactions WHERE msisdn=? AND result_code='0' AND settled_at>=?",
-            (msisdn, since),
+            "SELECT paid_cents FROM daily_totals WHERE account=? AND day=?", (account, day)
         ).fetchone()
-        return int(row[0])
+        return 0 if row is None else int(row[0])
+
+    def add_paid(self, account: str, day: str, cents: int) -> None:
+        """Count a payment towards the account's total for ``day``."""
+        self._write(
+            "INSERT INTO daily_totals (account, day, paid_cents) VALUES (?, ?, ?) "
+            "ON CONFLICT (account, day) DO UPDATE SET paid_cents = paid_cents + excluded.paid_cents",
+            (account, day, cents),
+        )
 
     def count_transactions(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0])
 
     # --- inbox -----------------------------------------------------------------
     def add_message(self, msisdn: str, sender: str, text: str, received_at: float) -> Message:
@@ -367,6 +542,7 @@ class Store:
             "INSERT INTO messages (msisdn, sender, text, received_at) VALUES (?, ?, ?, ?)",
             (msisdn, sender, text, received_at),
         )
+        assert cursor.lastrowid is not None  # an INSERT into a rowid table always has one
         return Message(id=cursor.lastrowid, msisdn=msisdn, sender=sender, text=text, received_at=received_at)
 
     def inbox(self, msisdn: str, limit: int = 200) -> list[Message]:
@@ -392,9 +568,9 @@ class Store:
         return [CallbackAttempt(*r) for r in rows]
 
     def attempt_count(self, checkout_request_id: str) -> int:
-        return self._db.execute(
+        return int(self._db.execute(
             "SELECT COUNT(*) FROM callback_attempts WHERE checkout_request_id=?", (checkout_request_id,)
-        ).fetchone()[0]
+        ).fetchone()[0])
 
     def recent_attempts(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
         """Every callback ever sent (forged ones too), newest first: the inspector's list."""
@@ -403,6 +579,17 @@ class Store:
             (limit, offset),
         ).fetchall()
         return [CallbackAttempt(*r) for r in rows]
+
+    def repeated_deliveries(self, limit: int = 200) -> list[str]:
+        """Ids whose delivery reached the merchant more than once (copies with an HTTP answer),
+        most recent first: the only ones whose answers can disagree."""
+        rows = self._db.execute(
+            "SELECT checkout_request_id FROM callback_attempts "
+            "WHERE kind NOT IN ('edited', 'forged') AND status IS NOT NULL "
+            "GROUP BY checkout_request_id HAVING COUNT(*) > 1 ORDER BY MAX(id) DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [row[0] for row in rows]
 
     # --- tokens ---------------------------------------------------------------
     def save_token(self, token: str, consumer_key: str, expires_at: float) -> bool:

@@ -6,22 +6,18 @@ so timeouts are tested by moving the clock, never by sleeping.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from daraja_client import Daraja  # noqa: E402
-from receiver import CallbackReceiver  # noqa: E402
-
-from server.clock import ManualClock  # noqa: E402
-from server.ids import IdGenerator  # noqa: E402
-from server.runner import Emulator  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from server.clock import ManualClock
+from server.ids import IdGenerator
+from server.runner import Emulator
+from server.settings import Settings
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 
 @pytest.fixture
@@ -74,3 +70,15 @@ async def http(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def daraja(http: httpx.AsyncClient) -> Daraja:
     return Daraja(http)
+
+
+# Whole suites that take most of the run's time; ``-m "not slow"`` leaves them out.
+SLOW_SUITES = {"reliability", "contract"}
+TESTS = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(TESTS / suite in item.path.parents for suite in SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)

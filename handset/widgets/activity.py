@@ -401,11 +401,12 @@ class ActivityLog(Vertical):
             super().__init__()
             self.entry = entry
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, earlier: list[ActivityEntry] | None = None) -> None:
+        """``earlier``: entries (newest first) of a log this one replaces, shown at its first update."""
         super().__init__(id=id)
         self._entries: list[ActivityEntry] = []  # newest first
         self._by_id: dict[str, ActivityEntry] = {}
-        self._pending: list[ActivityEntry] = []
+        self._pending: list[ActivityEntry] = list(reversed(earlier or []))  # oldest first
         self._throttle = Throttle(self, self._flush, FLUSH_INTERVAL)
         self._list = NewestFirstList(id="activity-list")
 
@@ -417,6 +418,8 @@ class ActivityLog(Vertical):
         self.border_title = "Activity"
         self._list.display = False
         self.watch(self._list, "unseen", self._show_count, init=False)
+        if self._pending:
+            self._throttle.poke()
 
     def _show_count(self) -> None:
         """Say how many entries there are, and how many new ones wait above a person reading."""

@@ -57,6 +57,9 @@ UNABLE_TO_LOCK = GatewayError(
 )
 TRANSACTION_NOT_FOUND = GatewayError(500, "500.001.1001", "The transaction does not exist")
 STILL_PROCESSING = GatewayError(500, "500.001.1001", "The transaction is being processed")
+INTERNAL_ERROR = GatewayError(500, "500.003.02", "Internal Server Error")
+# Not Daraja's: what duplicate_push = "reject" answers (Daraja itself accepts double submits).
+DUPLICATE_PUSH_CODE = "409.001.01"
 
 
 def bad_request(field: str) -> GatewayError:

@@ -99,7 +99,7 @@ class StkPushRequest(_Authenticated):
     def _type(cls, value: Any) -> str:
         if value not in TRANSACTION_TYPES:
             raise ValueError(f"TransactionType must be {' or '.join(TRANSACTION_TYPES)}, got {value!r}")
-        return value
+        return str(value)
 
     @field_validator("amount", mode="before")
     @classmethod

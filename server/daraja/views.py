@@ -14,10 +14,12 @@ import hmac
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from .. import json_body
-from ..simulator import PhoneBusy, PushOrder, Simulator
+from ..errors import DuplicatePush, PhoneBusy
+from ..simulator import PushOrder, Simulator
 from . import catalogue as c
 from .models import (
     ErrorEnvelope,
@@ -67,7 +69,7 @@ class DarajaViews:
             web.post("/mpesa/stkpushquery/v1/query", self.stk_query),
         ]
 
-    async def _guard(self, request: web.Request, handler) -> web.StreamResponse:
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except Rejected as rejection:
@@ -127,10 +129,12 @@ class DarajaViews:
             transaction_desc=push.transaction_desc,
         )
         try:
-            txn = self.sim.push(order)
+            txn = await self.sim.push(order)  # returns once the push is on disk
         except PhoneBusy as busy:
             raise Rejected(c.UNABLE_TO_LOCK, str(busy)) from None
-        await self.sim.store.durable()  # acknowledge only what is on disk
+        except DuplicatePush as twin:
+            reason = str(twin)
+            raise Rejected(c.GatewayError(409, c.DUPLICATE_PUSH_CODE, reason[:1].upper() + reason[1:]), reason) from None
         ack = StkPushAck(
             merchant_request_id=txn.merchant_request_id, checkout_request_id=txn.checkout_request_id,
             response_code="0", response_description=c.ACK_DESCRIPTION, customer_message=c.ACK_DESCRIPTION,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import socket
 
-from conftest import WANJIKU, wait_until
-from daraja_client import password
 from textual.widgets import OptionList, TextArea
 
 from handset.screens.detail import EntryDetailScreen
 from handset.widgets.activity import CALLBACK, REQUEST, SETTLED
+from tests.daraja_client import password
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 def summaries(app) -> list[str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import OTIENO, WANJIKU, wait_until
 from textual.widgets import Button
 
 from handset.screens.confirm import ConfirmScreen
 from handset.screens.prompt_tools import ResultCodeScreen
 from handset.screens.settings import SettingsScreen
+from tests.handset.tui_kit import OTIENO, WANJIKU, wait_until
 
 
 def stk(received) -> dict:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import OTIENO, WANJIKU, wait_until
 
 from handset.screens.handset_dialogs import AddHandsetScreen, BalanceScreen
+from tests.handset.tui_kit import OTIENO, WANJIKU, wait_until
 
 NEW = "254799000111"
 
@@ -146,6 +146,9 @@ async def test_a_reset_brings_back_the_configured_phones(start_app):
         await wait_until(lambda: NEW not in app.phones and len(app.phones) == 3, "three phones again")
         await pilot.pause()
         assert app.tabs.active == f"phone-{WANJIKU}"
+        # The new tab strip underlines its active tab (tabs added one by one to a strip on screen got none).
+        tab, underline = app.tabs.get_tab(f"phone-{WANJIKU}"), app.tabs.query_one("Underline")
+        assert (underline.highlight_start, underline.highlight_end) == tab.virtual_region.shrink(tab.styles.gutter).column_span
         phone = app.phones[WANJIKU]
         assert phone.built and phone.online and not phone.has_class("-offline")
         assert [tab.label.plain for tab in app.tabs.query("ContentTab")] == [

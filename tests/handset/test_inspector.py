@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import WANJIKU, wait_until
 
 from handset.screens.callback_dialogs import EditCallbackScreen, ForgeCallbackScreen
 from handset.screens.inspector import CallbackInspectorScreen
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 async def pay(app, pilot, merchant, receiver) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from conftest import WANJIKU, wait_until
 
 from handset.log_lines import LogFile
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 def dead_url() -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import WANJIKU, fully_shown, wait_until
 from textual.widgets import Digits
 
 import handset.app
 from handset.cli import main
+from tests.handset.tui_kit import WANJIKU, fully_shown, wait_until
 
 PROJECTOR = (100, 30)
 

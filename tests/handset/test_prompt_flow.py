@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import ACHIENG, OTIENO, WANJIKU, wait_until
 from textual.widgets import Input
 
 from handset.widgets.phone import Phone
+from tests.handset.tui_kit import ACHIENG, OTIENO, WANJIKU, wait_until
 
 SUCCESS_SMS_TAIL = (
     " Confirmed. Ksh100.00 sent to DARAJA-SANDBOX for account ORDER1 on 27/11/26 at 6:50 PM "

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 
-from conftest import WANJIKU, wait_until
 
 from handset.screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
 from server.models import CALLBACK_DROPPED
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 def stk(received) -> dict:
@@ -67,6 +66,8 @@ async def test_a_dropped_callback_never_arrives(start_app, receiver):
         await wait_until(lambda: not phone.prompt_waiting, "the payment")
         txn = app.simulator.transaction(checkout)
         assert txn.result_code == "0" and txn.callback_state == CALLBACK_DROPPED
+        await app.simulator.callbacks.wait_idle()  # anything started has arrived by now
+        assert receiver.received == [] and app.simulator.callbacks.scheduled == 0
         # The log says the drop was meant, on the payment's own entry.
         await wait_until(lambda: any(e.checkout_request_id == checkout and e.kind == "settled"
                                      for e in app.activity.entries), "the payment's entry")
@@ -115,7 +116,7 @@ async def test_duplicate_2_sends_the_same_bytes_twice(start_app, receiver):
         first, second = await receiver.wait_for(2)
         assert first.raw == second.raw
         assert stk(first)["ResultCode"] == 0
-        await asyncio.sleep(0.2)
+        await app.simulator.callbacks.wait_idle()
         assert len(receiver.received) == 2
 
 
@@ -131,8 +132,8 @@ async def test_a_delay_plan_waits_for_the_clock(start_app, receiver, clock):
         assert str(phone.prompt.query_one("#plan").content) == "↩ Callback: delay 45 s"
         await pilot.press(*"1234", "enter")
         await wait_until(lambda: not phone.prompt_waiting, "the payment")
-        await asyncio.sleep(0.2)
-        assert receiver.received == []
+        await app.simulator.callbacks.wait_idle()
+        assert receiver.received == [] and app.simulator.callbacks.scheduled == 1
         clock.advance(45)
         assert stk((await receiver.wait_for(1))[0])["ResultCode"] == 0
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import WANJIKU, wait_until
 from textual.widgets import Select
 
 from handset.screens.settings import SettingsScreen
+from tests.handset.tui_kit import WANJIKU, wait_until
 
 
 async def open_settings(app, pilot) -> SettingsScreen:

@@ -8,8 +8,6 @@ by a scrolling parent, a dialog's edge or the terminal's), then uses them.
 from __future__ import annotations
 
 import pytest
-from conftest import WANJIKU, fully_shown, wait_until
-from daraja_client import password
 from textual.widgets import Button, OptionList
 
 from handset.screens.confirm import ConfirmScreen
@@ -19,6 +17,8 @@ from handset.screens.help import KEYS, HelpScreen
 from handset.screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
 from handset.screens.settings import SettingsScreen
 from server.settings import MerchantConfig, Settings
+from tests.daraja_client import password
+from tests.handset.tui_kit import WANJIKU, fully_shown, wait_until
 
 SMALL = (80, 24)
 LONGEST_NAME = "Mama Mboga Fresh Produce and General Supplies Limited Nairob"  # 60, the config's limit

@@ -10,11 +10,10 @@ Update with ``pytest tests/handset --snapshot-update`` and look at the report.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from textual.widgets import Tabs
-from conftest import SIZE, WANJIKU
 
 from handset.app import HandsetApp, make_app
 from server.clock import ManualClock
@@ -25,8 +24,13 @@ from server.models import CallbackAttempt
 from server.rules import CallbackPlan
 from server.settings import MerchantConfig, Settings
 from server.simulator import PushOrder
+from tests.handset.tui_kit import SIZE, WANJIKU
 
 SHOWN_BASE_URL = "http://127.0.0.1:8400"
+
+# All on one xdist worker, one after another (--dist loadgroup): no picture is taken while
+# another app competes for the same CPU, and one worker sees every snapshot of this file.
+pytestmark = pytest.mark.xdist_group("snapshots")
 
 
 @pytest.fixture
@@ -54,17 +58,13 @@ async def until_ready(pilot) -> None:
 
 
 async def until(pilot, condition) -> None:
-    """Wait for ``condition``, then put every tab underline under its tab at once: a label
-    that grows a ● moves the underline on a later refresh, and a picture taken before differs."""
+    """Wait for ``condition``, then for the screen to catch up."""
     for _ in range(200):
         if condition():
             break
         await pilot.pause(0.01)
     else:
         raise AssertionError("the scene never got ready")
-    await pilot.pause()
-    for tabs in pilot.app.query(Tabs):
-        tabs._highlight_active(animate=False)  # Textual 8.2.8 (pinned): no public way to settle it
     await pilot.pause()
 
 
@@ -84,7 +84,7 @@ def test_live_prompt(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order())
+        await app.simulator.push(order())
         await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
         app.simulator.clock.advance(17)
         app.phones[WANJIKU].prompt.refresh_countdown()
@@ -100,7 +100,7 @@ def test_success_sms(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order())
+        await app.simulator.push(order())
         await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
         await pilot.press(*"1234", "enter")
         await until(pilot, lambda: app.phones[WANJIKU].inbox.bubbles)
@@ -114,8 +114,10 @@ def test_prompts_on_other_tabs(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order("254712345678", 250, "ORDER-77"))
-        app.simulator.push(order("254722000111", 2000, "RENT-NOV"))
+        await asyncio.gather(  # in one loop turn, as a burst from a merchant would be
+            app.simulator.push(order("254712345678", 250, "ORDER-77")),
+            app.simulator.push(order("254722000111", 2000, "RENT-NOV")),
+        )
         await until(pilot, lambda: app._notifications)
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
@@ -139,7 +141,7 @@ def test_activity_log(snap_compare, snapshot_app):
             reason="the Password is not base64 of BusinessShortCode + passkey + Timestamp",
             request_body='{"BusinessShortCode": "174379"}', latency_ms=2.4,
         ))
-        txn = sim.push(order())
+        txn = await sim.push(order())
         # Late, not dropped: the picture's callback attempts below stand for its late delivery.
         sim.set_callback_plan(txn.checkout_request_id, CallbackPlan(mode="late"))
         sim.clock.advance(9)
@@ -175,7 +177,7 @@ def test_result_code_picker(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until_ready(pilot)
-        app.simulator.push(order())
+        await app.simulator.push(order())
         await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
         still_cursor(app)  # the PIN field shows through the dialog's backdrop
         await pilot.press("r", "down", "down")
@@ -191,7 +193,7 @@ def test_callback_inspector(snap_compare, snapshot_app):
         app = pilot.app
         await until_ready(pilot)
         sim = app.simulator
-        txn = sim.push(order())
+        txn = await sim.push(order())
         sim.clock.advance(9)
         sim.cancel(txn.checkout_request_id)
         body, checkout, now = txn.callback_body or "", txn.checkout_request_id, sim.clock.now()
@@ -261,7 +263,7 @@ def long_order() -> PushOrder:
 async def live_long_prompt(pilot) -> None:
     app = pilot.app
     await until_ready(pilot)
-    app.simulator.push(long_order())
+    await app.simulator.push(long_order())
     await until(pilot, lambda: app.phones[WANJIKU].prompt_waiting)
     app.simulator.clock.advance(17)
     app.phones[WANJIKU].prompt.refresh_countdown()
@@ -299,7 +301,7 @@ def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entri
             await until_ready(pilot)
         sim = app.simulator
         if attempts or entries:
-            txn = sim.push(order())
+            txn = await sim.push(order())
             sim.clock.advance(9)
             sim.cancel(txn.checkout_request_id)
             sim.store.add_attempt(fixed_attempt(
@@ -310,8 +312,6 @@ def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entri
             await until(pilot, lambda: len(app.activity.entries) >= 1)
         await pilot.press(*keys)
         await pilot.pause()
-        for tabs in app.query(Tabs):
-            tabs._highlight_active(animate=False)
         for screen in app.screen_stack:
             for field in screen.query("Input"):
                 field.cursor_blink = False
@@ -349,7 +349,7 @@ def test_presenter_mode_100x30(snap_compare, tmp_path):
 
     async def run_before(pilot) -> None:
         await until_ready(pilot)
-        pilot.app.simulator.push(order())
+        await pilot.app.simulator.push(order())
         await until(pilot, lambda: pilot.app.phones[WANJIKU].prompt_waiting)
         pilot.app.simulator.clock.advance(17)
         pilot.app.phones[WANJIKU].prompt.refresh_countdown()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import fully_shown, wait_until
 from textual.widgets._tabbed_content import ContentTabs
 
 from handset.widgets.phone_tabs import HiddenTabs, short_name
 from server.settings import HandsetConfig, Settings
+from tests.handset.tui_kit import fully_shown, wait_until
 
 
 def customers(tmp_path, names: list[str]) -> Settings:

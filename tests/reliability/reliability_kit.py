@@ -25,13 +25,13 @@ from typing import Any, Callable
 
 import httpx
 from aiohttp import web
-from daraja_client import push_body
-from receiver import CallbackReceiver, serve_posts
 
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.runner import Emulator
 from server.settings import Settings
+from tests.daraja_client import push_body
+from tests.receiver import CallbackReceiver, serve_posts
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,11 +12,11 @@ import random
 from collections import Counter
 
 import httpx
-from daraja_client import Daraja
-from receiver import CallbackReceiver
-from reliability_kit import CHECKOUT_ID, poll
 
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
+from tests.reliability.reliability_kit import CHECKOUT_ID, poll
 
 PHONES = [f"2547100{i:05d}" for i in range(100)]
 PUSHES = 1000

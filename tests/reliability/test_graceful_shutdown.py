@@ -12,14 +12,14 @@ import sqlite3
 from pathlib import Path
 
 import httpx
-from daraja_client import Daraja
-from receiver import CallbackReceiver
-from reliability_kit import FaultyMerchant, poll
 
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.runner import Emulator
 from server.settings import Settings
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
+from tests.reliability.reliability_kit import FaultyMerchant, poll
 
 PHONES = [f"2547400{i:05d}" for i in range(40)]
 PUSHES = 300

@@ -13,11 +13,11 @@ from typing import Any, AsyncIterator
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
-from reliability_kit import FaultyMerchant, free_port, poll
 
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
+from tests.reliability.reliability_kit import FaultyMerchant, free_port, poll
 
 TECHNICAL = re.compile(r"Traceback|httpx\.|httpcore|\bErrno\b|Exception|\w+Error\(")
 

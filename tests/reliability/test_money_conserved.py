@@ -23,7 +23,6 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.daraja import catalogue
@@ -34,6 +33,7 @@ from server.models import SETTLED
 from server.settings import HandsetConfig, MerchantConfig, Settings
 from server.simulator import Conflict, InvalidInput, NotFound, PushOrder, Simulator
 from server.store import Store
+from tests.receiver import CallbackReceiver
 
 PAYBILL_CODE, TILL_CODE = "174379", "600100"
 CONFIGURED = ["254708374149", "254712345678", "254722000111"]
@@ -87,7 +87,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def _boot(self) -> Simulator:
         self.generation += 1
-        sim = Simulator(self.settings, store=Store(self.settings.db_path()), clock=self.clock,
+        sim = Simulator(self.settings, store=Store.open(self.settings.db_path()), clock=self.clock,
                         ids=IdGenerator(seed=self.generation))
         sim.bus.subscribe(self._on_event)
         self.run(sim.start())
@@ -136,7 +136,7 @@ class MoneyMachine(RuleBasedStateMachine):
             amount=amount, party_a=phone, party_b=TILL_CODE if till else PAYBILL_CODE, phone=phone,
             callback_url=self.receiver.url, account_reference="ACC", transaction_desc="Pay",
         )
-        txn = self.call(self.sim.push, order)
+        txn = self.run(self.sim.push(order))
         if not known:  # an unknown number gets a new phone with the default balance
             self.expected_total += round(self.settings.default_balance * 100)
             self.pins[phone] = self.settings.default_pin

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from daraja_client import Daraja
-from receiver import CallbackReceiver
-from reliability_kit import poll, sigkill, spawn_serve
+
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
+from tests.reliability.reliability_kit import poll, sigkill, spawn_serve
 
 PROMPT_TIMEOUT = 3.0  # real seconds: this is a real process with a real clock
 # A hanging merchant must stay hanging until the kill.

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.daraja_client import Daraja
+from tests.reliability.reliability_kit import spawn_serve
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -117,3 +120,38 @@ def test_log_file(tmp_path: Path) -> None:
     lines = log.read_text().splitlines()
     assert any("/oauth/v1/generate?grant_type=client_credentials  200" in line for line in lines)
     assert any("404.001.03" in line for line in lines)
+
+
+def _imported_modules(importtime_log: str) -> set[str]:
+    """The modules a ``-X importtime`` log says were imported ("import time: self | cumulative | name")."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime_log.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+
+
+async def test_serve_never_imports_textual(tmp_path: Path, receiver) -> None:
+    """A whole payment through ``handset serve``: not one Textual module (nor the app) is loaded.
+
+    Python's import-time log (PYTHONPROFILEIMPORTTIME, the -X importtime switch) names every
+    module the process imports, at start-up or later in a request, so lazy imports count too.
+    """
+    serve = spawn_serve(tmp_path / "h.db", tmp_path / "serve.log", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    try:
+        async with httpx.AsyncClient(base_url=serve.url, timeout=10) as client:
+            push = await Daraja(client).push(receiver.url)
+            assert push.status_code == 200, push.text
+            checkout = push.json()["CheckoutRequestID"]
+            paid = await client.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
+            assert paid.status_code == 200, paid.text
+            [callback] = await receiver.wait_for(1)
+            assert callback.json["Body"]["stkCallback"]["ResultCode"] == 0
+            assert (await client.get("/openapi.json")).status_code == 200
+    finally:
+        serve.proc.send_signal(signal.SIGINT)
+        serve.proc.wait(10)
+    imported = _imported_modules(serve.log.read_text())
+    # The log really lists what the server loaded: a parsing slip cannot pass for "no Textual".
+    assert {"server.runner", "server.callbacks", "aiohttp.web", "handset.cli"} <= imported
+    assert sorted(m for m in imported if m.split(".")[0] == "textual" or m.startswith("handset.app")) == []

@@ -7,8 +7,9 @@ import json
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
+
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 
 async def test_default_handsets(http: httpx.AsyncClient) -> None:

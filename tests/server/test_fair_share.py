@@ -6,11 +6,11 @@ import asyncio
 import time
 
 import httpx
-from daraja_client import Daraja
 
 from server.fair_share import TurnBudget
 from server.runner import Emulator
 from server.settings import Settings
+from tests.daraja_client import Daraja
 
 
 def _busy(seconds: float) -> None:

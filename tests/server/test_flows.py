@@ -7,11 +7,11 @@ import re
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 PHONE = "254708374149"
 RECEIPT = re.compile(r"^UKR[A-Z0-9]{7}$")  # 2026-11-27: U (2026), K (November), R (27th)

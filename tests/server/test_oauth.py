@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from server.clock import ManualClock
+from tests.daraja_client import push_body
 
 GENERATE = "/oauth/v1/generate"
 GRANT = {"grant_type": "client_credentials"}
@@ -83,8 +84,6 @@ async def test_token_expires_after_its_lifetime(http: httpx.AsyncClient, daraja,
 
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer not-a-real-token", "Basic " + base64.b64encode(b"a:b").decode()])
 async def test_bad_bearer_tokens(http: httpx.AsyncClient, receiver, header: str | None) -> None:
-    from daraja_client import push_body
-
     headers = {} if header is None else {"Authorization": header}
     for path in ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query"):
         response = await http.post(path, json=push_body(receiver.url), headers=headers)

@@ -8,15 +8,22 @@ import json
 
 import httpx
 import pytest
-from daraja_client import Daraja
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.daraja.catalogue import PROMPT_CODES, RESULT_DESCRIPTIONS
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 PHONE = "254708374149"
 
+
+
+async def _quiet(emulator: Emulator) -> None:
+    """Every delivery started so far has finished (so anything sent has arrived): the moment to
+    check that nothing else was sent. Scheduled (delayed, late) ones are not started yet."""
+    await emulator.simulator.callbacks.wait_idle()
+    assert emulator.simulator.callbacks.in_flight == 0
 
 async def _push(daraja: Daraja, receiver: CallbackReceiver, **overrides) -> str:
     response = await daraja.push(receiver.url, **overrides)
@@ -80,50 +87,61 @@ async def test_a_right_pin_resets_the_count(daraja: Daraja, receiver: CallbackRe
     assert handset["pin_locked"] is False and handset["wrong_pins"] == 2
 
 
-async def test_delayed_callback(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_delayed_callback(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+) -> None:
     checkout = await _push(daraja, receiver)
     plan = await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "delay", "seconds": 30})
     assert plan.json()["callback_plan"] == {"mode": "delay", "seconds": 30.0, "copies": 2}
     await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
-    await asyncio.sleep(0.2)
+    await _quiet(emulator)
     assert receiver.received == []
+    assert emulator.simulator.callbacks.scheduled == 1  # waiting for the clock, not lost
     assert (await daraja.query(checkout)).json()["ResultCode"] == "0"  # the query already knows
     clock.advance(30)
     await receiver.wait_for(1)
 
 
 @pytest.mark.parametrize("settings_overrides", [{"late_callback_delay": 600}])
-async def test_late_callback(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_late_callback(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+) -> None:
     checkout = await _push(daraja, receiver)
     await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "late"})
     await http.post(f"/simulator/transactions/{checkout}/cancel")
     clock.advance(599)
-    await asyncio.sleep(0.1)
+    await _quiet(emulator)
     assert receiver.received == []
     clock.advance(1)
     [callback] = await receiver.wait_for(1)
     assert callback.json["Body"]["stkCallback"]["ResultCode"] == 1032
 
 
-async def test_dropped_callback(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_dropped_callback(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+) -> None:
     checkout = await _push(daraja, receiver)
     await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "drop"})
     await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
     clock.advance(600)
-    await asyncio.sleep(0.2)
+    await _quiet(emulator)
     assert receiver.received == []
+    assert emulator.simulator.callbacks.scheduled == 0
     detail = (await http.get(f"/simulator/transactions/{checkout}")).json()
     assert detail["callback_state"] == "dropped" and detail["callback_attempts"] == []
     assert (await daraja.query(checkout)).json()["ResultCode"] == "0"
 
 
-async def test_duplicate_callbacks(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_duplicate_callbacks(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, emulator: Emulator,
+) -> None:
     checkout = await _push(daraja, receiver)
     await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "duplicate", "copies": 3})
     await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
     received = await receiver.wait_for(3)
     assert len({r.raw for r in received}) == 1  # byte-identical copies
-    await asyncio.sleep(0.1)
+    await _quiet(emulator)
+    assert len(receiver.received) == 3  # and no fourth
     detail = (await http.get(f"/simulator/transactions/{checkout}")).json()
     assert [a["kind"] for a in detail["callback_attempts"]] == ["callback", "duplicate", "duplicate"]
     assert detail["callback_state"] == "delivered"
@@ -191,14 +209,14 @@ async def test_inspector_errors(daraja: Daraja, receiver: CallbackReceiver, http
     assert (await http.post(f"/simulator/transactions/{checkout}/callback/send", json={})).status_code == 400
 
 
-async def test_resend_after_failure_marks_delivered(daraja: Daraja, http: httpx.AsyncClient) -> None:
+async def test_resend_after_failure_marks_delivered(daraja: Daraja, http: httpx.AsyncClient, emulator: Emulator) -> None:
     failing = CallbackReceiver(status=500)
     await failing.start()
     try:
         checkout = await _push(daraja, failing)
         await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
         await failing.wait_for(1)
-        await asyncio.sleep(0.1)
+        await _quiet(emulator)
         detail = (await http.get(f"/simulator/transactions/{checkout}")).json()
         assert detail["callback_state"] == "failed"
         assert detail["callback_attempts"][0]["error"] == "merchant answered HTTP 500 (merchant error)"
@@ -227,7 +245,9 @@ async def test_retries_with_backoff(daraja: Daraja, http: httpx.AsyncClient, emu
         await flaky.stop()
 
 
-async def test_unattended_rules_at_runtime(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_unattended_rules_at_runtime(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+) -> None:
     rules = {
         "mode": "approve",
         "think_time": 2,
@@ -253,7 +273,7 @@ async def test_unattended_rules_at_runtime(daraja: Daraja, receiver: CallbackRec
     assert receiver.received[2].json["Body"]["stkCallback"]["ResultCode"] == 17
     big = await _push(daraja, receiver, Amount=6000)
     clock.advance(2)
-    await asyncio.sleep(0.1)
+    await _quiet(emulator)
     assert len(receiver.received) == 3  # dropped by its rule's callback plan
     assert (await daraja.query(big)).json()["ResultCode"] == "2001"
     assert rule_limited
@@ -294,9 +314,11 @@ async def test_the_wrong_pin_magic_number_never_locks_the_pin(daraja: Daraja, re
     assert (handset["pin_locked"], handset["wrong_pins"]) == (False, 0)
 
 
-async def test_magic_number_that_never_answers(daraja: Daraja, receiver: CallbackReceiver, clock: ManualClock) -> None:
+async def test_magic_number_that_never_answers(
+    daraja: Daraja, receiver: CallbackReceiver, clock: ManualClock, emulator: Emulator,
+) -> None:
     await _push(daraja, receiver, PhoneNumber=254799001037)
-    await asyncio.sleep(0.1)
+    await _quiet(emulator)
     assert receiver.received == []
     clock.advance(60)
     assert (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]["ResultCode"] == 1037

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from daraja_client import Daraja
-from receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.runner import Emulator
 from server.settings import Settings
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 
 async def _start(settings: Settings, clock: ManualClock, seed: int) -> Emulator:

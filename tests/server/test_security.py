@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import httpx
 import pytest
 
+import handset
 from handset.cli import banner
 from server.runner import Emulator
 from server.settings import Settings
@@ -26,6 +29,7 @@ async def test_control_token_required(http: httpx.AsyncClient, daraja) -> None:
 async def test_openapi_document(http: httpx.AsyncClient) -> None:
     document = (await http.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
+    assert document["info"]["version"] == version("mpesa-handset") == handset.__version__
     for path in ("/oauth/v1/generate", "/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query",
                  "/simulator/handsets", "/simulator/transactions/{checkout_id}/pin", "/simulator/reset"):
         assert path in document["paths"]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daraja_client import Daraja, password
 
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.runner import Emulator
 from server.settings import SettingsError, load_settings
+from tests.daraja_client import Daraja, password
 
 SERVER = Path(__file__).resolve().parents[2] / "server"
 
@@ -58,10 +58,12 @@ balance = 300
 """
 
 
-def test_layers(tmp_path: Path) -> None:
+def test_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "handset.toml"
     config.write_text(CONFIG)
-    settings = load_settings(config, {"port": 9000, "host": None}, environ={"HANDSET_PROMPT_TIMEOUT": "45", "HANDSET_PORT": "7000"})
+    monkeypatch.setenv("HANDSET_PROMPT_TIMEOUT", "45")
+    monkeypatch.setenv("HANDSET_PORT", "7000")
+    settings = load_settings(config, {"port": 9000, "host": None})
     assert settings.prompt_timeout == 45  # environment beats the file
     assert settings.port == 9000  # flags beat the environment
     assert settings.host == "127.0.0.1"  # a flag left unset keeps the default
@@ -84,13 +86,13 @@ def test_bad_config_says_what_is_wrong(tmp_path: Path, text: str, fragment: str)
     config = tmp_path / "bad.toml"
     config.write_text(text)
     with pytest.raises(SettingsError, match=re.escape(fragment)):
-        load_settings(config, environ={})
+        load_settings(config)
 
 
 async def test_configured_merchant_till_and_credentials(tmp_path: Path, receiver) -> None:
     config = tmp_path / "handset.toml"
     config.write_text(CONFIG)
-    settings = load_settings(config, {"port": 0, "db": tmp_path / "h.db"}, environ={})
+    settings = load_settings(config, {"port": 0, "db": tmp_path / "h.db"})
     emulator = Emulator(settings, clock=ManualClock(), ids=IdGenerator(seed=3))
     await emulator.start()
     try:

@@ -1,0 +1,175 @@
+"""The database's layout, its version, and the steps that bring an older file up to date.
+
+The version lives in SQLite's ``PRAGMA user_version`` (schema 1, the first
+release, left it at 0 and wrote a ``meta`` row instead). ``migrate`` runs every
+step from the file's version to ``SCHEMA_VERSION`` in one transaction, so a
+migration that fails leaves the file exactly as it was. A file from a newer
+release is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+SCHEMA_VERSION = 2
+
+# What each account paid per day (EAT), kept as payments settle, so the daily limit is one
+# look-up however long the history (schema 2).
+_DAILY_TOTALS = """
+CREATE TABLE daily_totals (
+    account TEXT NOT NULL, day TEXT NOT NULL, paid_cents INTEGER NOT NULL,
+    PRIMARY KEY (account, day)
+) WITHOUT ROWID;
+"""
+
+# Only the few rows still pending or still owed a callback are indexed: a settlement drops
+# one small entry instead of moving one in an index over the whole history (schema 2).
+_PARTIAL_INDEXES = """
+CREATE INDEX transactions_pending ON transactions (seq) WHERE status = 'pending';
+CREATE INDEX transactions_due ON transactions (seq) WHERE callback_state = 'due';
+"""
+
+# The layout of a new database, at SCHEMA_VERSION.
+_TABLES = """
+CREATE TABLE handsets (
+    msisdn TEXT PRIMARY KEY, name TEXT NOT NULL, pin TEXT NOT NULL,
+    balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL,
+    wrong_pins INTEGER NOT NULL DEFAULT 0, pin_locked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX handsets_position ON handsets (position);
+CREATE TABLE merchants (
+    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL,
+    kind TEXT NOT NULL, balance_cents INTEGER NOT NULL
+);
+CREATE TABLE transactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    checkout_request_id TEXT NOT NULL UNIQUE,
+    merchant_request_id TEXT NOT NULL UNIQUE,
+    msisdn TEXT NOT NULL, shortcode TEXT NOT NULL, merchant_name TEXT NOT NULL,
+    transaction_type TEXT NOT NULL, amount INTEGER NOT NULL,
+    party_a TEXT NOT NULL, party_b TEXT NOT NULL,
+    account_reference TEXT NOT NULL, transaction_desc TEXT NOT NULL,
+    callback_url TEXT NOT NULL, prompt TEXT NOT NULL,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL,
+    status TEXT NOT NULL, result_code TEXT, result_desc TEXT,
+    receipt TEXT UNIQUE, settled_at REAL, balance_after_cents INTEGER,
+    callback_state TEXT NOT NULL, callback_body TEXT,
+    callback_plan TEXT, callback_due_at REAL, duplicate_of TEXT
+);
+CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
+""" + _PARTIAL_INDEXES + """
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
+    text TEXT NOT NULL, received_at REAL NOT NULL
+);
+CREATE INDEX messages_msisdn ON messages (msisdn, id);
+CREATE TABLE callback_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, checkout_request_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL, started_at REAL NOT NULL, url TEXT NOT NULL,
+    request_body TEXT NOT NULL, status INTEGER, response_body TEXT,
+    latency_ms REAL NOT NULL, error TEXT, kind TEXT NOT NULL DEFAULT 'callback'
+);
+CREATE INDEX callback_attempts_txn ON callback_attempts (checkout_request_id, attempt);
+CREATE TABLE tokens (
+    token TEXT PRIMARY KEY, consumer_key TEXT NOT NULL, expires_at REAL NOT NULL
+);
+""" + _DAILY_TOTALS
+
+# Schema 1 files made before these columns existed lack them.
+_V1_LATE_COLUMNS = (
+    ("handsets", "wrong_pins", "INTEGER NOT NULL DEFAULT 0"),
+    ("handsets", "pin_locked", "INTEGER NOT NULL DEFAULT 0"),
+    ("transactions", "callback_plan", "TEXT"),
+    ("transactions", "callback_due_at", "REAL"),
+    ("callback_attempts", "kind", "TEXT NOT NULL DEFAULT 'callback'"),
+)
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit our open transaction first; run the statements one by one.
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def schema_version_of(db: sqlite3.Connection) -> int | None:
+    """The file's schema version: 0 for an empty database, None for another program's."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version:
+        return int(version)
+    tables = _tables(db) - {"sqlite_sequence"}
+    if not tables:
+        return 0
+    if {"handsets", "merchants", "transactions"} <= tables:
+        return 1  # the first release: user_version unset, a meta row said 1
+    return None
+
+
+def refusal(found: int | None) -> str | None:
+    """Why a file of this schema version cannot be used, or None when it can."""
+    if found is None:
+        return "is a database of some other program, not of mpesa-handset; choose another --db"
+    if found > SCHEMA_VERSION:
+        return (
+            f"was written by a newer mpesa-handset (schema {found}; this one knows up to "
+            f"{SCHEMA_VERSION}); upgrade mpesa-handset, or choose another --db"
+        )
+    return None
+
+
+def _create(db: sqlite3.Connection) -> None:
+    for statement in _statements(_TABLES):
+        db.execute(statement)
+
+
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    """Late columns of schema 1, partial indexes, the per-day totals (filled from the history),
+    and the double-submit mark."""
+    for table, column, declaration in _V1_LATE_COLUMNS:
+        existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in existing:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    db.execute("ALTER TABLE transactions ADD COLUMN duplicate_of TEXT")
+    db.execute("DROP INDEX IF EXISTS transactions_status")
+    db.execute("DROP INDEX IF EXISTS transactions_callback")
+    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS):
+        db.execute(statement)
+    # EAT is UTC+3 all year: the day of a payment is the date of settled_at + 3 h.
+    db.execute(
+        "INSERT INTO daily_totals (account, day, paid_cents) "
+        "SELECT msisdn, date(settled_at + 10800, 'unixepoch'), SUM(amount) * 100 FROM transactions "
+        "WHERE result_code = '0' AND settled_at IS NOT NULL GROUP BY 1, 2"
+    )
+
+
+# STEPS[n] brings a file from schema n to n + 1.
+STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the database to SCHEMA_VERSION in one transaction; returns the version it had.
+
+    Raises ValueError for another program's database or a newer schema (nothing written).
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version_of(db)
+        problem = refusal(found)
+        if problem is not None:
+            raise ValueError(problem)
+        assert found is not None
+        if found == 0:
+            _create(db)
+        else:
+            for version in range(found, SCHEMA_VERSION):
+                STEPS[version](db)
+        if found != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return found

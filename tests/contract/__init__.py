@@ -1,0 +1,1 @@
+"""The OpenAPI document against the live server (schemathesis): marked slow."""

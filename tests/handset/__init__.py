@@ -1,0 +1,1 @@
+"""The Textual app, driven with Pilot over the real embedded server."""

@@ -1,0 +1,1 @@
+"""Bad input, faulty merchants, concurrency, crashes: marked slow."""

@@ -1,0 +1,1 @@
+"""The engine and the HTTP server, over real HTTP."""

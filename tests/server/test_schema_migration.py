@@ -1,0 +1,100 @@
+"""Schema versions: a database made by the first release is migrated forward, in one go.
+
+``tests/fixtures/schema-v1.db`` was written by the release before schema versions (see
+tests/fixtures/README.md): three handsets, payments (one paid, one cancelled, one wrong
+PIN, one paid whose callback is still due) and one live prompt. Started on a copy, the
+emulator brings it to the current schema with everything kept, and goes on from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.clock import ManualClock
+from server.errors import CannotStart
+from server.ids import IdGenerator
+from server.runner import Emulator
+from server.schema import SCHEMA_VERSION
+from server.settings import Settings
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema-v1.db"
+
+
+def _read(db: Path, sql: str) -> list[tuple]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def old_db(tmp_path: Path) -> Path:
+    path = tmp_path / "old.db"
+    shutil.copy(FIXTURE, path)
+    return path
+
+
+def test_the_fixture_is_a_first_release_database(old_db: Path) -> None:
+    assert _read(old_db, "PRAGMA user_version") == [(0,)]
+    assert _read(old_db, "SELECT value FROM meta WHERE key='schema_version'") == [("1",)]
+    assert ("daily_totals",) not in _read(old_db, "SELECT name FROM sqlite_master")
+
+
+async def test_a_first_release_database_is_migrated_with_everything_kept(
+    old_db: Path, receiver: CallbackReceiver
+) -> None:
+    before = {
+        table: _read(old_db, f"SELECT * FROM {table} ORDER BY 1")
+        for table in ("handsets", "merchants", "transactions", "messages", "callback_attempts", "tokens")
+    }
+    clock = ManualClock()  # the fixture's own day: its payments count towards today's limit
+    emulator = Emulator(Settings(port=0, db=old_db), clock=clock, ids=IdGenerator(seed=5))
+    await emulator.start()
+    try:
+        assert _read(old_db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        for table in ("handsets", "merchants", "messages", "callback_attempts", "tokens"):
+            assert _read(old_db, f"SELECT * FROM {table} ORDER BY 1") == before[table], table
+        kept = {row[1]: row for row in before["transactions"]}
+        now = {row[1]: row for row in _read(old_db, "SELECT * FROM transactions ORDER BY 1")}
+        assert set(now) == set(kept)
+        # What was paid that day is now a running total: 150 + 7 from Wanjiku's phone.
+        assert _read(old_db, "SELECT account, paid_cents FROM daily_totals") == [("254708374149", 15_700)]
+
+        async with httpx.AsyncClient(base_url=emulator.base_url) as http:
+            daraja = Daraja(http)
+            checkout = (await daraja.push(receiver.url, Amount=43)).json()["CheckoutRequestID"]
+            emulator.simulator.enter_pin(checkout, "1234")
+            inbox = (await http.get("/simulator/handsets/254708374149/inbox")).json()["messages"]
+        assert "Amount you can transact within the day is 499,800.00." in inbox[0]["text"]
+        await emulator.simulator.callbacks.wait_idle()
+        assert [c.json["Body"]["stkCallback"]["CheckoutRequestID"] for c in receiver.received] == [checkout]
+    finally:
+        await emulator.stop()
+
+
+async def test_a_failed_migration_leaves_the_file_as_it_was(old_db: Path) -> None:
+    """A step that fails halfway (here: a table in the way) rolls every step back."""
+    with closing(sqlite3.connect(old_db)) as conn:
+        conn.execute("CREATE TABLE daily_totals (something_else TEXT)")
+        conn.commit()
+    digest = hashlib.sha256(old_db.read_bytes()).hexdigest()
+    emulator = Emulator(Settings(port=0, db=old_db), clock=ManualClock(), ids=IdGenerator(seed=5))
+    with pytest.raises(CannotStart, match="daily_totals"):
+        await emulator.start()
+    assert hashlib.sha256(old_db.read_bytes()).hexdigest() == digest
+    assert _read(old_db, "PRAGMA user_version") == [(0,)]
+    assert not Path(f"{old_db}.lock").exists()
+
+
+async def test_a_new_database_starts_at_the_current_version(tmp_path: Path) -> None:
+    emulator = Emulator(Settings(port=0, db=tmp_path / "new.db"), clock=ManualClock())
+    await emulator.start()
+    await emulator.stop()
+    assert _read(tmp_path / "new.db", "PRAGMA user_version") == [(SCHEMA_VERSION,)]
