@@ -202,3 +202,13 @@ async def test_the_phone_grows_on_a_big_terminal_and_the_log_reflows(start_app, 
         padding = log.get_component_styles("option-list--option").padding.width
         for index, option in enumerate(log.options):  # every entry measured again at the new width
             assert log._line_cache.heights[index] == option.prompt.get_height(log.styles, width - padding)
+
+
+def test_the_readme_names_every_key_of_the_keys_screen():
+    """The keys screen's list (``KEYS``) is the one list: the README's tables name every key in it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for _, rows in KEYS:
+        for key, _ in rows:
+            assert f"`{key}`" in readme, key
