@@ -83,7 +83,7 @@ async def run_push(args: argparse.Namespace) -> dict:
                         raw = await response.read()
                         ok = response.status == 200 and b'"ResponseCode":"0"' in raw
                         status = str(response.status) if ok or response.status != 200 else "200-not-ack"
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     status = type(exc).__name__
                 done = time.perf_counter()
                 if record:
@@ -131,7 +131,7 @@ async def run_e2e(args: argparse.Namespace) -> dict:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp shows the bound port only on its private server
     template = push_body_template(f"http://127.0.0.1:{port}/callback")
     headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
     push_url = args.url + PUSH_PATH
@@ -176,7 +176,7 @@ async def run_e2e(args: argparse.Namespace) -> dict:
                 else:
                     try:
                         t3 = await asyncio.wait_for(future, CALLBACK_WAIT_S)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         errors["callback timeout"] += 1
                         waiting.pop(checkout, None)
                         return
@@ -191,7 +191,7 @@ async def run_e2e(args: argparse.Namespace) -> dict:
                 while budget.take() is not None:
                     try:
                         await one(phone, record)
-                    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:
+                    except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
                         errors[type(exc).__name__] += 1
 
             if args.warmup:

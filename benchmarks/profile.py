@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 from benchmarks.common import Processes, free_port, python
 from benchmarks.flame_summary import summarise
 from benchmarks.run import DEFAULT_OUT, _first_answer, _start_helper, e2e_load, push_load
-
-import httpx
 
 
 def profiled(procs: Processes, workdir: Path, name: str, out: Path, rate: int):

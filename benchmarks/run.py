@@ -41,19 +41,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script, `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from benchmarks.soak import soak  # noqa: E402
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     PUSH_PATH,
-    ROOT,
     Processes,
     cpu_seconds,
     free_port,
@@ -62,6 +60,7 @@ from benchmarks.common import (  # noqa: E402
     rss_mb,
     wait_for_line,
 )
+from benchmarks.soak import soak
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
@@ -352,7 +351,7 @@ def describe_machine(loadgen: str) -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kb = next(
-        (int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")), 0
+        (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0
     )
     versions = {}
     for name in ("aiohttp", "httpx", "pydantic", "textual"):
@@ -523,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.monotonic()
     results: dict[str, Any] = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full", "plan": plan.__dict__,
         "machine": describe_machine(loadgen), "targets": TARGETS,
     }

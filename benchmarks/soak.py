@@ -50,7 +50,7 @@ class WalWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "WalWatcher":
+    def __enter__(self) -> WalWatcher:
         self._thread.start()
         return self
 

@@ -21,15 +21,17 @@ import time
 
 T_PROCESS = time.monotonic()  # as early as possible: the imports below are part of start-up
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from benchmarks.common import latency_stats, msisdn, push_body_template  # noqa: E402
+from benchmarks.common import latency_stats, msisdn, push_body_template
 
 SIZE = (120, 40)
 FLOOD_PHONE_START = 5_000_000  # far from the push benchmark's phones
@@ -201,12 +203,12 @@ async def flood(args: argparse.Namespace) -> dict[str, Any]:
                 if loadgen.returncode is None:
                     try:
                         await asyncio.wait_for(loadgen.wait(), 30)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         loadgen.kill()
             out, _ = await loadgen.communicate()
             generated = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
             flood_frames = [f for f in frames.frames if pushes and pushes[0] <= f <= done_at]
-            gaps = [b - a for a, b in zip(flood_frames, flood_frames[1:])]
+            gaps = [b - a for a, b in itertools.pairwise(flood_frames)]
             started = pushes[0] if pushes else spawned
             return {
                 "handsets": args.handsets, "prompts_per_handset": args.prompts, "pushes": total,

@@ -15,8 +15,9 @@ import asyncio
 import base64
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cairosvg
 import httpx
@@ -25,10 +26,13 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handset.app import HandsetApp, make_app  # noqa: E402
-from server.clock import ManualClock  # noqa: E402
-from server.ids import IdGenerator  # noqa: E402
-from server.settings import HandsetConfig, MerchantConfig, Settings  # noqa: E402
+from textual.widgets import Input
+
+from handset.app import HandsetApp, make_app
+from handset.widgets.phone_tabs import HiddenTabs
+from server.clock import ManualClock
+from server.ids import IdGenerator
+from server.settings import HandsetConfig, MerchantConfig, Settings
 
 SIZE = (120, 40)
 SHORTCODE = "174379"
@@ -60,7 +64,7 @@ class Merchant:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp shows the bound port only on its private server
         self.callback_url = f"http://127.0.0.1:{port}/mpesa/callback"
         response = await self.client.get(
             "/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("shop-key", "shop-secret"),
@@ -126,7 +130,7 @@ async def shoot(out: Path, port: int) -> None:
             await until(lambda: wanjiku.prompt_waiting)
             await pilot.pause()
             await pilot.press("1", "2")
-            app.simulator.clock.advance(17)  # type: ignore[attr-defined]
+            app.simulator.clock.advance(17)  # type: ignore[attr-defined]  # a ManualClock here, a Clock to mypy
             wanjiku.prompt.refresh_countdown()
             await pilot.pause()
             save(app, out, "prompt")
@@ -214,11 +218,11 @@ async def power_tools(app: HandsetApp, pilot: Any, merchant: Merchant, out: Path
 
     await pilot.press("i")
     inspector = app.screen
-    await until(lambda: len(inspector.attempts) >= 5)  # type: ignore[attr-defined]
+    await until(lambda: len(inspector.attempts) >= 5)  # type: ignore[attr-defined]  # the screen mypy sees is a plain Screen
     await pilot.press("r")  # resend the newest (the 8006 callback)
-    await until(lambda: inspector.attempts[0].kind == "resend")  # type: ignore[attr-defined]
+    await until(lambda: inspector.attempts[0].kind == "resend")  # type: ignore[attr-defined]  # the screen mypy sees is a plain Screen
     await pilot.press("f", "enter")  # forge one to the merchant's URL, prefilled from the chosen attempt
-    await until(lambda: inspector.attempts[0].kind == "forged")  # type: ignore[attr-defined]
+    await until(lambda: inspector.attempts[0].kind == "forged")  # type: ignore[attr-defined]  # the screen mypy sees is a plain Screen
     await pilot.press("home")
     app.clear_notifications()
     await pilot.pause(0.3)
@@ -256,7 +260,8 @@ async def small_terminal(out: Path, port: int) -> None:
                        MerchantConfig(shortcode=LONG_SHORTCODE, passkey=LONG_PASSKEY, name=LONG_NAME)],
             handsets=[*defaults.handsets, *(HandsetConfig(msisdn=m, name=n) for m, n in MORE_CUSTOMERS)],
         )
-        app = make_app(settings, clock=ManualClock(), ids=IdGenerator(seed=7))
+        clock = ManualClock()
+        app = make_app(settings, clock=clock, ids=IdGenerator(seed=7))
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             await asyncio.wait_for(app.ready.wait(), 10)
             await pilot.pause(0.5)
@@ -268,7 +273,7 @@ async def small_terminal(out: Path, port: int) -> None:
             await merchant.push("254708374149", 1500, "INV-2041", shortcode=LONG_SHORTCODE, passkey=LONG_PASSKEY)
             await until(lambda: wanjiku.prompt_waiting)
             await pilot.press("1", "2")
-            app.simulator.clock.advance(17)  # type: ignore[attr-defined]
+            clock.advance(17)
             wanjiku.prompt.refresh_countdown()
             await pilot.pause(0.3)
             save(app, out, "prompt-80x24")
@@ -276,14 +281,14 @@ async def small_terminal(out: Path, port: int) -> None:
             last = MORE_CUSTOMERS[-1][0]  # a phone whose tab is off the right edge
             await merchant.push(last, 400, "ORDER-13")
             await until(lambda: app.phones[last].prompt_waiting)
-            await until(lambda: app.tabs.query_one("#tabs-after").count == 1)  # type: ignore[attr-defined]
+            await until(lambda: app.tabs.query_one("#tabs-after", HiddenTabs).count == 1)
             await pilot.pause(0.6)
             app.clear_notifications()
             await pilot.pause(0.3)
             save(app, out, "hidden-tabs-80x24")
 
             await pilot.press("s")
-            app.screen.query_one("#think_time").value = "-5"  # type: ignore[attr-defined]
+            app.screen.query_one("#think_time", Input).value = "-5"
             await pilot.press("ctrl+s")
             await pilot.pause(0.3)
             save(app, out, "settings-80x24")

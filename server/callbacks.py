@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .answers import NOT_COPIES, compare_answers
 from .clock import wire_timestamp
 from .daraja.catalogue import CALLBACK_CONTENT_TYPE
 from .errors import StorageFailed
-from .answers import NOT_COPIES, compare_answers
 from .events import AnswersDiffer, CallbackAttempted, EventBus
 from .fair_share import TurnBudget
 from .models import CALLBACK_DELIVERED, CALLBACK_DUE, CALLBACK_FAILED, CallbackAttempt, Transaction

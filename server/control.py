@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from . import json_body
+from .daraja.catalogue import PROMPT_CODES
+from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .events import Event
 from .models import PENDING, SETTLED, Transaction
-from .daraja.catalogue import PROMPT_CODES
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
-from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .simulator import Simulator
 
 SSE_TASKS = web.AppKey("sse_tasks", set[asyncio.Task[None]])
@@ -302,7 +303,7 @@ class ControlApi:
             while True:
                 try:
                     event: Event = await asyncio.wait_for(queue.get(), _KEEPALIVE_SECONDS)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue
                 data = json.dumps(event.to_json(), separators=(",", ":"))

@@ -13,6 +13,7 @@ is bound), so a refusal can name the other process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -88,10 +89,8 @@ class OwnerLock:
         """Drop the lock and remove the lock file (unlinked while still held: see acquire)."""
         if self._fd is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.path.unlink()
-        except OSError:
-            pass
         os.close(self._fd)  # closing the descriptor releases the lock
         self._fd = None
 

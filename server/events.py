@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from .clock import iso
 from .models import CallbackAttempt, Handset, Message, Transaction
@@ -37,7 +38,7 @@ class HandsetChanged(Event):
     """A handset was added or its name, PIN, balance or online state changed."""
 
     type: ClassVar[str] = "handset.changed"
-    handset: Handset = field(default=None)  # type: ignore[assignment]
+    handset: Handset
 
     def payload(self) -> dict[str, Any]:
         return {"handset": self.handset.to_json()}
@@ -48,7 +49,7 @@ class PromptArrived(Event):
     """An STK prompt is now live on a handset."""
 
     type: ClassVar[str] = "prompt.arrived"
-    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+    transaction: Transaction
 
     def payload(self) -> dict[str, Any]:
         return {"transaction": self.transaction.to_json()}
@@ -59,7 +60,7 @@ class TransactionSettled(Event):
     """A transaction got its one and only ResultCode."""
 
     type: ClassVar[str] = "transaction.settled"
-    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+    transaction: Transaction
 
     def payload(self) -> dict[str, Any]:
         return {"transaction": self.transaction.to_json()}
@@ -70,7 +71,7 @@ class CallbackPlanChanged(Event):
     """A live prompt's callback plan was set (from the control API or the UI)."""
 
     type: ClassVar[str] = "callback_plan.changed"
-    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+    transaction: Transaction
 
     def payload(self) -> dict[str, Any]:
         return {"transaction": self.transaction.to_json()}
@@ -81,7 +82,7 @@ class DuplicatePushFlagged(Event):
     """A push came in like one accepted moments ago: the merchant app may have submitted twice."""
 
     type: ClassVar[str] = "push.duplicate"
-    transaction: Transaction = field(default=None)  # type: ignore[assignment]
+    transaction: Transaction
     original: str = ""  # the earlier push's CheckoutRequestID
     seconds_ago: float = 0.0
 
@@ -115,7 +116,7 @@ class SmsReceived(Event):
     """An SMS landed in a handset's inbox."""
 
     type: ClassVar[str] = "sms.received"
-    message: Message = field(default=None)  # type: ignore[assignment]
+    message: Message
 
     def payload(self) -> dict[str, Any]:
         return {"msisdn": self.message.msisdn, "message": self.message.to_json()}
@@ -126,7 +127,7 @@ class CallbackAttempted(Event):
     """One attempt to deliver a callback finished (well or badly)."""
 
     type: ClassVar[str] = "callback.attempted"
-    attempt: CallbackAttempt = field(default=None)  # type: ignore[assignment]
+    attempt: CallbackAttempt
     final: bool = True  # no further attempt will follow
 
     def payload(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class IdGenerator:
         Two pushes to one phone within the same millisecond get consecutive
         milliseconds, so the format holds and ids never collide.
         """
-        ms = int(round(now * 1000))
+        ms = round(now * 1000)
         ms = max(ms, self._last_ms.get(msisdn, -1) + 1)
         self._last_ms[msisdn] = ms
         second = ms // 1000

@@ -62,10 +62,14 @@ class Merchant:
     passkey: str
     name: str
     kind: str
-    balance_cents: int = 0
+    balance_cents: int = 0  # of the account customers' payments reach (Utility, or Merchant for a till)
+    accounts: dict[str, int] = field(default_factory=dict)  # every account of the shortcode, in cents
 
     def to_json(self) -> dict[str, Any]:
-        return {"shortcode": self.shortcode, "name": self.name, "kind": self.kind, "balance": kes(self.balance_cents)}
+        return {
+            "shortcode": self.shortcode, "name": self.name, "kind": self.kind, "balance": kes(self.balance_cents),
+            "accounts": {kind: kes(cents) for kind, cents in self.accounts.items()},
+        }
 
 
 @dataclass

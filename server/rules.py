@@ -68,7 +68,7 @@ class OutcomeRule(BaseModel):
     _parse = field_validator("outcome", mode="before")(lambda cls, v: parse_outcome(v))
 
     @model_validator(mode="after")
-    def _has_condition(self) -> "OutcomeRule":
+    def _has_condition(self) -> OutcomeRule:
         if self.msisdn is None and self.amount is None and self.min_amount is None and self.max_amount is None:
             raise ValueError("a rule needs msisdn, amount, min_amount or max_amount (use mode for everything)")
         return self

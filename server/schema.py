@@ -10,7 +10,7 @@ release is refused before anything is written.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 SCHEMA_VERSION = 2
 
@@ -21,6 +21,22 @@ CREATE TABLE daily_totals (
     account TEXT NOT NULL, day TEXT NOT NULL, paid_cents INTEGER NOT NULL,
     PRIMARY KEY (account, day)
 ) WITHOUT ROWID;
+"""
+
+# The ledger (schema 2): every balance is an account, every movement a posting between two
+# accounts. Balances used to live on the handsets and merchants rows.
+_LEDGER = """
+CREATE TABLE accounts (
+    owner TEXT NOT NULL, kind TEXT NOT NULL, balance_cents INTEGER NOT NULL,
+    PRIMARY KEY (owner, kind)
+) WITHOUT ROWID;
+CREATE TABLE postings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, receipt TEXT,
+    debit_owner TEXT NOT NULL, debit_kind TEXT NOT NULL,
+    credit_owner TEXT NOT NULL, credit_kind TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX postings_receipt ON postings (receipt) WHERE receipt IS NOT NULL;
 """
 
 # Only the few rows still pending or still owed a callback are indexed: a settlement drops
@@ -34,13 +50,12 @@ CREATE INDEX transactions_due ON transactions (seq) WHERE callback_state = 'due'
 _TABLES = """
 CREATE TABLE handsets (
     msisdn TEXT PRIMARY KEY, name TEXT NOT NULL, pin TEXT NOT NULL,
-    balance_cents INTEGER NOT NULL, online INTEGER NOT NULL, position INTEGER NOT NULL,
+    online INTEGER NOT NULL, position INTEGER NOT NULL,
     wrong_pins INTEGER NOT NULL DEFAULT 0, pin_locked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX handsets_position ON handsets (position);
 CREATE TABLE merchants (
-    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL,
-    kind TEXT NOT NULL, balance_cents INTEGER NOT NULL
+    shortcode TEXT PRIMARY KEY, passkey TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL
 );
 CREATE TABLE transactions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,7 +73,7 @@ CREATE TABLE transactions (
     callback_plan TEXT, callback_due_at REAL, duplicate_of TEXT
 );
 CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
-""" + _PARTIAL_INDEXES + """
+""" + _PARTIAL_INDEXES + _LEDGER + """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
     text TEXT NOT NULL, received_at REAL NOT NULL
@@ -127,7 +142,7 @@ def _create(db: sqlite3.Connection) -> None:
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     """Late columns of schema 1, partial indexes, the per-day totals (filled from the history),
-    and the double-submit mark."""
+    the double-submit mark, and the ledger (opened with the balances the rows held)."""
     for table, column, declaration in _V1_LATE_COLUMNS:
         existing = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in existing:
@@ -137,6 +152,18 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS transactions_callback")
     for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS):
         db.execute(statement)
+    for statement in _statements(_LEDGER):
+        db.execute(statement)
+    # Phones' money in their M-PESA account; a merchant's in the account payments reach (a
+    # paybill's Utility account, a till's Merchant account). The world (the other side of
+    # money put in by hand) has no row: it always holds minus everything else.
+    db.execute("INSERT INTO accounts SELECT msisdn, 'mpesa', balance_cents FROM handsets")
+    db.execute(
+        "INSERT INTO accounts SELECT shortcode, CASE kind WHEN 'till' THEN 'merchant' ELSE 'utility' END, "
+        "balance_cents FROM merchants"
+    )
+    db.execute("ALTER TABLE handsets DROP COLUMN balance_cents")
+    db.execute("ALTER TABLE merchants DROP COLUMN balance_cents")
     # EAT is UTC+3 all year: the day of a payment is the date of settled_at + 3 h.
     db.execute(
         "INSERT INTO daily_totals (account, day, paid_cents) "

@@ -21,13 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-from .rules import CallbackPlan, Unattended
 from .daraja.catalogue import (
     SANDBOX_MERCHANT_NAME,
     SANDBOX_PASSKEY,
     SANDBOX_SHORTCODE,
     SANDBOX_TEST_MSISDN,
 )
+from .rules import CallbackPlan, Unattended
 
 # [0-9], not \d (any Unicode digit); \Z, not $ (which allows a final newline in Python's re).
 MSISDN_PATTERN = re.compile(r"^254[17][0-9]{8}\Z")

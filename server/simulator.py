@@ -21,25 +21,24 @@ from pydantic import ValidationError
 
 from .answers import AnswerComparison, compare_answers
 from .callbacks import CallbackDispatcher, render_callback
-from .clock import Clock, SystemClock, TimerHandle, eat
+from .clock import Clock, SystemClock, TimerHandle
 from .customer_texts import confirmation_sms, prompt_text
 from .daraja.catalogue import (
-    DAILY_LIMIT,
+    CANCELLED,
     INSUFFICIENT_FUNDS,
     MAX_PROMPT_CHARS,
     PHONE_BUSY,
+    PIN_LOCKED,
+    PROMPT_CODES,
     PUSH_FAILED,
+    RULE_LIMITED,
     SUCCESS,
     TIMED_OUT,
     WRONG_PIN,
     WRONG_PINS_BEFORE_LOCK,
-    PIN_LOCKED,
-    CANCELLED,
-    PROMPT_CODES,
     result_desc,
 )
 from .errors import Conflict, DuplicatePush, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
-from .events import duplicate_words
 from .events import (
     CallbackPlanChanged,
     DuplicatePushFlagged,
@@ -49,10 +48,11 @@ from .events import (
     SmsReceived,
     StateReset,
     TransactionSettled,
+    duplicate_words,
 )
 from .ids import IdGenerator
+from .ledger import HANDSET, MAX_BALANCE_CENTS, ORGANISATION_ACCOUNTS, RECEIVING, Ledger, Refusal, handset_account
 from .models import (
-    CALLBACK_DELIVERED,
     CALLBACK_DROPPED,
     CALLBACK_DUE,
     CALLBACK_FAILED,
@@ -70,7 +70,10 @@ from .store import DuplicateId, Store
 log = logging.getLogger(__name__)
 
 MPESA_SENDER = "MPESA"
-MAX_BALANCE_CENTS = 500_000 * 100
+# What a payment the ledger refuses settles with, by the ledger's rule. STK has no daily-limit
+# code of its own: "Rule limited." is the nearest of its codes (spec §4; an emulator choice).
+STK_REFUSALS: dict[str, int | str] = {"insufficient": INSUFFICIENT_FUNDS, "daily_limit": RULE_LIMITED}
+
 STORAGE_RETRY = 1.0  # seconds before a refused timeout settlement is tried again
 
 
@@ -106,6 +109,8 @@ class Simulator:
         self.ids = ids if ids is not None else IdGenerator()
         self.bus = bus if bus is not None else EventBus()
         self.callbacks = CallbackDispatcher(settings, self.store, self.bus, self.clock)
+        self.ledger = Ledger(self.store)
+        self.ledger.on_change = self._balance_changed
         self._handsets: dict[str, Handset] = {}
         self._merchants: dict[str, Merchant] = {}
         self._live: dict[str, Transaction] = {}
@@ -147,21 +152,27 @@ class Simulator:
 
     def _load(self) -> None:
         """Read the database into memory; an empty one gets the configured merchants and handsets."""
+        now = self.clock.now()
+        self.ledger.load()
         with self.store.atomic():
             # Merchants from the config win over stored ones (passkeys and names can change);
-            # configured handsets missing from the database are added.
-            stored = {m.shortcode: m for m in self.store.load_merchants()}
+            # configured handsets missing from the database are added with their money.
             for config in self.settings.merchants:
-                old = stored.get(config.shortcode)
-                balance = old.balance_cents if old else 0
-                self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind, balance))
+                self.store.save_merchant(Merchant(config.shortcode, config.passkey, config.name, config.kind))
+                for kind in ORGANISATION_ACCOUNTS[config.kind]:
+                    if not self.ledger.has((config.shortcode, kind)):
+                        self.ledger.open((config.shortcode, kind), 0, now)
             known = {h.msisdn for h in self.store.load_handsets()}
             for phone in self.settings.handsets:
                 if phone.msisdn not in known:
-                    self.store.save_handset(
-                        Handset(phone.msisdn, phone.name, phone.pin, round(phone.balance * 100))
-                    )
+                    self.store.save_handset(Handset(phone.msisdn, phone.name, phone.pin, 0))
+                    self.ledger.open(handset_account(phone.msisdn), round(phone.balance * 100), now)
         self._merchants = {m.shortcode: m for m in self.store.load_merchants()}
+        for merchant in self._merchants.values():
+            merchant.balance_cents = self.ledger.balance((merchant.shortcode, RECEIVING[merchant.kind]))
+            merchant.accounts = {
+                kind: self.ledger.balance((merchant.shortcode, kind)) for kind in ORGANISATION_ACCOUNTS[merchant.kind]
+            }
         self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
         self._tokens = self.store.load_tokens(self.clock.now())
         self._recent_pushes.clear()
@@ -256,9 +267,27 @@ class Simulator:
         if msisdn in self._handsets:
             raise Conflict(f"a handset with MSISDN {msisdn} already exists")
         handset = self._new_handset(msisdn, name, pin, balance)
-        self.store.save_handset(handset)
+        with self.store.atomic():
+            self._save_new_handset(handset)
         self._register_handset(handset)
         return handset
+
+    def _save_new_handset(self, handset: Handset) -> None:
+        """Store a new phone and open its M-PESA account with the money it starts with."""
+        self.store.save_handset(handset)
+        self.ledger.open(handset_account(handset.msisdn), handset.balance_cents, self.clock.now())
+
+    def _balance_changed(self, account: tuple[str, str], cents: int) -> None:
+        """The ledger committed a new balance: the phone or merchant in memory shows it."""
+        owner, kind = account
+        handset = self._handsets.get(owner) if kind == HANDSET else None
+        if handset is not None:
+            handset.balance_cents = cents
+        merchant = self._merchants.get(owner)
+        if merchant is not None and kind in merchant.accounts:
+            merchant.accounts[kind] = cents
+            if RECEIVING[merchant.kind] == kind:
+                merchant.balance_cents = cents
 
     def _new_handset(self, msisdn: str, name: str | None, pin: str | None, balance: float | None) -> Handset:
         return Handset(
@@ -283,16 +312,16 @@ class Simulator:
             changed.name = _check_name(name)
         if pin is not None:
             changed.pin = _check_pin(pin)
-        if balance is not None:
-            changed.balance_cents = _check_balance(balance)
+        cents = _check_balance(balance) if balance is not None else None
         if online is not None:
             if not isinstance(online, bool):
                 raise InvalidInput("online must be true or false")
             changed.online = online
-        self.store.save_handset(changed)
-        handset.name, handset.pin, handset.balance_cents, handset.online = (
-            changed.name, changed.pin, changed.balance_cents, changed.online
-        )
+        with self.store.atomic():
+            self.store.save_handset(changed)
+            if cents is not None:
+                self.ledger.set_balance(handset_account(msisdn), cents, self.clock.now())
+        handset.name, handset.pin, handset.online = changed.name, changed.pin, changed.online
         self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
         return handset
 
@@ -395,7 +424,8 @@ class Simulator:
         if decision.callback is not None:
             txn.callback_plan = decision.callback.model_dump_json()
         if new_phone is not None and (busy or len(txn.prompt) > MAX_PROMPT_CHARS):
-            self.store.save_handset(new_phone)
+            with self.store.atomic():
+                self._save_new_handset(new_phone)
             self._register_handset(new_phone)
         if busy:
             self._settle(txn, PHONE_BUSY, insert=True)
@@ -410,7 +440,7 @@ class Simulator:
                 try:
                     with self.store.atomic(group=True):
                         if new_phone is not None:
-                            self.store.save_handset(new_phone)
+                            self._save_new_handset(new_phone)
                         self.store.insert_transaction(txn)
                     break
                 except DuplicateId as taken:
@@ -627,9 +657,18 @@ class Simulator:
                 "wrong_pins": wrong, "pin_locked": wrong >= WRONG_PINS_BEFORE_LOCK,
             })
         reset = {"wrong_pins": 0} if handset.wrong_pins else None
-        if txn.amount * 100 > handset.balance_cents:
-            return self._settle(txn, INSUFFICIENT_FUNDS, handset_change=reset)
+        refusal = self._payment_refusal(txn)
+        if refusal is not None:
+            return self._settle(txn, STK_REFUSALS.get(refusal.rule, RULE_LIMITED), handset_change=reset)
         return self._settle(txn, SUCCESS, handset_change=reset)
+
+    def _payment_refusal(self, txn: Transaction) -> Refusal | None:
+        """Why the ledger would not let this prompt's payment through, if it would not."""
+        merchant = self._merchants[txn.shortcode]
+        return self.ledger.refusal(
+            handset_account(txn.msisdn), (merchant.shortcode, RECEIVING[merchant.kind]), txn.amount * 100,
+            self.clock.now(),
+        )
 
     def cancel(self, checkout_request_id: str) -> Transaction:
         """The customer pressed Cancel."""
@@ -649,9 +688,10 @@ class Simulator:
             )
         txn = self._require_live(checkout_request_id)
         if code == SUCCESS:
-            handset = self._require_answerable(txn)
-            if txn.amount * 100 > handset.balance_cents:
-                raise Conflict("the handset's balance is too low to pay this amount")
+            self._require_answerable(txn)
+            refusal = self._payment_refusal(txn)
+            if refusal is not None:
+                raise Conflict(f"the payment cannot go through: {refusal.words}")
         return self._settle(txn, code)
 
     def transaction(self, checkout_request_id: str) -> Transaction | None:
@@ -726,29 +766,26 @@ class Simulator:
             settled.callback_due_at = now + plan.seconds
         elif plan.mode == "late":
             settled.callback_due_at = now + self.settings.late_callback_delay
-        new_merchant = None
         new_handset = replace(handset, **handset_change) if handset is not None and handset_change else None
         if code == SUCCESS:
             assert handset is not None and merchant is not None
             settled.receipt = self.ids.receipt(now)
-            new_handset = replace(new_handset or handset, balance_cents=handset.balance_cents - txn.amount * 100)
-            new_merchant = replace(merchant, balance_cents=merchant.balance_cents + txn.amount * 100)
-            settled.balance_after_cents = new_handset.balance_cents
+            settled.balance_after_cents = handset.balance_cents - txn.amount * 100
         while True:
             settled.callback_body = render_callback(settled)
             try:
-                message = self._write_settlement(settled, insert, new_handset, new_merchant, now)
+                message = self._write_settlement(settled, insert, new_handset, merchant if code == SUCCESS else None, now)
                 break
             except DuplicateId as taken:
                 self._replace_id(settled, taken.column)
-        self._apply_settlement(txn, settled, handset, merchant, new_handset, new_merchant, now, message)
+        self._apply_settlement(txn, settled, handset, new_handset, now, message)
         return txn
 
     def _write_settlement(
-        self, settled: Transaction, insert: bool, new_handset: Handset | None, new_merchant: Merchant | None,
+        self, settled: Transaction, insert: bool, new_handset: Handset | None, paid_to: Merchant | None,
         now: float,
     ) -> Message | None:
-        """One commit: the transaction, the balances and the SMS, or nothing at all."""
+        """One commit: the transaction, the payment and the SMS, or nothing at all."""
         message = None
         txn = settled
         with self.store.atomic():
@@ -758,33 +795,31 @@ class Simulator:
                 self.store.update_transaction(settled)
             if new_handset is not None:
                 self.store.save_handset(new_handset)
-            if new_handset is not None and new_merchant is not None:
-                self.store.save_merchant(new_merchant)
-                day = eat(now).date().isoformat()
-                self.store.add_paid(txn.msisdn, day, txn.amount * 100)
-                spent = self.store.paid_on(txn.msisdn, day) // 100
+            if paid_to is not None:
+                self.ledger.pay(
+                    handset_account(txn.msisdn), (paid_to.shortcode, RECEIVING[paid_to.kind]), txn.amount * 100,
+                    now, settled.receipt, "stk push",
+                )
                 message = self.store.add_message(
                     txn.msisdn, MPESA_SENDER,
                     confirmation_sms(
                         settled.receipt or "", txn.amount, txn.merchant_name, txn.account_reference,
-                        txn.transaction_type, now, new_handset.balance_cents,
-                        max(0, DAILY_LIMIT - spent) * 100,
+                        txn.transaction_type, now, settled.balance_after_cents or 0,
+                        self.ledger.remaining_today(txn.msisdn, now),
                     ),
                     now,
                 )
         return message
 
     def _apply_settlement(
-        self, txn: Transaction, settled: Transaction, handset: Handset | None, merchant: Merchant | None,
-        new_handset: Handset | None, new_merchant: Merchant | None, now: float, message: Message | None,
+        self, txn: Transaction, settled: Transaction, handset: Handset | None, new_handset: Handset | None,
+        now: float, message: Message | None,
     ) -> None:
-        """After the commit: memory follows the database and the world hears of it."""
+        """After the commit: memory follows the database and the world hears of it (the
+        balances already did, through the ledger)."""
         txn.__dict__.update(settled.__dict__)
         if new_handset is not None and handset is not None:
-            handset.balance_cents = new_handset.balance_cents
             handset.wrong_pins, handset.pin_locked = new_handset.wrong_pins, new_handset.pin_locked
-        if new_merchant is not None and merchant is not None:
-            merchant.balance_cents = new_merchant.balance_cents
         self._live.pop(txn.checkout_request_id, None)
         auto = self._auto.pop(txn.checkout_request_id, None)
         if auto is not None:
@@ -806,10 +841,8 @@ class Simulator:
 
     # --- ledger -----------------------------------------------------------------
     def total_money_cents(self) -> int:
-        """All handset and merchant balances together; payments never change it."""
-        return sum(h.balance_cents for h in self._handsets.values()) + sum(
-            m.balance_cents for m in self._merchants.values()
-        )
+        """Every account's money together (phones and organisations); payments never change it."""
+        return self.ledger.in_circulation()
 
 
 def _fingerprint(order: PushOrder) -> tuple[str, str, int, str]:

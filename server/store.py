@@ -24,13 +24,15 @@ succeeds, still agrees with the file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Iterator, TypeGuard
+from typing import Any, TypeGuard
 
 from .checkpoints import Checkpointer
 from .db_owner import OwnerLock
@@ -138,9 +140,12 @@ class Store:
         self._depth = 0  # atomic() blocks we are inside
         self._checkpoints: Checkpointer | None = None
         self._prepared = False
+        self._after: list[list[Callable[[], None]]] = []  # after_commit steps of each open block
+        self._block: dict[str, Any] | None = None  # what callers keep about the open atomic() block
+        self._group_after: list[Callable[[], None]] = []  # ...and of the open group's finished blocks
 
     @classmethod
-    def open(cls, path: Path | str, durability: str = "normal") -> "Store":
+    def open(cls, path: Path | str, durability: str = "normal") -> Store:
         store = cls(path, durability)
         store.claim()
         try:
@@ -261,10 +266,8 @@ class Store:
             self._conn = None
         if self._created:
             for suffix in ("", "-wal", "-shm", "-journal"):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(f"{self.path}{suffix}")
-                except OSError:
-                    pass
             self._created = False
         self._prepared = False
         if self._owner is not None:
@@ -307,17 +310,47 @@ class Store:
         except sqlite3.Error as exc:
             raise _refused_write(exc, self.path) from None
         self._depth += 1
+        self._after.append([])
+        self._block = {}
         try:
             yield
             db.execute("COMMIT")
         except BaseException as exc:
+            self._block = None
+            self._after.pop()
             if db.in_transaction:
                 db.execute("ROLLBACK")
             if _is_refusal(exc):
                 raise _refused_write(exc, self.path) from None
             raise
+        else:
+            self._block = None
+            for then in self._after.pop():
+                then()
         finally:
             self._depth -= 1
+
+    def in_transaction(self) -> bool:
+        """Inside an atomic() block, grouped or not."""
+        return self._depth > 0
+
+    def block_state(self) -> dict[str, Any] | None:
+        """A dict that lives as long as the open atomic() block (None outside one): where the
+        ledger keeps the balances the block's postings will leave. Group blocks have none:
+        money never moves in a grouped write."""
+        return self._block
+
+    def after_commit(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once the writes made so far are committed; never if they are rolled back.
+
+        How memory follows the file: the engine changes its in-memory state only here, so a
+        write the disk refuses leaves memory as it was. Outside atomic() the write already
+        committed, so ``then`` runs at once.
+        """
+        if self._after:
+            self._after[-1].append(then)
+        else:
+            then()
 
     @contextmanager
     def _in_group(self) -> Iterator[None]:
@@ -333,9 +366,11 @@ class Store:
         # A savepoint, so a failed block undoes only its own writes, not its neighbours'.
         db.execute("SAVEPOINT grouped")
         self._depth += 1
+        self._after.append([])
         try:
             yield
         except BaseException as exc:
+            self._after.pop()
             raised = _refused_write(exc, self.path) if _is_refusal(exc) else exc
             if db.in_transaction:
                 db.execute("ROLLBACK TO grouped")
@@ -349,10 +384,12 @@ class Store:
             raise raised from None
         else:
             db.execute("RELEASE grouped")
+            self._group_after.extend(self._after.pop())  # run when the whole group commits
         finally:
             self._depth -= 1
 
     def _fail_group(self, exc: BaseException) -> None:
+        self._group_after = []
         waiters, self._group = self._group, None
         if waiters is not None:
             _fail(waiters, exc)
@@ -371,6 +408,7 @@ class Store:
         waiters, self._group = self._group, None
         if waiters is None:
             return
+        then, self._group_after = self._group_after, []
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -379,6 +417,8 @@ class Store:
                 self._db.execute("ROLLBACK")
             _fail(waiters, _refused_write(exc, self.path))
             return
+        for step in then:
+            step()
         if not waiters.done():
             waiters.set_result(None)
 
@@ -396,7 +436,10 @@ class Store:
 
     def wipe(self, keep_tokens: bool = False) -> None:
         """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
-        tables = ["handsets", "merchants", "transactions", "messages", "callback_attempts", "daily_totals"]
+        tables = [
+            "handsets", "merchants", "transactions", "messages", "callback_attempts", "daily_totals", "accounts",
+            "postings",
+        ]
         if not keep_tokens:
             tables.append("tokens")
         with self.atomic():
@@ -406,21 +449,63 @@ class Store:
     # --- handsets and merchants ---------------------------------------------
     def save_handset(self, handset: Handset) -> None:
         self._write(
-            "INSERT INTO handsets (msisdn, name, pin, balance_cents, online, wrong_pins, pin_locked, position) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
+            "INSERT INTO handsets (msisdn, name, pin, online, wrong_pins, pin_locked, position) "
+            "VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
             "ON CONFLICT (msisdn) DO UPDATE SET name=excluded.name, pin=excluded.pin, "
-            "balance_cents=excluded.balance_cents, online=excluded.online, wrong_pins=excluded.wrong_pins, "
-            "pin_locked=excluded.pin_locked",
-            (handset.msisdn, handset.name, handset.pin, handset.balance_cents, int(handset.online),
-             handset.wrong_pins, int(handset.pin_locked)),
+            "online=excluded.online, wrong_pins=excluded.wrong_pins, pin_locked=excluded.pin_locked",
+            (handset.msisdn, handset.name, handset.pin, int(handset.online), handset.wrong_pins,
+             int(handset.pin_locked)),
         )
+
+    # --- ledger -----------------------------------------------------------------
+    def load_accounts(self) -> dict[tuple[str, str], int]:
+        return {(owner, kind): cents for owner, kind, cents in self._db.execute(
+            "SELECT owner, kind, balance_cents FROM accounts"
+        )}
+
+    def save_account(self, account: tuple[str, str], cents: int) -> None:
+        self._write(
+            "INSERT INTO accounts (owner, kind, balance_cents) VALUES (?, ?, ?) "
+            "ON CONFLICT (owner, kind) DO UPDATE SET balance_cents = excluded.balance_cents",
+            (*account, cents),
+        )
+
+    def post(
+        self, at: float, receipt: str | None, debit: tuple[str, str], credit: tuple[str, str], cents: int,
+        reason: str, balances: dict[tuple[str, str], int],
+    ) -> None:
+        """One posting and the balances it leaves (inside atomic())."""
+        self._write(
+            "INSERT INTO postings (at, receipt, debit_owner, debit_kind, credit_owner, credit_kind, amount_cents, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, receipt, *debit, *credit, cents, reason),
+        )
+        for account, balance in balances.items():
+            self.save_account(account, balance)
+
+    def sums_of_postings(self) -> dict[tuple[str, str], int]:
+        """Each account's credits minus its debits, over every posting (for the ledger's audit)."""
+        sums: dict[tuple[str, str], int] = {}
+        for owner, kind, cents in self._db.execute(
+            "SELECT credit_owner, credit_kind, SUM(amount_cents) FROM postings GROUP BY 1, 2 "
+            "UNION ALL SELECT debit_owner, debit_kind, -SUM(amount_cents) FROM postings GROUP BY 1, 2"
+        ):
+            sums[(owner, kind)] = sums.get((owner, kind), 0) + cents
+        return sums
+
+    def postings(self, receipt: str) -> list[tuple[Any, ...]]:
+        return self._db.execute(
+            "SELECT at, receipt, debit_owner, debit_kind, credit_owner, credit_kind, amount_cents, reason "
+            "FROM postings WHERE receipt = ? ORDER BY id", (receipt,),
+        ).fetchall()
 
     def has_handset(self, msisdn: str) -> bool:
         return self._db.execute("SELECT 1 FROM handsets WHERE msisdn=?", (msisdn,)).fetchone() is not None
 
     def load_handsets(self) -> list[Handset]:
         rows = self._db.execute(
-            "SELECT msisdn, name, pin, balance_cents, online, wrong_pins, pin_locked FROM handsets ORDER BY position"
+            "SELECT h.msisdn, h.name, h.pin, COALESCE(a.balance_cents, 0), h.online, h.wrong_pins, h.pin_locked "
+            "FROM handsets h LEFT JOIN accounts a ON a.owner = h.msisdn AND a.kind = 'mpesa' ORDER BY h.position"
         ).fetchall()
         return [
             Handset(msisdn=r[0], name=r[1], pin=r[2], balance_cents=r[3], online=bool(r[4]), wrong_pins=r[5],
@@ -430,14 +515,13 @@ class Store:
 
     def save_merchant(self, merchant: Merchant) -> None:
         self._write(
-            "INSERT INTO merchants (shortcode, passkey, name, kind, balance_cents) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (shortcode) DO UPDATE SET passkey=excluded.passkey, name=excluded.name, "
-            "kind=excluded.kind, balance_cents=excluded.balance_cents",
-            (merchant.shortcode, merchant.passkey, merchant.name, merchant.kind, merchant.balance_cents),
+            "INSERT INTO merchants (shortcode, passkey, name, kind) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (shortcode) DO UPDATE SET passkey=excluded.passkey, name=excluded.name, kind=excluded.kind",
+            (merchant.shortcode, merchant.passkey, merchant.name, merchant.kind),
         )
 
     def load_merchants(self) -> list[Merchant]:
-        rows = self._db.execute("SELECT shortcode, passkey, name, kind, balance_cents FROM merchants").fetchall()
+        rows = self._db.execute("SELECT shortcode, passkey, name, kind FROM merchants").fetchall()
         return [Merchant(*r) for r in rows]
 
     # --- transactions --------------------------------------------------------
@@ -477,7 +561,7 @@ class Store:
 
     def transaction(self, checkout_request_id: str) -> Transaction | None:
         row = self._db.execute(f"{_TXN_SELECT} WHERE checkout_request_id=?", (checkout_request_id,)).fetchone()
-        return None if row is None else Transaction(**dict(zip(_TXN_COLUMNS, row)))
+        return None if row is None else Transaction(**dict(zip(_TXN_COLUMNS, row, strict=True)))
 
     def transactions(
         self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
@@ -498,7 +582,7 @@ class Store:
         rows = self._db.execute(
             f"{_TXN_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         ).fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
 
     def pushes_since(self, since: float, at_most: int = 10_000) -> list[Transaction]:
         """Pushes accepted at or after ``since``, oldest first (the newest ``at_most`` of them)."""
@@ -507,16 +591,16 @@ class Store:
         for row in self._db.execute(f"{_TXN_SELECT} ORDER BY seq DESC LIMIT ?", (at_most,)):
             if row[created] < since:
                 break  # ids grow with time: everything further back is older still
-            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row))))
+            found.append(Transaction(**dict(zip(_TXN_COLUMNS, row, strict=True))))
         return found[::-1]
 
     def pending_transactions(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_PENDING} ORDER BY seq").fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
 
     def due_callbacks(self) -> list[Transaction]:
         rows = self._db.execute(f"{_TXN_SELECT} WHERE {_IS_DUE} ORDER BY seq").fetchall()
-        return [Transaction(**dict(zip(_TXN_COLUMNS, r))) for r in rows]
+        return [Transaction(**dict(zip(_TXN_COLUMNS, r, strict=True))) for r in rows]
 
     def paid_on(self, account: str, day: str) -> int:
         """Cents this account paid on ``day`` (an EAT date, ``YYYY-MM-DD``): one look-up."""

@@ -6,8 +6,9 @@ so timeouts are tested by moving the clock, never by sleeping.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest

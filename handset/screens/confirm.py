@@ -41,10 +41,9 @@ class ConfirmScreen(Dialog[bool]):
             box.border_subtitle = "Esc back"
             with VerticalScroll(classes="dialog-body"):
                 yield Static(self._question, id="question")
-            with Vertical(classes="dialog-foot"):
-                with Horizontal(classes="buttons"):
-                    yield Button(self._back, id="back")
-                    yield Button(self._action, variant=self._variant, id="confirm")  # type: ignore[arg-type]
+            with Vertical(classes="dialog-foot"), Horizontal(classes="buttons"):
+                yield Button(self._back, id="back")
+                yield Button(self._action, variant=self._variant, id="confirm")  # type: ignore[arg-type]
 
     def on_mount(self) -> None:
         self.query_one("#confirm" if self._confirm_first else "#back", Button).focus()

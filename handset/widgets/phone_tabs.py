@@ -10,7 +10,7 @@ of prompts waiting among them.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -46,7 +46,7 @@ def short_name(name: str, others: Iterable[str], limit: int = TAB_NAME_LIMIT) ->
 
 def _common_prefix(a: str, b: str) -> int:
     count = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # up to the shorter one
         if x != y:
             break
         count += 1
@@ -181,8 +181,8 @@ class PhonesAndLog(TabbedContent):
         before, after = self.hidden_tabs()
         # A mark covers the tabs under it: count those too (a second pass, with the marks' widths).
         for _ in range(2):
-            for mark, panes in zip(marks, (before, after)):
+            for mark, panes in zip(marks, (before, after), strict=True):
                 mark.show(len(panes), sum(pane in self._waiting for pane in panes))
             before, after = self.hidden_tabs(*(mark.width_needed for mark in marks))
-        for mark, panes in zip(marks, (before, after)):
+        for mark, panes in zip(marks, (before, after), strict=True):
             mark.show(len(panes), sum(pane in self._waiting for pane in panes))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -39,7 +39,7 @@ class _ThreadedEmulator:
         self._ready.set()
         self.loop.run_forever()
 
-    def __enter__(self) -> "_ThreadedEmulator":
+    def __enter__(self) -> _ThreadedEmulator:
         self._thread.start()
         assert self._ready.wait(15), "emulator did not start"
         return self
@@ -76,11 +76,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def only_daraja_business_errors_are_5xx(ctx, response, case) -> None:
     """5xx is allowed only as Daraja's own 500.001.1001 envelope on a Daraja path."""
     if response.status_code < 500:
-        return None
+        return
     body = response.json() if response.content else {}
     if case.path.startswith("/simulator") or body.get("errorCode") != "500.001.1001":
         raise AssertionError(f"unexpected server error {response.status_code}: {response.text[:200]}")
-    return None
+    return
 
 
 @schema.parametrize()

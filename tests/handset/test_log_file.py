@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 
-
 from handset.log_lines import LogFile
 from tests.handset.tui_kit import WANJIKU, wait_until
 

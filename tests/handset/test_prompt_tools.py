@@ -47,7 +47,7 @@ async def test_paying_more_than_the_balance_by_code_0_is_refused_in_the_picker(s
         await merchant.push(receiver.url, Amount=20_000)
         await wait_until(lambda: phone.prompt_waiting, "the prompt")
         await pilot.press("r", "enter")  # code 0 on a Ksh10,000 account
-        assert app.screen.error_text == "the handset's balance is too low to pay this amount"
+        assert app.screen.error_text == "the payment cannot go through: the balance, Ksh10,000.00, is less than Ksh20,000.00"
         await pilot.press("escape")
         assert phone.prompt_waiting and app.focused is phone.prompt.pin_field
 

@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -157,6 +158,9 @@ class BackgroundEmulator:
         self.thread = threading.Thread(target=self.loop.run_forever, name="emulator", daemon=True)
         self.emulator: Emulator | None = None
         self.receiver: CallbackReceiver | None = None
+        # Set by the fuzz fixture: a prompt still live and a payment settled before the fuzzing.
+        self.live_checkout = ""
+        self.settled_checkout = ""
         self.clock: ManualClock | None = None
         self.client: httpx.Client | None = None
         self._health = itertools.count(1)
@@ -167,7 +171,7 @@ class BackgroundEmulator:
     def call(self, coro, timeout: float = 60.0) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "BackgroundEmulator":
+    def start(self) -> BackgroundEmulator:
         self.thread.start()
 
         async def boot() -> None:

@@ -16,9 +16,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 

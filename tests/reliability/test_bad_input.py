@@ -19,7 +19,8 @@ import base64
 import json
 import operator
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
@@ -204,8 +205,8 @@ def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundEmulator]
             PUSH, json=push_body(DEAD_CALLBACK, PhoneNumber=254722000111, PartyA=254722000111, Amount=5),
             headers={"Authorization": f"Bearer {server.token()}"},
         )
-        server.live_checkout = check_ack(live.content)["CheckoutRequestID"]  # type: ignore[attr-defined]
-        server.settled_checkout = next(iter(server.settled))  # type: ignore[attr-defined]
+        server.live_checkout = check_ack(live.content)["CheckoutRequestID"]
+        server.settled_checkout = next(iter(server.settled))
         yield server
     finally:
         server.stop()
@@ -289,7 +290,7 @@ def test_stk_query_survives_generated_requests(bg: BackgroundEmulator) -> None:
     def run(payload: dict[str, Any], target: str, data: st.DataObject, auth: str, ctype: str | None) -> None:
         if payload.get("CheckoutRequestID") == "<settled>":
             payload["CheckoutRequestID"] = {
-                "<settled>": bg.settled_checkout, "<live>": bg.live_checkout,  # type: ignore[attr-defined]
+                "<settled>": bg.settled_checkout, "<live>": bg.live_checkout,
                 "<random>": data.draw(TEXT),
             }[target]
         raw = data.draw(encoded(payload))
@@ -310,7 +311,9 @@ def basic_credentials(draw) -> tuple[str, bool]:
     kind = draw(st.sampled_from(["good", "good", "no-colon", "empty-key", "empty-secret", "not-base64", "not-utf8", "lower-basic"]))
     key = draw(st.text(UTF8.filter(lambda c: c != ":"), min_size=1, max_size=20))
     secret = draw(st.text(UTF8, min_size=1, max_size=20))
-    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
     if kind == "good":
         return "Basic " + b64(f"{key}:{secret}".encode()), True
     if kind == "lower-basic":
@@ -398,7 +401,7 @@ def control_body(draw, allowed: set[str]) -> tuple[bytes, str]:
     """A body for a control endpoint and its kind: object (maybe with unknown fields), other JSON, broken."""
     kind = draw(st.sampled_from(["object", "object", "object", "object", "other", "broken"]))
     if kind == "object":
-        names = sorted(allowed) + ["colour", "Msisdn", "balance ", "__proto__"]
+        names = [*sorted(allowed), "colour", "Msisdn", "balance ", "__proto__"]
         fields = draw(st.lists(st.sampled_from(names) | TEXT, max_size=4, unique=True))
         body = {}
         for name in fields:
@@ -446,8 +449,8 @@ def test_control_api_survives_generated_requests(bg: BackgroundEmulator) -> None
     @FUZZ
     @given(request=control_request(), ctype=CONTENT_TYPES)
     def run(request: tuple[str, str, bytes | None, str, set[str] | None, bool], ctype: str | None) -> None:
-        method, path, raw, kind, allowed, plain_param = request
-        path = path.replace("<settled>", bg.settled_checkout).replace("<live>", bg.live_checkout)  # type: ignore[attr-defined]
+        method, path, raw, _kind, allowed, plain_param = request
+        path = path.replace("<settled>", bg.settled_checkout).replace("<live>", bg.live_checkout)
         headers = {"Content-Type": ctype} if ctype is not None else {}
         response = bg.http().request(method, path, content=raw, headers=headers)
         context = f"{method} {path} body={(raw or b'')[:120]!r}"
@@ -667,7 +670,7 @@ def test_each_query_field_wrong_or_missing_names_that_field(bg: BackgroundEmulat
     @given(field=st.sampled_from(QUERY_FIELDS), value=CLEAN_WRONG_TYPE | st.just(MISSING))
     def run(field: str, value: Any) -> None:
         body = {"BusinessShortCode": "174379", "Password": push_body("")["Password"],
-                "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": bg.settled_checkout}  # type: ignore[attr-defined]
+                "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": bg.settled_checkout}
         if value is MISSING:
             del body[field]
         else:
@@ -704,7 +707,7 @@ def _poisoned(body: dict[str, Any], where: str, poison: Any) -> bytes:
 def test_json_that_is_not_json_is_refused_everywhere(bg: BackgroundEmulator) -> None:
     """NaN, Infinity, unpaired surrogates and absurd nesting anywhere in a body: Daraja answers
     Invalid Request Payload, the control API says the body is not valid JSON, nothing changes."""
-    live_before = bg.http().get(f"/simulator/transactions/{bg.live_checkout}").json()  # type: ignore[attr-defined]
+    live_before = bg.http().get(f"/simulator/transactions/{bg.live_checkout}").json()
 
     @settings(FUZZ, max_examples=60)
     @given(target=st.sampled_from(["push", "query", "add", "patch", "pin"]), poison=POISON, data=st.data())
@@ -712,7 +715,7 @@ def test_json_that_is_not_json_is_refused_everywhere(bg: BackgroundEmulator) -> 
         if target in ("push", "query"):
             body = push_body(DEAD_CALLBACK) if target == "push" else {
                 "BusinessShortCode": "174379", "Password": push_body("")["Password"],
-                "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": bg.settled_checkout}  # type: ignore[attr-defined]
+                "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": bg.settled_checkout}
             raw = _poisoned(body, data.draw(st.sampled_from([*body, "<key>", "Extra"])), poison)
             response = bg.http().post(PUSH if target == "push" else QUERY, content=raw, headers=_daraja_headers(bg))
             error = check_envelope(response.status_code, response.content, f"{target} {raw[:150]!r}")
@@ -721,7 +724,7 @@ def test_json_that_is_not_json_is_refused_everywhere(bg: BackgroundEmulator) -> 
         method, path, body = {
             "add": ("POST", "/simulator/handsets", {"msisdn": "254799222333", "name": "Poisoned"}),
             "patch": ("PATCH", "/simulator/handsets/254712345678", {"name": "Poisoned"}),
-            "pin": ("POST", f"/simulator/transactions/{bg.live_checkout}/pin", {"pin": "1234"}),  # type: ignore[attr-defined]
+            "pin": ("POST", f"/simulator/transactions/{bg.live_checkout}/pin", {"pin": "1234"}),
         }[target]
         raw = _poisoned(body, data.draw(st.sampled_from([*body, "<key>"])), poison)
         response = _control(bg, method, path, raw)
@@ -731,7 +734,7 @@ def test_json_that_is_not_json_is_refused_everywhere(bg: BackgroundEmulator) -> 
     run()
     assert bg.http().get("/simulator/handsets/254799222333").status_code == 404
     assert bg.http().get("/simulator/handsets/254712345678").json()["name"] != "Poisoned"
-    assert bg.http().get(f"/simulator/transactions/{bg.live_checkout}").json() == live_before  # type: ignore[attr-defined]
+    assert bg.http().get(f"/simulator/transactions/{bg.live_checkout}").json() == live_before
     bg.assert_healthy()
 
 
@@ -806,31 +809,33 @@ def test_msisdn_and_pin_must_be_ascii_digits(bg: BackgroundEmulator) -> None:
 
 # --- a client that hangs up half-way through its body ----------------------------------------
 async def test_client_hanging_up_mid_body_is_not_reported_as_a_500(emulator: Emulator) -> None:
-    async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http:
-        async with http.stream("GET", "/simulator/events") as stream:
-            lines = stream.aiter_lines()
-            assert await anext(lines) == ": connected"
+    async with (
+        httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http,
+        http.stream("GET", "/simulator/events") as stream,
+    ):
+        lines = stream.aiter_lines()
+        assert await anext(lines) == ": connected"
 
-            def hang_up() -> None:
-                with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
-                    sock.sendall(b"POST /simulator/handsets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-                                 + b'{"msisdn": "2547')
+        def hang_up() -> None:
+            with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+                sock.sendall(b"POST /simulator/handsets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                             + b'{"msisdn": "2547')
 
-            await asyncio.to_thread(hang_up)
-            handled: list[dict[str, Any]] = []
-            # Marker requests give the stream something to say even if the hang-up stays silent
-            # (as it may once fixed); stop as soon as the hang-up shows up.
-            for _ in range(20):
-                await http.get("/simulator/merchants")
-                async for line in lines:
-                    if line.startswith("data: "):
-                        event = json.loads(line[6:])
-                        if event["type"] == "request.handled":
-                            handled.append(event)
-                            if event["path"] == "/simulator/merchants":
-                                break
-                if any(e["path"] == "/simulator/handsets" for e in handled):
-                    break
-                await asyncio.sleep(0.05)
+        await asyncio.to_thread(hang_up)
+        handled: list[dict[str, Any]] = []
+        # Marker requests give the stream something to say even if the hang-up stays silent
+        # (as it may once fixed); stop as soon as the hang-up shows up.
+        for _ in range(20):
+            await http.get("/simulator/merchants")
+            async for line in lines:
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    if event["type"] == "request.handled":
+                        handled.append(event)
+                        if event["path"] == "/simulator/merchants":
+                            break
+            if any(e["path"] == "/simulator/handsets" for e in handled):
+                break
+            await asyncio.sleep(0.05)
     hang_ups = [e for e in handled if e["path"] == "/simulator/handsets"]
     assert all(e["status"] < 500 for e in hang_ups), hang_ups

@@ -65,7 +65,7 @@ async def test_thousand_concurrent_pushes(emulator: Emulator, receiver: Callback
         assert len(listing) == PUSHES
         by_id = {t["checkout_request_id"]: t for t in listing}
         assert set(by_id) == set(checkouts)
-        for (phone, amount), ack in zip(orders, acks):
+        for (phone, amount), ack in zip(orders, acks, strict=True):
             txn = by_id[ack["CheckoutRequestID"]]
             assert (txn["merchant_request_id"], txn["msisdn"], txn["amount"]) == (ack["MerchantRequestID"], phone, amount)
             assert ack["CheckoutRequestID"].endswith(phone[-9:])

@@ -27,8 +27,11 @@ def _file_state(db: Path) -> dict[str, object]:
     """What a fresh reader of the file sees: committed rows only."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return {
-            "balances": dict(conn.execute("SELECT msisdn, balance_cents FROM handsets")),
-            "merchants": dict(conn.execute("SELECT shortcode, balance_cents FROM merchants")),
+            "balances": dict(conn.execute("SELECT owner, balance_cents FROM accounts WHERE kind = 'mpesa'")),
+            "merchants": dict(conn.execute(
+                "SELECT m.shortcode, a.balance_cents FROM merchants m JOIN accounts a ON a.owner = m.shortcode "
+                "AND a.kind = CASE m.kind WHEN 'till' THEN 'merchant' ELSE 'utility' END"
+            )),
             "transactions": dict(conn.execute("SELECT checkout_request_id, COALESCE(result_code, 'pending') FROM transactions")),
         }
 

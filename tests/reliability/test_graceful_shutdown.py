@@ -34,8 +34,10 @@ def _check_rows(db: Path) -> dict[str, sqlite3.Row]:
         attempts: dict[str, list[sqlite3.Row]] = {}
         for a in conn.execute("SELECT * FROM callback_attempts ORDER BY checkout_request_id, attempt"):
             attempts.setdefault(a["checkout_request_id"], []).append(a)
-        handsets = {r["msisdn"]: r["balance_cents"] for r in conn.execute("SELECT msisdn, balance_cents FROM handsets")}
-        merchant = conn.execute("SELECT SUM(balance_cents) FROM merchants").fetchone()[0]
+        handsets = {r["owner"]: r["balance_cents"] for r in conn.execute(
+            "SELECT owner, balance_cents FROM accounts WHERE kind = 'mpesa'"
+        )}
+        merchant = conn.execute("SELECT SUM(balance_cents) FROM accounts WHERE kind != 'mpesa'").fetchone()[0]
     for checkout, row in rows.items():
         if row["status"] == "pending":
             assert row["result_code"] is None and row["result_desc"] is None and row["receipt"] is None, checkout

@@ -90,7 +90,7 @@ def test_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         proc = _spawn("--port", str(port), "--db", str(tmp_path / "h.db"))
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     assert proc.returncode == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1

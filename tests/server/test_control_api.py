@@ -139,7 +139,7 @@ async def test_reset(http: httpx.AsyncClient, daraja: Daraja, receiver: Callback
     assert response.status_code == 200
     handsets = (await http.get("/simulator/handsets")).json()["handsets"]
     assert [h["msisdn"] for h in handsets] == [h.msisdn for h in emulator.settings.handsets]
-    assert all(h["balance"] == c.balance for h, c in zip(handsets, emulator.settings.handsets))
+    assert all(h["balance"] == c.balance for h, c in zip(handsets, emulator.settings.handsets, strict=True))
     assert (await http.get("/simulator/transactions")).json()["transactions"] == []
     assert (await http.post(f"/simulator/transactions/{live}/pin", json={"pin": "1234"})).status_code == 404
     # Still fully working after a reset.

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.daraja_client import Daraja
-from tests.receiver import CallbackReceiver
 
 from server.clock import ManualClock
 from server.events import DuplicatePushFlagged
 from server.ids import IdGenerator
 from server.runner import Emulator
 from server.settings import Settings
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver
 
 
 def _flags(emulator: Emulator) -> list[DuplicatePushFlagged]:

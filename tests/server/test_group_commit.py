@@ -44,7 +44,9 @@ async def _push(daraja: Daraja, number: int) -> str:
     return response.json()["CheckoutRequestID"]
 
 
-async def test_concurrent_pushes_share_commits(emulator: Emulator, daraja: Daraja, db_path: Path) -> None:
+async def test_concurrent_pushes_share_commits(
+    emulator: Emulator, daraja: Daraja, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     await daraja.token()
     store = emulator.simulator.store
     commits = 0
@@ -55,18 +57,20 @@ async def test_concurrent_pushes_share_commits(emulator: Emulator, daraja: Daraj
         commits += store._group is not None
         flush()
 
-    store.flush = counting_flush  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "flush", counting_flush)
     checkouts = await asyncio.gather(*(_push(daraja, n) for n in range(40)))
     assert 1 <= commits < 40, f"{commits} commits for 40 concurrent pushes: the group did not group"
     assert all(_committed(db_path, checkout) for checkout in checkouts)
 
 
-async def test_no_push_is_acknowledged_before_its_commit(emulator: Emulator, daraja: Daraja, db_path: Path) -> None:
+async def test_no_push_is_acknowledged_before_its_commit(
+    emulator: Emulator, daraja: Daraja, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Commits are held back: the pushes are taken, yet no merchant hears of them until they land."""
     await daraja.token()
     store, sim = emulator.simulator.store, emulator.simulator
     flush = store.flush
-    store.flush = lambda: None  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "flush", lambda: None)  # commits held back
     pushes = [asyncio.create_task(_push(daraja, n)) for n in range(20)]
     for _ in range(500):
         if store.count_transactions() == 20:  # the writer's own connection sees its open group
@@ -78,7 +82,7 @@ async def test_no_push_is_acknowledged_before_its_commit(emulator: Emulator, dar
     assert not any(push.done() for push in pushes), "an ack went out before its transaction was committed"
     assert not any(_committed(db_path, txn.checkout_request_id) for txn in taken)
     assert not sim.live_transactions(), "a prompt went live (and could be answered) before its commit"
-    store.flush = flush  # type: ignore[method-assign]
+    monkeypatch.undo()
     flush()
     checkouts = await asyncio.gather(*pushes)
     assert all(_committed(db_path, checkout) for checkout in checkouts)
@@ -90,10 +94,9 @@ async def test_a_failed_block_undoes_only_its_own_writes(tmp_path: Path) -> None
     try:
         with store.atomic(group=True):
             store.insert_transaction(_txn(1))
-        with pytest.raises(DuplicateId):
-            with store.atomic(group=True):
-                store.save_handset(Handset(msisdn="254700000002", name="Two", pin="1234", balance_cents=1))
-                store.insert_transaction(_txn(2, checkout=_txn(1).checkout_request_id))  # a taken id
+        with pytest.raises(DuplicateId), store.atomic(group=True):
+            store.save_handset(Handset(msisdn="254700000002", name="Two", pin="1234", balance_cents=1))
+            store.insert_transaction(_txn(2, checkout=_txn(1).checkout_request_id))  # a taken id
         with store.atomic(group=True):
             store.insert_transaction(_txn(3))
         assert not _committed(tmp_path / "g.db", _txn(1).checkout_request_id)  # not before the turn ends

@@ -11,11 +11,11 @@ import json
 import httpx
 import pytest
 from aiohttp import web
-from tests.daraja_client import Daraja
-from tests.receiver import CallbackReceiver, serve_posts
 
 from server.events import AnswersDiffer
 from server.runner import Emulator
+from tests.daraja_client import Daraja
+from tests.receiver import CallbackReceiver, serve_posts
 
 
 class ForgetfulShop:

@@ -4,7 +4,6 @@ callback plans, the callback inspector, outcome rules, tokens and runtime settin
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import pytest
@@ -63,7 +62,7 @@ async def test_settle_with_unknown_code(daraja: Daraja, receiver: CallbackReceiv
 
 
 async def test_three_wrong_pins_lock_until_unlocked(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
-    for n in range(3):
+    for _ in range(3):
         checkout = await _push(daraja, receiver)
         await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "0000"})
     handset = (await http.get(f"/simulator/handsets/{PHONE}")).json()

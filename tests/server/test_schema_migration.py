@@ -59,8 +59,18 @@ async def test_a_first_release_database_is_migrated_with_everything_kept(
     await emulator.start()
     try:
         assert _read(old_db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-        for table in ("handsets", "merchants", "messages", "callback_attempts", "tokens"):
+        for table in ("messages", "callback_attempts", "tokens"):
             assert _read(old_db, f"SELECT * FROM {table} ORDER BY 1") == before[table], table
+        # Balances moved from the rows into the ledger's accounts; the rest of each row is kept.
+        handsets = [(m, n, p, o, pos, w, lock) for m, n, p, _, o, pos, w, lock in before["handsets"]]
+        assert _read(old_db, "SELECT * FROM handsets ORDER BY 1") == handsets
+        assert _read(old_db, "SELECT * FROM merchants ORDER BY 1") == [row[:4] for row in before["merchants"]]
+        balances = {m: cents for m, _, _, cents, *_ in before["handsets"]}
+        assert balances["254708374149"] == 1_000_000 - 15_700
+        accounts = dict(((o, k), c) for o, k, c in _read(old_db, "SELECT owner, kind, balance_cents FROM accounts"))
+        assert {o: c for (o, k), c in accounts.items() if k == "mpesa"} == balances
+        assert accounts[("174379", "utility")] == 15_700
+        assert emulator.simulator.ledger.in_circulation() == sum(balances.values()) + 15_700
         kept = {row[1]: row for row in before["transactions"]}
         now = {row[1]: row for row in _read(old_db, "SELECT * FROM transactions ORDER BY 1")}
         assert set(now) == set(kept)
