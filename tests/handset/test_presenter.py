@@ -28,9 +28,8 @@ async def test_presenter_mode_gives_the_room_to_one_phone(start_app, receiver, c
         clock.advance(17)
         big = phone.prompt.query_one("#big-countdown", Digits)
         await wait_until(lambda: big.value == "0:43", "the big countdown")
-        await pilot.pause()
-        for part in ("#prompt-text", "#pin", "#big-countdown", "#ok", "#cancel"):
-            assert fully_shown(phone.prompt.query_one(part)), part
+        parts = [phone.prompt.query_one(part) for part in ("#prompt-text", "#pin", "#big-countdown", "#ok", "#cancel")]
+        await wait_until(lambda: all(fully_shown(part) for part in parts), "every part of the prompt on screen")
         assert big.region.height == 3  # three rows tall, for the back of the room
         # The newest entry of the log is its one line.
         await wait_until(lambda: log.up_to_date and log.entries, "the push in the log")

@@ -81,8 +81,7 @@ async def test_a_live_prompt_shows_all_its_parts_for_the_longest_merchant_name(
         # Ksh250,000 is more than Wanjiku has: the handset says so (the callback is dropped, by plan).
         await wait_until(lambda: phone.notice.display, "the notice")
         assert app.simulator.transaction(checkout).result_code == "1"
-        await pilot.pause()
-        assert fully_shown(phone.notice.query_one("#dismiss"))
+        await wait_until(lambda: fully_shown(phone.notice.query_one("#dismiss")), "the notice's OK on screen")
 
 
 async def test_settings_show_a_refused_value_and_the_buttons(start_app):
@@ -95,8 +94,7 @@ async def test_settings_show_a_refused_value_and_the_buttons(start_app):
         await pilot.press("ctrl+s")
         assert app.screen is settings
         assert settings.error_text.startswith("think_time: Input should be greater than or equal to 0")
-        await pilot.pause()
-        assert fully_shown(settings.query_one("#error"))
+        await wait_until(lambda: fully_shown(settings.query_one("#error")), "the refusal on screen")
         assert fully_shown(settings.query_one("#apply"))
         assert app.simulator.settings.unattended.think_time == 0  # nothing changed
 
@@ -110,12 +108,10 @@ async def test_the_keys_screen_scrolls_to_its_last_line(start_app):
         assert len(rows) == sum(len(section_rows) for _, section_rows in KEYS)
         assert not fully_shown(rows[-1])  # longer than the screen
         await pilot.press("end")
-        await pilot.pause()
-        assert fully_shown(rows[-1])
+        await wait_until(lambda: fully_shown(rows[-1]), "the last key on screen")
         assert str(rows[-1].query_one(".key").content) == KEYS[-1][1][-1][0]
         await pilot.press("home")
-        await pilot.pause()
-        assert fully_shown(rows[0])
+        await wait_until(lambda: fully_shown(rows[0]), "the first key on screen again")
 
 
 async def test_the_result_code_picker_reaches_its_last_code(start_app, receiver):
@@ -144,12 +140,10 @@ async def test_the_add_handset_dialog_can_be_filled_and_sent(start_app):
         assert fully_shown(dialog.query_one("#add")) and fully_shown(dialog.query_one("#cancel"))
         await pilot.press(*"Amina Hassan", "tab", *"254799000111", "tab", "tab")
         await pilot.press(*"lots")  # the balance field, at the bottom of the scrolled part
-        await pilot.pause()
-        assert fully_shown(dialog.query_one("#balance"))
+        await wait_until(lambda: fully_shown(dialog.query_one("#balance")), "the balance field scrolled into view")
         assert await pilot.click(dialog.query_one("#add"))
-        assert dialog.error_text == "balance must be a number of KES"
-        await pilot.pause()
-        assert fully_shown(dialog.query_one("#error"))
+        await wait_until(lambda: dialog.error_text == "balance must be a number of KES", "the refusal")
+        await wait_until(lambda: fully_shown(dialog.query_one("#error")), "the refusal on screen")
         dialog.query_one("#balance").value = "2500"
         add = dialog.query_one("#add")
         await wait_until(lambda: not add.has_class("-active"), "the button's press effect to end")
@@ -166,8 +160,8 @@ async def test_every_other_dialog_shows_its_way_out(start_app, receiver):
         ):
             await pilot.press(key)
             assert isinstance(app.screen, screen_type)
-            await pilot.pause()
-            assert fully_shown(app.screen.query_one(button)), key
+            way_out = app.screen.query_one(button)
+            await wait_until(lambda: fully_shown(way_out), f"the way out of {key}")  # noqa: B023  (awaited here)
             await pilot.press("escape")
             assert app.screen is app.screen_stack[0]
 
@@ -176,9 +170,8 @@ async def test_every_other_dialog_shows_its_way_out(start_app, receiver):
         await pilot.press("p")
         plan = app.screen
         assert isinstance(plan, CallbackPlanScreen)
-        await pilot.pause()
-        for part in ("#modes", "#seconds", "#copies"):
-            assert fully_shown(plan.query_one(part)), part
+        parts = [plan.query_one(part) for part in ("#modes", "#seconds", "#copies")]
+        await wait_until(lambda: all(fully_shown(part) for part in parts), "the plan's fields on screen")
 
 
 async def test_the_phone_grows_on_a_big_terminal_and_the_log_reflows(start_app, receiver):

@@ -118,7 +118,10 @@ def test_prompts_on_other_tabs(snap_compare, snapshot_app):
             app.simulator.push(order("254712345678", 250, "ORDER-77")),
             app.simulator.push(order("254722000111", 2000, "RENT-NOV")),
         )
-        await until(pilot, lambda: app._notifications)
+        # The notification, and both tabs relabelled with their ● (relabels are batched).
+        await until(pilot, lambda: app._notifications and all(
+            app.tabs.get_tab(f"phone-{msisdn}").label.plain.endswith("●") for msisdn in ("254712345678", "254722000111")
+        ))
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
 
@@ -237,11 +240,11 @@ LONG_SHORTCODE = "600100"
 
 
 @pytest.fixture
-def small_app(tmp_path, monkeypatch) -> HandsetApp:
-    # The connect panel shows the database path: a relative one reads the same on every run.
-    monkeypatch.chdir(tmp_path)
+def small_app() -> HandsetApp:
+    # The connect panel shows the database's path: an in-memory one reads the same on every run
+    # (a file's absolute path depends on the run, and a longer one scrolls sideways: one row more).
     settings = Settings(
-        port=0, db=Path("handset.db"), public_url=SHOWN_BASE_URL, callback_plan={"mode": "drop"},
+        port=0, db=Path(":memory:"), public_url=SHOWN_BASE_URL, callback_plan={"mode": "drop"},
         merchants=[
             MerchantConfig(shortcode="174379", passkey=SANDBOX_PASSKEY, name="Daraja-Sandbox"),
             MerchantConfig(shortcode=LONG_SHORTCODE, passkey="long-name-passkey", name=LONGEST_NAME),
@@ -290,6 +293,26 @@ def test_live_prompt_with_the_longest_merchant_name_80x24(snap_compare, small_ap
     assert snap_compare(small_app, terminal_size=SMALL, run_before=run_before)
 
 
+async def settled(pilot) -> None:
+    """Wait until no scrolling container of the screen changes between two frames: a scrollbar
+    that appears (the connect panel's long commands) lays the dialog out again a frame later."""
+
+    def scrollers() -> list[tuple]:
+        return [
+            (widget.size, widget.virtual_size, widget.show_horizontal_scrollbar, widget.show_vertical_scrollbar)
+            for widget in pilot.app.screen.query("*") if widget.is_scrollable
+        ]
+
+    before = None
+    for _ in range(100):
+        now = scrollers()
+        if now == before:
+            return
+        before = now
+        await pilot.pause(0.02)
+    raise AssertionError("the dialog's layout never settled")
+
+
 def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entries: bool = False):
     """A ``run_before`` that sets the scene, then presses ``keys`` to open a dialog."""
 
@@ -315,7 +338,7 @@ def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entri
         for screen in app.screen_stack:
             for field in screen.query("Input"):
                 field.cursor_blink = False
-        await pilot.pause()
+        await settled(pilot)
 
     return run_before
 

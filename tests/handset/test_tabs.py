@@ -26,8 +26,8 @@ async def test_the_strip_takes_the_width_it_needs_beside_the_log(start_app, tmp_
         strip = app.tabs.get_child_by_type(ContentTabs)
         assert strip.size.width == 160  # over the phone and the log, not the phone's 50 columns
         assert [label(app, n) for n in range(1, 7)] == names
-        for tab in strip.query("ContentTab"):
-            assert fully_shown(tab)
+        tabs = list(strip.query("ContentTab"))
+        await wait_until(lambda: all(fully_shown(tab) for tab in tabs), "every tab on screen")
         assert not app.tabs.query_one("#tabs-after", HiddenTabs).display
         assert fully_shown(app.activity)  # the log is still beside the phone
 
