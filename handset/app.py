@@ -19,10 +19,11 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.content import Content
+from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
@@ -38,11 +39,14 @@ from server.settings import Settings
 from server.simulator import EngineError, Simulator
 
 from .bridge import EngineBridge, LogToApp
-from .texts import ksh, plan_words
+from .texts import ksh, ksh_whole, plan_words, settled_plan_note
 from .throttle import Throttle
-from .widgets.activity import ActivityLog, callback_entry, log_entry, request_entry, settled_entry
+from .widgets.activity import (
+    ActivityLog, callback_entry, history_divider, log_entry, request_entry, settled_entry,
+)
 from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import LOCK_MARK, Phone
+from .widgets.phone_tabs import HiddenTabs, PhonesAndLog, short_name
 from .widgets.stk_prompt import StkPrompt
 
 PROMPT_MARKER = " ●"
@@ -51,6 +55,7 @@ ANNOUNCE_MAX_WAIT = 1.5
 # Engine messages are handled for at most this long (seconds) before keys and frames get a turn.
 ENGINE_SLICE = 0.001
 TAB_RELABEL_INTERVAL = 0.5  # seconds between tab relabels during a burst (quiet: at the next frame)
+HISTORY_ENTRIES = 100  # payments and callback attempts read back from the database at start
 OFFLINE_MARKER = " ✈"
 LOCK_MARKER = f" {LOCK_MARK}"
 # Actions that need something on the phone on screen; the footer only offers them then.
@@ -78,27 +83,39 @@ class HandsetApp(App[None]):
 
     CSS_PATH = "handset.tcss"
     TITLE = "mpesa-handset"
+    # Classes on the screen by terminal size (handset.tcss sizes the phone with them); 80x24,
+    # the reference size, is narrow and short.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (140, "-wide"), (180, "-very-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-medium"), (40, "-tall")]
 
     BINDINGS = [
-        # The footer has room for the keys of the moment; ? lists every one.
-        Binding("c", "connect", "Connect"),
-        Binding("a", "add_handset", "Add handset", show=False),
-        Binding("b", "set_balance", "Balance", show=False),
-        Binding("o", "toggle_online", "Offline/online", show=False),
+        # The footer has room for the keys of the moment (at 80 columns, the first few); ? lists
+        # every one, so it comes first.
+        Binding("question_mark", "help", "Keys"),
         Binding("n", "next_prompt", "Next prompt"),
         Binding("r", "settle_with_code", "Result code"),
         Binding("p", "callback_plan", "Callback plan"),
         Binding("u", "unlock_pin", "Unlock PIN"),
-        Binding("l", "focus_activity", "Activity", show=False),
+        Binding("c", "connect", "Connect"),
         Binding("i", "inspect_callbacks", "Callbacks"),
         Binding("s", "settings", "Settings"),
-        Binding("question_mark", "help", "Keys"),
+        Binding("d", "toggle_presenter", "Presenter"),
+        Binding("a", "add_handset", "Add handset", show=False),
+        Binding("b", "set_balance", "Balance", show=False),
+        Binding("o", "toggle_online", "Offline/online", show=False),
+        Binding("l", "focus_activity", "Activity", show=False),
+        Binding("ctrl+r", "reset", "Reset", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, emulator: Emulator) -> None:
+    presenter: reactive[bool] = reactive(False, init=False)
+    """Presenter mode: one phone large and centred, the log one line, the countdown in big digits."""
+
+    def __init__(self, emulator: Emulator, *, presenter: bool = False, bell: bool = False) -> None:
         super().__init__()
         self.emulator = emulator
+        self.set_reactive(HandsetApp.presenter, presenter)
+        self.bell_on_prompt = bell  # ring the terminal bell when a prompt arrives (for a room)
         self.phones: dict[str, Phone] = {}
         self.start_error: CannotStart | None = None
         self.ready = asyncio.Event()
@@ -111,17 +128,19 @@ class HandsetApp(App[None]):
         self._keys_state: tuple[str, bool, bool] | None = None  # what the footer's keys were last offered for
         # A relabelled tab lays the whole screen out again: a flood's relabels go together.
         self._stale_tabs: set[str] = set()
+        self._labelled_names: dict[str, str] = {}  # the name each tab was last labelled with
         self._relabel = Throttle(self, self._relabel_tabs, TAB_RELABEL_INTERVAL)
         self._underlined_tab: str | None = None  # the active tab at the last layout (see _underline_active_tab)
         # Held, not queried: App.query_one looks at the top screen, which may be a dialog.
-        # The phones' tab strip is replaced whole when the handsets are (re)loaded (see
-        # _show_all_handsets); until the first load this one stays empty and unmounted.
-        self.tabs = TabbedContent(id="phones")
+        # The phones' tabs and the log beside them are replaced whole when the handsets are
+        # (re)loaded (see _show_all_handsets); until the first load these stay unmounted.
         self.activity = ActivityLog(id="activity")
-        self._main = Horizontal(id="main")
+        self.tabs = PhonesAndLog(self.activity, id="phones")
+        self._main = Vertical(id="main")
         self._engine_handlers: dict[type[Message], Callable[[Any], Any]] = {
             EngineBridge.HandsetChanged: self.redraw_handset,
             EngineBridge.PromptArrived: self.show_prompt,
+            EngineBridge.PlanChanged: self.show_plan_change,
             EngineBridge.TransactionSettled: self.settle_on_phone,
             EngineBridge.SmsReceived: self.deliver_sms,
             EngineBridge.RequestHandled: self.log_request,
@@ -136,11 +155,11 @@ class HandsetApp(App[None]):
     # --- lifecycle -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        with self._main:  # the phones' tabs join it, on the left, once the handsets are loaded
-            yield self.activity
+        yield self._main  # the phones' tabs and the log come once the handsets are loaded
         yield Footer(show_command_palette=False)  # Ctrl+P still opens it; the room goes to our keys
 
     async def on_mount(self) -> None:
+        self.set_class(self.presenter, "-presenter")
         try:
             await self.emulator.start()
         except CannotStart as exc:
@@ -148,16 +167,20 @@ class HandsetApp(App[None]):
             self.exit(return_code=2)
             return
         self._started = True
+        await self._show_all_handsets()
+        # Before the bridge starts (and after the log is mounted): every entry after this comes
+        # from an event, none twice.
+        self._show_history()
         self._bridge = EngineBridge(self.simulator.bus, self)
         self._bridge.start()
         # Warnings and log records would scribble over the screen; the activity pane shows them.
         self._log_handler = LogToApp(self)
         logging.getLogger().addHandler(self._log_handler)
         logging.captureWarnings(True)
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self.show_mode()
         # The mode can also change through the control API, which tells nobody; a glance a second is enough.
         self.set_interval(1.0, self.show_mode)
-        await self._show_all_handsets()
         self.screen.screen_layout_refresh_signal.subscribe(self, self._underline_active_tab)
         self.ready.set()
         self.call_after_refresh(heap.settle)  # after the first frame: it costs a full collection
@@ -182,19 +205,24 @@ class HandsetApp(App[None]):
         """
         handsets = self.simulator.handsets()
         phones = [self._phone(handset) for handset in handsets]
-        tabs = TabbedContent(id="phones")
+        names = [handset.name for handset in handsets]
+        replacing = self.tabs.is_attached
+        # The log lives beside the phones, inside the strip's widget: a new strip gets a new log
+        # that carries on with the entries of the old one.
+        activity = ActivityLog(id="activity", earlier=self.activity.entries) if replacing else self.activity
+        tabs = PhonesAndLog(activity, id="phones")
         for handset, phone in zip(handsets, phones):
             # What `with tabs:` does inside compose(): the panes are there when the strip mounts.
-            tabs.compose_add_child(TabPane(self._tab_label(handset, False), phone, id=pane_id(handset.msisdn)))
+            tabs.compose_add_child(TabPane(self._tab_label(handset, False, names), phone, id=pane_id(handset.msisdn)))
         # The phones have the keys at start-up (the screen gave its first focus before they came)
         # and after a reset that took them from under the customer; not if they were elsewhere.
-        keys_here = not self.tabs.is_attached or self.tabs.has_focus_within
+        keys_here = not replacing or self.tabs.has_focus_within
         with self.batch_update():  # no frame between the old strip leaving and the new one arriving
-            if self.tabs.is_attached:
+            if replacing:
                 await self.tabs.remove()
-            self.tabs = tabs
+            self.tabs, self.activity = tabs, activity
             self.phones = {handset.msisdn: phone for handset, phone in zip(handsets, phones)}
-            await self._main.mount(tabs, before=self.activity)
+            await self._main.mount(tabs)
         if keys_here:
             tabs.query_one("Tabs").focus()
         current = self.current_phone
@@ -202,6 +230,30 @@ class HandsetApp(App[None]):
             await current.build()
         for txn in self.simulator.live_transactions():
             self._open_prompt(txn, announce=False)
+
+    def _show_history(self) -> None:
+        """Put the recent payments and callback attempts from the database in the log, under a
+        line that says where they come from: a restarted emulator's log is not empty."""
+        sim = self.simulator
+        names = {handset.msisdn: handset.name for handset in sim.handsets()}
+        late = sim.settings.late_callback_delay
+        settled = sim.transactions(status="settled", limit=HISTORY_ENTRIES)[::-1]  # oldest first
+        place = {txn.checkout_request_id: index for index, txn in enumerate(settled)}
+        # Oldest first by time; at the same instant (a frozen clock), a callback follows its payment.
+        ordered = [
+            ((txn.settled_at or txn.created_at, place[txn.checkout_request_id], 0),
+             settled_entry(txn, names.get(txn.msisdn), settled_plan_note(txn, late)))
+            for txn in settled
+        ]
+        for number, attempt in enumerate(sim.callback_log(HISTORY_ENTRIES)[::-1], start=1):
+            key = (attempt.started_at, place.get(attempt.checkout_request_id, len(settled)), number)
+            ordered.append((key, callback_entry(attempt, attempt.started_at, True)))
+        if not ordered:
+            return
+        ordered.sort(key=lambda keyed: keyed[0])
+        for _, entry in ordered[-HISTORY_ENTRIES:]:
+            self.activity.add(entry)
+        self.activity.add(history_divider(sim.clock.now()))
 
     def _phone(self, handset: Handset) -> Phone:
         return Phone(handset, self.simulator.clock, self._inbox_loader(handset.msisdn))
@@ -212,8 +264,12 @@ class HandsetApp(App[None]):
             await self._show_all_handsets()
             return
         phones = [self._phone(handset) for handset in handsets]
+        names = [handset.name for handset in self.simulator.handsets()]
+        # A new name can make an old label ambiguous: label them all again.
+        self._stale_tabs.update(self.phones)
+        self._relabel.poke()
         await AwaitComplete(*(
-            self.tabs.add_pane(TabPane(self._tab_label(h, False), phone, id=pane_id(h.msisdn)))
+            self.tabs.add_pane(TabPane(self._tab_label(h, False, names), phone, id=pane_id(h.msisdn)))
             for h, phone in zip(handsets, phones)
         ))
         for handset, phone in zip(handsets, phones):
@@ -241,10 +297,13 @@ class HandsetApp(App[None]):
         active = self.tabs.active
         return self.phones.get(active.removeprefix("phone-")) if active else None
 
-    def _tab_label(self, handset: Handset, waiting: bool) -> Content:
-        name = handset.name if len(handset.name) <= 16 else handset.name[:15] + "…"
+    def _tab_label(self, handset: Handset, waiting: bool, names: list[str] | None = None) -> Content:
+        """A phone's tab: the owner's name, shortened so it still tells it apart, and its marks."""
+        if names is None:
+            names = [other.name for other in self.simulator.handsets()]
+        self._labelled_names[handset.msisdn] = handset.name
         return Content.assemble(
-            name,
+            short_name(handset.name, names),
             (OFFLINE_MARKER, "$warning") if not handset.online else "",
             (LOCK_MARKER, "bold $error") if handset.pin_locked else "",
             (PROMPT_MARKER, "bold $success") if waiting else "",
@@ -285,6 +344,7 @@ class HandsetApp(App[None]):
         stale, self._stale_tabs = self._stale_tabs, set()
         if not self.tabs.is_attached:  # the app is closing
             return
+        names = [handset.name for handset in self.simulator.handsets()]
         for msisdn in stale:
             phone = self.phones.get(msisdn)
             handset = self.simulator.handset(msisdn)
@@ -294,9 +354,10 @@ class HandsetApp(App[None]):
                 tab = self.tabs.get_tab(pane_id(msisdn))
             except NoMatches:  # its phone went (a reset) after the relabel was asked for
                 continue
-            label = self._tab_label(handset, phone.prompt_waiting)
+            label = self._tab_label(handset, phone.prompt_waiting, names)
             if tab.label != label:
                 tab.label = label
+        self.tabs.mark_waiting({pane_id(msisdn) for msisdn, phone in self.phones.items() if phone.prompt_waiting})
 
     def _refresh_prompt_keys(self) -> None:
         """Offer the prompt and unlock keys when what is on screen changed (not on every event).
@@ -327,6 +388,25 @@ class HandsetApp(App[None]):
             await self._look_at(phone)
         self._refresh_prompt_keys()
 
+    def _screen_changed(self, screen: object) -> None:
+        """A dialog closed (the phones are on top again): guard the prompt, then give it the keys.
+
+        Called as the dialog goes, before any later key is handled: the Esc that closed it, or a
+        second one pressed out of habit, must not reach the payment behind it.
+        """
+        if screen is not self.screen_stack[0]:
+            return
+        phone = self.current_phone
+        if phone is not None and phone.prompt_waiting and phone.built:
+            phone.prompt.ignore_escape()
+            self.call_after_refresh(self._focus_prompt_on_screen)
+
+    def _focus_prompt_on_screen(self) -> None:
+        """The prompt on the phone shown takes the PIN (one that arrived under a dialog included)."""
+        phone = self.current_phone
+        if self.screen is self.screen_stack[0] and phone is not None and phone.prompt_waiting and phone.built:
+            phone.prompt.pin_field.focus()
+
     # --- engine events, as messages -----------------------------------------------
     @on(EngineBridge.EventsWaiting)
     async def take_engine_events(self) -> None:
@@ -353,22 +433,26 @@ class HandsetApp(App[None]):
             await self._add_phones([handset])
             return
         had_prompt = phone.prompt_waiting
+        if self._labelled_names.get(handset.msisdn) != handset.name:  # others may need more of theirs now
+            self._stale_tabs.update(self.phones)
         phone.show_handset(handset)
         if had_prompt and not phone.prompt_waiting:
             self._unannounced = [t for t in self._unannounced if t.msisdn != handset.msisdn]
         self.refresh_tab(handset.msisdn)
 
     def show_prompt(self, message: EngineBridge.PromptArrived) -> None:
-        self._open_prompt(message.transaction, announce=True)
+        if self._open_prompt(message.transaction, announce=True) and self.bell_on_prompt:
+            self.bell()
 
-    def _open_prompt(self, txn: Transaction, *, announce: bool) -> None:
+    def _open_prompt(self, txn: Transaction, *, announce: bool) -> bool:
+        """Show a live prompt on its phone; True when it opened (the phone is on the network)."""
         phone = self.phones.get(txn.msisdn)
         # The engine may have settled it already (a burst, a timeout) before we got here;
         # at start-up a restored prompt can also be announced twice.
         if phone is None or not txn.pending or phone.transaction is txn:
-            return
+            return False
         if not phone.show_prompt(txn):
-            return
+            return False
         phone.show_plan(self._plan_words(txn))
         self.refresh_tab(txn.msisdn)
         on_screen = self.tabs.active == pane_id(txn.msisdn) and self.screen is self.screen_stack[0]
@@ -377,6 +461,15 @@ class HandsetApp(App[None]):
             phone.prompt.pin_field.focus()
         elif announce:
             self._announce(txn)
+        return True
+
+    def show_plan_change(self, message: EngineBridge.PlanChanged) -> None:
+        """A plan set anywhere (the control API too) shows on the prompt it belongs to."""
+        txn = message.transaction
+        phone = self.phones.get(txn.msisdn)
+        shown = phone.transaction if phone is not None else None
+        if phone is not None and shown is not None and shown.checkout_request_id == txn.checkout_request_id:
+            phone.show_plan(self._plan_words(txn))
 
     def _announce(self, txn: Transaction) -> None:
         """Say a prompt arrived elsewhere; a burst of arrivals becomes one notification.
@@ -404,7 +497,7 @@ class HandsetApp(App[None]):
             handset = self.simulator.handset(txn.msisdn)
             who = handset.name if handset else txn.msisdn
             self.notify(
-                f"{who}: pay Ksh{txn.amount:,} to {txn.merchant_name}. Press n to answer.",
+                f"{who}: pay {ksh_whole(txn.amount)} to {txn.merchant_name}. Press n to answer.",
                 title="Payment prompt",
             )
         else:
@@ -417,7 +510,8 @@ class HandsetApp(App[None]):
     def settle_on_phone(self, message: EngineBridge.TransactionSettled) -> None:
         txn = message.transaction
         handset = self.simulator.handset(txn.msisdn)
-        self.activity.add(settled_entry(txn, handset.name if handset else None))
+        note = settled_plan_note(txn, self.simulator.settings.late_callback_delay)
+        self.activity.add(settled_entry(txn, handset.name if handset else None, note))
         phone = self.phones.get(txn.msisdn)
         if phone is None:
             return
@@ -527,11 +621,18 @@ class HandsetApp(App[None]):
                 f"{handset.name} is off the network: pushes to it time out with 1037.", title="Offline",
             )
 
-    async def action_next_prompt(self) -> None:
-        """Go to the next phone (after the current one) with a prompt waiting."""
+    @on(HiddenTabs.Clicked)
+    async def show_hidden_prompt(self, message: HiddenTabs.Clicked) -> None:
+        """A click on a strip's edge mark: the nearest phone that way with a prompt, else the next."""
+        await self.action_next_prompt(message.direction)
+
+    async def action_next_prompt(self, direction: int = 1) -> None:
+        """Go to the next phone (after the current one; before it for -1) with a prompt waiting."""
         order = list(self.phones)
         if not order:
             return
+        if direction < 0:
+            order.reverse()
         current = self.current_phone
         start = order.index(current.msisdn) + 1 if current else 0
         for msisdn in order[start:] + order[:start]:
@@ -542,6 +643,18 @@ class HandsetApp(App[None]):
 
     def action_focus_activity(self) -> None:
         self.activity.focus_entries()
+
+    def action_toggle_presenter(self) -> None:
+        self.presenter = not self.presenter
+
+    def watch_presenter(self, presenter: bool) -> None:
+        """Switch the layout (handset.tcss does the sizes); the big countdown shows at once."""
+        self.set_class(presenter, "-presenter")
+        phone = self.current_phone
+        if phone is not None and phone.prompt_waiting and phone.built:
+            self.call_after_refresh(phone.prompt.refresh_countdown)
+        if presenter:
+            self.notify("One phone, large; press d to go back.", title="Presenter mode", timeout=3)
 
     # --- power tools ----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -637,16 +750,62 @@ class HandsetApp(App[None]):
 
         self.push_screen(SettingsScreen(self.simulator), closed)
 
+    async def action_quit(self) -> None:
+        """Quit; with prompts waiting, ask once first (a second Ctrl+Q, or Enter, quits)."""
+        from .screens.confirm import ConfirmScreen
+
+        waiting = len(self.simulator.live_transactions())
+        if not waiting or isinstance(self.screen, ConfirmScreen) and self.screen.id == "confirm-quit":
+            self.exit()
+            return
+        prompts = "1 payment prompt is" if waiting == 1 else f"{waiting} payment prompts are"
+        question = (
+            f"{prompts} waiting for an answer. They stay pending while the emulator is down; "
+            "at the next start, any past its timeout settles 1037 and its callback goes out."
+        )
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        screen = ConfirmScreen("Quit with prompts waiting?", question, "Quit", back="Stay", confirm_first=True)
+        screen.id = "confirm-quit"
+        self.push_screen(screen, answered)
+
+    def action_reset(self) -> None:
+        """Put the emulator back as configured, once the person says so."""
+        from .screens.confirm import ConfirmScreen
+
+        waiting = len(self.simulator.live_transactions())
+        live = ""
+        if waiting:
+            live = " The live prompt ends" if waiting == 1 else f" The {waiting} live prompts end"
+            live += " without a callback."
+        question = (
+            "Back to the configured handsets, merchants, balances, settings and rules; every payment, "
+            f"SMS and callback attempt is wiped. Access tokens are kept.{live}"
+        )
+
+        def answered(reset: bool | None) -> None:
+            if reset:
+                self.simulator.reset()
+
+        self.push_screen(ConfirmScreen("Reset the emulator?", question, "Reset"), answered)
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
 
 
-def make_app(settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> HandsetApp:
+def make_app(
+    settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
+    presenter: bool = False, bell: bool = False,
+) -> HandsetApp:
     """The one way to build the app: the CLI, every Pilot test and the screenshots use it."""
     # Requests get at most ENGINE_SLICE of a loop turn, like engine events: keys stay quick in a flood.
-    return HandsetApp(Emulator(settings, clock=clock, ids=ids, turn_budget=ENGINE_SLICE))
+    emulator = Emulator(settings, clock=clock, ids=ids, turn_budget=ENGINE_SLICE)
+    return HandsetApp(emulator, presenter=presenter, bell=bell)
 
 
 def run_tui(settings: Settings, app: HandsetApp | None = None) -> int:

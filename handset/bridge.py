@@ -54,6 +54,13 @@ class EngineBridge:
             super().__init__()
             self.transaction = transaction
 
+    class PlanChanged(Message):
+        """A live prompt's callback plan was set, here or through the control API."""
+
+        def __init__(self, transaction: Transaction) -> None:
+            super().__init__()
+            self.transaction = transaction
+
     class SmsReceived(Message):
         """An SMS landed in a handset's inbox."""
 
@@ -138,6 +145,8 @@ class EngineBridge:
             return cls.PromptArrived(event.transaction)
         if isinstance(event, engine.TransactionSettled):
             return cls.TransactionSettled(event.transaction)
+        if isinstance(event, engine.CallbackPlanChanged):
+            return cls.PlanChanged(event.transaction)
         if isinstance(event, engine.SmsReceived):
             return cls.SmsReceived(event.message)
         if isinstance(event, engine.HandsetChanged):

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="handset", description="M-Pesa handset emulator speaking Safaricom's Daraja API."
     )
     _add_common_flags(parser)
+    # The phones only: `handset serve` draws nothing.
+    parser.add_argument(
+        "--presenter", action="store_true",
+        help="presenter mode for demos: one phone large and centred, the log one line, a big countdown (key d)",
+    )
+    parser.add_argument("--bell", action="store_true", help="ring the terminal bell when a prompt arrives")
     commands = parser.add_subparsers(dest="command")
     # SUPPRESS: flags given before `serve` must survive the subcommand's own defaults.
     serve = commands.add_parser(
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(serve(settings))
     from .app import make_app, run_tui  # imported here so that `handset serve` never loads Textual
 
-    app = make_app(settings)
+    app = make_app(settings, presenter=args.presenter, bell=args.bell)
     if settings.log_file is not None:
         LogFile(settings.log_file).attach(app.simulator.bus, with_log_records=True)
     return run_tui(settings, app)

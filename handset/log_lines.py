@@ -10,6 +10,8 @@ from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
 from server.events import CallbackAttempted, Event, EventBus, RequestHandled, TransactionSettled
 
+from .texts import ksh_whole, settled_plan_note
+
 _LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
 _clock = [-1, ""]  # the last second formatted, and its HH:MM:SS (one strftime per second)
 
@@ -27,7 +29,9 @@ def log_line(event: Event) -> str | None:
         return None
     clock = _hms(event.at)
     if isinstance(event, RequestHandled):
-        tail = f"  {event.error_code} {event.reason}" if event.error_code or (event.reason and event.status >= 400) else ""
+        # A control-API refusal has a reason but no Daraja code: only what is known is written.
+        why = [part for part in (event.error_code, event.reason if event.status >= 400 or event.error_code else None) if part]
+        tail = "  " + " ".join(why) if why else ""
         return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"
     if isinstance(event, CallbackAttempted):
         a = event.attempt
@@ -36,7 +40,12 @@ def log_line(event: Event) -> str | None:
     if isinstance(event, TransactionSettled):
         t = event.transaction
         code = t.wire_result_code
-        return f"{clock}  settled {t.checkout_request_id} {t.msisdn} KES {t.amount}: {code} ({RESULT_PLAIN_WORDS.get(code, '')})"
+        words = RESULT_PLAIN_WORDS.get(code) if code is not None else "pending"
+        line = f"{clock}  settled {t.checkout_request_id} {t.msisdn} {ksh_whole(t.amount)}: {code}"
+        if words:
+            line += f" ({words})"
+        plan = settled_plan_note(t)
+        return f"{line}  {plan}" if plan else line
     return None
 
 

@@ -22,8 +22,13 @@ def phone_number(msisdn: str) -> str:
 
 
 def ksh(cents: int) -> str:
-    """A balance as the M-PESA menu shows it."""
-    return f"Ksh {money(cents)}"
+    """An amount in cents as the phones write money everywhere: ``Ksh1,500.00``, as M-PESA's SMS do."""
+    return f"Ksh{money(cents)}"
+
+
+def ksh_whole(kes: int) -> str:
+    """A whole-shilling amount (a transaction's ``Amount``) in the same spelling: ``Ksh1,500.00``."""
+    return ksh(kes * 100)
 
 
 def clock_face(moment: float) -> str:
@@ -49,7 +54,7 @@ def outcome_notice(txn: Transaction) -> str | None:
     prompt simply going away, as on a real handset.
     """
     code = txn.wire_result_code
-    amount = f"Ksh{money(txn.amount * 100)}"
+    amount = ksh_whole(txn.amount)
     payee = txn.merchant_name.upper()
     if code == WRONG_PIN:
         return f"Wrong PIN. You entered the wrong M-PESA PIN. {amount} to {payee} was not paid."
@@ -70,6 +75,24 @@ def plan_words(plan: CallbackPlan, late_delay: float) -> str:
     if plan.mode == "duplicate":
         return f"duplicate ×{plan.copies}"
     return plan.mode
+
+
+def settled_plan_note(txn: Transaction, late_delay: float | None = None) -> str | None:
+    """What a settled transaction's callback plan did, when it was not a plain delivery.
+
+    A dropped callback leaves no attempt behind, so without this line a drop would look like a
+    callback that got lost; the log says it was meant.
+    """
+    if not txn.callback_plan:
+        return None
+    plan = CallbackPlan.model_validate_json(txn.callback_plan)
+    if plan.mode == "normal":
+        return None
+    if plan.mode == "drop":
+        return "callback dropped on purpose (plan: drop)"
+    if plan.mode == "late" and late_delay is None:
+        return "callback plan: late"
+    return f"callback plan: {plan_words(plan, late_delay or 0)}"
 
 
 def result_code_label(code: int | str) -> str:

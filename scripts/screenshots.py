@@ -26,10 +26,13 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from textual.widgets import Input
+
 from handset.app import HandsetApp, make_app
+from handset.widgets.phone_tabs import HiddenTabs
 from server.clock import ManualClock
 from server.ids import IdGenerator
-from server.settings import Settings
+from server.settings import HandsetConfig, MerchantConfig, Settings
 
 SIZE = (120, 40)
 SHORTCODE = "174379"
@@ -73,12 +76,15 @@ class Merchant:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def push(self, phone: str, amount: int, reference: str, **overrides: Any) -> httpx.Response:
-        password = base64.b64encode(f"{SHORTCODE}{PASSKEY}{TIMESTAMP}".encode()).decode()
+    async def push(
+        self, phone: str, amount: int, reference: str, *, shortcode: str = SHORTCODE, passkey: str = PASSKEY,
+        **overrides: Any,
+    ) -> httpx.Response:
+        password = base64.b64encode(f"{shortcode}{passkey}{TIMESTAMP}".encode()).decode()
         body = {
-            "BusinessShortCode": SHORTCODE, "Password": password, "Timestamp": TIMESTAMP,
+            "BusinessShortCode": shortcode, "Password": password, "Timestamp": TIMESTAMP,
             "TransactionType": "CustomerPayBillOnline", "Amount": amount, "PartyA": phone,
-            "PartyB": SHORTCODE, "PhoneNumber": phone, "CallBackURL": self.callback_url,
+            "PartyB": shortcode, "PhoneNumber": phone, "CallBackURL": self.callback_url,
             "AccountReference": reference, "TransactionDesc": "Payment",
         }
         body.update(overrides)
@@ -234,6 +240,81 @@ async def power_tools(app: HandsetApp, pilot: Any, merchant: Merchant, out: Path
     await pilot.press("escape")
 
 
+# The longest merchant name the config accepts (60 characters), and more customers than fit the
+# strip at 80 columns, two of whose names differ only near the end.
+LONG_NAME = "Mama Mboga Fresh Produce and General Supplies Limited Nairob"
+LONG_SHORTCODE, LONG_PASSKEY = "600100", "mama-mboga-passkey"
+MORE_CUSTOMERS = [
+    ("254711000004", "Baraka Mwangi"), ("254711000005", "Nafula Wekesa"),
+    ("254711000012", "Customer Number 12 Nairobi Branch"), ("254711000013", "Customer Number 13 Nairobi Branch"),
+]
+
+
+async def small_terminal(out: Path, port: int) -> None:
+    """80x24, the reference size; presenter mode at 100x30; the phone grown at 160x50."""
+    with tempfile.TemporaryDirectory() as tmp:
+        defaults = Settings()
+        settings = Settings(
+            port=port, db=Path(tmp) / "small.db",
+            merchants=[*defaults.merchants,
+                       MerchantConfig(shortcode=LONG_SHORTCODE, passkey=LONG_PASSKEY, name=LONG_NAME)],
+            handsets=[*defaults.handsets, *(HandsetConfig(msisdn=m, name=n) for m, n in MORE_CUSTOMERS)],
+        )
+        clock = ManualClock()
+        app = make_app(settings, clock=clock, ids=IdGenerator(seed=7))
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await asyncio.wait_for(app.ready.wait(), 10)
+            await pilot.pause(0.5)
+            save(app, out, "home-80x24")
+
+            merchant = Merchant(app.emulator.base_url)
+            await merchant.start()
+            wanjiku = app.phones["254708374149"]
+            await merchant.push("254708374149", 1500, "INV-2041", shortcode=LONG_SHORTCODE, passkey=LONG_PASSKEY)
+            await until(lambda: wanjiku.prompt_waiting)
+            await pilot.press("1", "2")
+            clock.advance(17)
+            wanjiku.prompt.refresh_countdown()
+            await pilot.pause(0.3)
+            save(app, out, "prompt-80x24")
+
+            last = MORE_CUSTOMERS[-1][0]  # a phone whose tab is off the right edge
+            await merchant.push(last, 400, "ORDER-13")
+            await until(lambda: app.phones[last].prompt_waiting)
+            await until(lambda: app.tabs.query_one("#tabs-after", HiddenTabs).count == 1)
+            await pilot.pause(0.6)
+            app.clear_notifications()
+            await pilot.pause(0.3)
+            save(app, out, "hidden-tabs-80x24")
+
+            await pilot.press("s")
+            app.screen.query_one("#think_time", Input).value = "-5"
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.3)
+            save(app, out, "settings-80x24")
+            await pilot.press("escape")
+
+            await pilot.press("question_mark", "end")
+            await pilot.pause(0.3)
+            save(app, out, "keys-80x24")
+            await pilot.press("escape")
+
+            await pilot.resize_terminal(100, 30)
+            await pilot.press("d")
+            await pilot.pause(0.3)
+            app.clear_notifications()
+            await pilot.pause(0.3)
+            save(app, out, "presenter-100x30")
+            await pilot.press("d")
+
+            await pilot.resize_terminal(160, 50)
+            await pilot.pause(0.5)
+            app.clear_notifications()
+            await pilot.pause(0.3)
+            save(app, out, "large-160x50")
+            await merchant.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8400, help="port for the embedded server (shown in the header)")
@@ -241,6 +322,7 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     asyncio.run(shoot(args.out, args.port))
+    asyncio.run(small_terminal(args.out, args.port))
     return 0
 
 

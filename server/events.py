@@ -67,6 +67,17 @@ class TransactionSettled(Event):
 
 
 @dataclass
+class CallbackPlanChanged(Event):
+    """A live prompt's callback plan was set (from the control API or the UI)."""
+
+    type: ClassVar[str] = "callback_plan.changed"
+    transaction: Transaction
+
+    def payload(self) -> dict[str, Any]:
+        return {"transaction": self.transaction.to_json()}
+
+
+@dataclass
 class DuplicatePushFlagged(Event):
     """A push came in like one accepted moments ago: the merchant app may have submitted twice."""
 

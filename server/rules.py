@@ -94,7 +94,9 @@ class Unattended(BaseModel):
     rules: list[OutcomeRule] = Field(default_factory=list)
 
 
-# The magic numbers: 2547990 followed by the five-digit result code.
+# The magic numbers: 2547990 followed by the five-digit result code. The wrong-PIN number settles
+# 2001 as a result code, not as a typed wrong PIN: it must never count toward the PIN lock, or the
+# fourth unattended run against it would get 8006 instead.
 MAGIC_NUMBERS: dict[str, str | int] = {
     "254799000000": "approve",
     "254799000001": 1,
@@ -104,7 +106,7 @@ MAGIC_NUMBERS: dict[str, str | int] = {
     "254799001025": 1025,
     "254799001032": "cancel",
     "254799001037": "timeout",
-    "254799002001": "wrong_pin",
+    "254799002001": 2001,
     "254799002028": 2028,
     "254799009999": 9999,
 }

@@ -41,6 +41,7 @@ from .daraja.catalogue import (
 from .delivery import Dispatcher
 from .errors import Conflict, DuplicatePush, EngineError, InvalidInput, NotFound, PhoneBusy, StorageFailed
 from .events import (
+    CallbackPlanChanged,
     DuplicatePushFlagged,
     EventBus,
     HandsetChanged,
@@ -556,6 +557,7 @@ class Simulator:
         txn = self._require_live(checkout_request_id)
         txn.callback_plan = plan.model_dump_json()
         self.store.set_callback_plan(checkout_request_id, txn.callback_plan)
+        self.bus.publish(CallbackPlanChanged(at=self.clock.now(), transaction=txn))
         return txn
 
     # --- deliveries: the inspector's view of everything sent to merchants ----------

@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
@@ -34,8 +34,9 @@ class EditCallbackScreen(Dialog[CallbackAttempt | None]):
         Binding("ctrl+s", "send", "Send", priority=True),
     ]
     DEFAULT_CSS = DIALOG_CSS.format(name="EditCallbackScreen") + """
-    EditCallbackScreen > Vertical { width: 100; height: 90%; }
-    EditCallbackScreen TextArea { height: 1fr; margin-top: 1; }
+    EditCallbackScreen > .dialog { width: 100; height: 90%; }
+    EditCallbackScreen.-short > .dialog { height: 100%; }
+    EditCallbackScreen TextArea { height: 1fr; min-height: 4; margin-top: 1; }
     """
 
     def __init__(self, checkout_request_id: str, url: str, body: str, send: SendEdited) -> None:
@@ -50,17 +51,18 @@ class EditCallbackScreen(Dialog[CallbackAttempt | None]):
             text = pretty_json(self._body)
         except ValueError:
             text = self._body  # an earlier edit may not have been JSON; show it as it went
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Edit and send a callback"
             box.border_subtitle = "Ctrl+S send · Esc cancel"
             yield Static(Content.assemble(
                 ("To ", "$text-muted"), self.url, "\n", ("For ", "$text-muted"), self.checkout_request_id,
             ))
             yield TextArea(text, id="body", show_line_numbers=True, tab_behavior="indent")
-            yield Static(id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Send", variant="warning", id="send")
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="error", classes="error")
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel", id="cancel")
+                    yield Button("Send", variant="warning", id="send")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False
@@ -105,7 +107,7 @@ class ForgeCallbackScreen(Dialog[CallbackAttempt | None]):
     """A well-formed callback for a CheckoutRequestID that never existed, sent where you say."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ForgeCallbackScreen") + """
-    ForgeCallbackScreen > Vertical { width: 84; }
+    ForgeCallbackScreen > .dialog { width: 84; }
     """
 
     def __init__(self, url: str, forge: Forge) -> None:
@@ -114,24 +116,27 @@ class ForgeCallbackScreen(Dialog[CallbackAttempt | None]):
         self._forge = forge
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Forge a callback"
-            yield Static(Content.styled(
-                "A callback nobody asked for: its CheckoutRequestID was never issued. "
-                "Your app should refuse it.", "$text-muted",
-            ))
-            yield Label("Callback URL")
-            yield Input(self._url, id="url")
-            yield Label("ResultCode")
-            yield Select(_code_choices(), value=0, allow_blank=False, id="code")
-            yield Label("Amount (KES)")
-            yield Input("1", id="amount", restrict=r"\d*")
-            yield Label("PhoneNumber")
-            yield Input(SANDBOX_TEST_MSISDN, id="msisdn", restrict=r"\d*", max_length=12)
-            yield Static(id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Send forged callback", variant="warning", id="send")
+            box.border_subtitle = "Enter send · Esc cancel"
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(Content.styled(
+                    "A callback nobody asked for: its CheckoutRequestID was never issued. "
+                    "Your app should refuse it.", "$text-muted",
+                ))
+                yield Label("Callback URL")
+                yield Input(self._url, id="url")
+                yield Label("ResultCode")
+                yield Select(_code_choices(), value=0, allow_blank=False, id="code")
+                yield Label("Amount (KES)")
+                yield Input("1", id="amount", restrict=r"\d*")
+                yield Label("PhoneNumber")
+                yield Input(SANDBOX_TEST_MSISDN, id="msisdn", restrict=r"\d*", max_length=12)
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="error", classes="error")
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel", id="cancel")
+                    yield Button("Send forged callback", variant="warning", id="send")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False

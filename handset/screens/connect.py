@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
@@ -62,12 +62,18 @@ def connect_facts(emulator: Emulator) -> ConnectFacts:
         "TransactionDesc": "Payment",
     }
     token_url = f"{base}/oauth/v1/generate?grant_type=client_credentials"
-    token_curl = f"curl -u {shlex.quote(f'{key}:{secret}')} {shlex.quote(token_url)}"
+    credentials = shlex.quote(f"{key}:{secret}")
+    # Commands are broken into lines between words, with a backslash, never inside a word: a
+    # line copied with the mouse runs as it is, and the panel never has to fold a URL.
+    token_curl = f"curl -u {credentials} \\\n  {shlex.quote(token_url)}"
     push_curl = "\n".join([
-        f"TOKEN=$({token_curl.replace('curl ', 'curl -s ', 1)} | sed 's/.*\"access_token\": *\"\\([^\"]*\\)\".*/\\1/')",
+        f"TOKEN=$(curl -s -u {credentials} \\",
+        f"  {shlex.quote(token_url)} \\",
+        "  | sed 's/.*\"access_token\": *\"\\([^\"]*\\)\".*/\\1/')",
         f"curl -X POST {shlex.quote(base + '/mpesa/stkpush/v1/processrequest')} \\",
-        '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
-        f"  -d {shlex.quote(json.dumps(body, separators=(',', ':')))}",
+        '  -H "Authorization: Bearer $TOKEN" \\',
+        '  -H "Content-Type: application/json" \\',
+        f"  -d {shlex.quote(json.dumps(body, indent=1))}",
     ])
     return ConnectFacts(
         base_url=base, shortcode=merchant.shortcode, merchant_name=merchant.name, passkey=merchant.passkey,
@@ -77,12 +83,18 @@ def connect_facts(emulator: Emulator) -> ConnectFacts:
 
 
 class CopyableFact(Horizontal):
-    """A label, a value, and a Copy button that puts the value on the clipboard."""
+    """A label, a value, and a Copy button that puts the value on the clipboard.
+
+    The value is never wrapped: its lines are shown as they are, and a line wider than the
+    panel scrolls sideways (a wrapped URL cannot be copied with the mouse). On a narrow screen
+    the label and the button go above the value, which then gets the whole width.
+    """
 
     DEFAULT_CSS = """
-    CopyableFact { height: auto; margin: 0 0 1 0; }
+    CopyableFact { height: auto; margin: 0 0 1 0; layers: base overlay; }
     CopyableFact .fact-label { width: 14; color: $text-muted; text-style: bold; }
-    CopyableFact .fact-value { width: 1fr; }
+    CopyableFact .fact-scroll { width: 1fr; height: auto; scrollbar-size-horizontal: 1; }
+    CopyableFact .fact-value { width: auto; text-wrap: nowrap; }
     CopyableFact Button { margin-left: 1; }
     """
 
@@ -96,7 +108,8 @@ class CopyableFact(Horizontal):
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="fact-label")
         text = Content.assemble((self.value, "$text-accent"), (f"\n{self.note}" if self.note else "", "$text-muted"))
-        yield Static(text, classes="fact-value")
+        with HorizontalScroll(classes="fact-scroll", can_focus=False):
+            yield Static(text, classes="fact-value")
         if self.copy:
             yield Button("Copy", compact=True, classes="copy")
 
@@ -116,17 +129,22 @@ class ConnectScreen(ModalScreen[None]):
     ConnectScreen { align: center middle; }
     ConnectScreen > Vertical {
         width: 104;
-        max-width: 95%;
+        max-width: 100%;
         height: 95%;
         border: round $success;
         border-title-color: $success;
         border-title-style: bold;
+        border-subtitle-color: $text-muted;
         background: $surface;
         padding: 1 2;
     }
-    ConnectScreen VerticalScroll { height: 1fr; }
+    ConnectScreen.-short > Vertical { height: 100%; padding: 0 1; }
+    ConnectScreen VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
     ConnectScreen #intro { margin-bottom: 1; }
     ConnectScreen #close { width: 100%; }
+    ConnectScreen.-short #close { margin-top: 1; }
+    ConnectScreen.-narrow CopyableFact .fact-label { dock: top; width: 1fr; }
+    ConnectScreen.-narrow CopyableFact .copy { layer: overlay; dock: right; }
     """
 
     def __init__(self, facts: ConnectFacts) -> None:
@@ -140,6 +158,7 @@ class ConnectScreen(ModalScreen[None]):
         )
         with Vertical() as box:
             box.border_title = "Connect your app"
+            box.border_subtitle = "↑↓ scroll · Esc close"
             yield Static(
                 "Point your Daraja client at this base URL instead of sandbox.safaricom.co.ke; "
                 "nothing else changes.", id="intro",

@@ -30,11 +30,13 @@ class EntryDetailScreen(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
+    EntryDetailScreen.-short > Vertical { height: 100%; }
     EntryDetailScreen #facts { height: auto; margin: 1 0; }
     EntryDetailScreen VerticalScroll { height: 1fr; }
     EntryDetailScreen .body-label { color: $text-muted; text-style: bold; margin-top: 1; }
     EntryDetailScreen TextArea { height: auto; max-height: 24; }
     EntryDetailScreen #close { width: 100%; margin: 1 0; }
+    EntryDetailScreen.-short #close { margin: 0; }
     """
 
     def __init__(self, entry: ActivityEntry) -> None:
@@ -49,6 +51,7 @@ class EntryDetailScreen(ModalScreen[None]):
         )
         with Vertical() as box:
             box.border_title = entry.title
+            box.border_subtitle = "↑↓ scroll · Esc close"
             with VerticalScroll():
                 yield Static(facts, id="facts")
                 for label, body in entry.bodies:

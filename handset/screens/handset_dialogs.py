@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -19,23 +19,31 @@ from textual.widgets import Button, Input, Label, Static
 from server.models import Handset
 from server.simulator import EngineError
 
-from ..texts import phone_number
+from ..texts import ksh, phone_number
 
 AddHandset = Callable[[str, str | None, str | None, float | None], Handset]
 SetBalance = Callable[[float], Handset]
 
+# Every dialog is a ``.dialog`` box: as tall as its content, never taller than the screen. Its
+# fields are in a ``.dialog-body`` that scrolls when the screen is short (80x24 is the reference
+# size); its ``.dialog-foot`` (the refusal and the buttons) is docked at the bottom, always in view.
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
-{name} > Vertical {{
+{name} > .dialog {{
     width: 60;
-    max-width: 95%;
+    max-width: 100%;
     height: auto;
+    max-height: 100%;
     border: round $success;
     border-title-color: $success;
     border-title-style: bold;
+    border-subtitle-color: $text-muted;
     background: $surface;
     padding: 1 2;
 }}
+{name}.-short > .dialog {{ padding: 0 1; }}
+{name} .dialog-body {{ height: auto; max-height: 1fr; scrollbar-size-vertical: 1; }}
+{name} .dialog-foot {{ dock: bottom; height: auto; }}
 {name} Label {{ margin-top: 1; color: $text-muted; }}
 {name} .error {{ color: $error; text-style: bold; margin-top: 1; }}
 {name} .buttons {{ height: auto; margin-top: 1; align-horizontal: right; }}
@@ -52,6 +60,7 @@ def show_error(dialog: ModalScreen, text: str) -> None:
     error = dialog.query_one("#error", Static)
     error.update(Content.assemble("✗ ", text))
     error.display = True
+    error.scroll_visible(animate=False)  # a dialog whose refusal sits in its scrolling part
 
 
 def error_text(dialog: ModalScreen) -> str:
@@ -101,20 +110,23 @@ class AddHandsetScreen(Dialog[Handset | None]):
         self._add_handset = add_handset
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Add a handset"
-            yield Label("Owner's name")
-            yield Input(placeholder="Amina Hassan", id="name")
-            yield Label("MSISDN")
-            yield Input(placeholder="2547XXXXXXXX", id="msisdn", restrict=r"\d*", max_length=12)
-            yield Label("M-PESA PIN (empty: the default PIN)")
-            yield Input(placeholder="1234", id="pin", restrict=r"\d*", max_length=4)
-            yield Label("Balance in KES (empty: the default balance)")
-            yield Input(placeholder="10000", id="balance")
-            yield Static(id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Add", variant="success", id="add")
+            box.border_subtitle = "Enter add · Esc cancel"
+            with VerticalScroll(classes="dialog-body"):
+                yield Label("Owner's name")
+                yield Input(placeholder="Amina Hassan", id="name")
+                yield Label("MSISDN")
+                yield Input(placeholder="2547XXXXXXXX", id="msisdn", restrict=r"\d*", max_length=12)
+                yield Label("M-PESA PIN (empty: the default PIN)")
+                yield Input(placeholder="1234", id="pin", restrict=r"\d*", max_length=4)
+                yield Label("Balance in KES (empty: the default balance)")
+                yield Input(placeholder="10000", id="balance")
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="error", classes="error")
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel", id="cancel")
+                    yield Button("Add", variant="success", id="add")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False
@@ -149,15 +161,19 @@ class BalanceScreen(Dialog[Handset | None]):
 
     def compose(self) -> ComposeResult:
         handset = self._handset
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = f"Balance of {handset.name}"
-            yield Static(phone_number(handset.msisdn))
-            yield Label("New M-PESA balance in KES")
-            yield Input(value=f"{handset.balance_cents / 100:.2f}", id="balance")
-            yield Static(id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Set balance", variant="success", id="set")
+            box.border_subtitle = "Enter set · Esc cancel"
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(Content.assemble(phone_number(handset.msisdn), ("  now ", "$text-muted"),
+                                              ksh(handset.balance_cents)))
+                yield Label("New M-PESA balance in KES")
+                yield Input(value=f"{handset.balance_cents / 100:.2f}", id="balance")
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="error", classes="error")
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel", id="cancel")
+                    yield Button("Set balance", variant="success", id="set")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False

@@ -1,17 +1,18 @@
 """The keys screen (``?``): every key of the app, grouped by where it works.
 
-``KEYS`` is the one list of them: this screen draws it and the README's key
-table is written from it.
+``KEYS`` is the one list of them: this screen draws it, and a test checks that
+the README's key tables name every one.
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.content import Content
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from .handset_dialogs import DIALOG_CSS
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Phones", (
@@ -23,8 +24,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("l", "go to the activity log; Enter shows an entry's bodies"),
     )),
     ("At a prompt", (
-        ("0-9 Enter", "type the M-PESA PIN and send it (a wrong one settles 2001)"),
-        ("Esc", "cancel: 1032"),
+        ("0-9 Enter", "type the 4-digit M-PESA PIN and send it (a wrong one settles 2001)"),
+        ("Esc", "cancel: 1032 (not in the half second after a dialog closed)"),
         ("r", "settle with any result code of the spec, each with its exact ResultDesc"),
         ("p", "callback plan: normal, delay N s, late, drop, duplicate N"),
     )),
@@ -37,48 +38,41 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Everywhere", (
         ("s", "settings: who answers prompts, Daraja's eras, lifetimes, revoke tokens"),
         ("c", "how to connect your app"),
+        ("d", "presenter mode: one phone large and centred, the log one line, a big countdown"),
         ("?", "this list"),
-        ("Ctrl+Q", "quit"),
+        ("Ctrl+R", "reset the emulator to its configuration (asks first)"),
+        ("Ctrl+Q", "quit (asks first while prompts are waiting)"),
     )),
 )
 
 
-def keys_table() -> Content:
-    """The key list as the screen shows it."""
-    parts: list[Content] = []
-    for section, rows in KEYS:
-        parts.append(Content.styled(section, "bold $success"))
-        for key, words in rows:
-            parts.append(Content.assemble("  ", (f"{key:<11}", "bold $accent"), words))
-        parts.append(Content(""))
-    return Content("\n").join(parts[:-1])
-
-
 class HelpScreen(ModalScreen[None]):
-    """Lists the keys; any of Esc, ? or q closes it."""
+    """Lists the keys, scrolling when the screen is short; any of Esc, ? or q closes it."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss(None)", "Close")]
 
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
-        width: 96;
-        max-width: 95%;
-        height: auto;
-        max-height: 95%;
-        border: round $success;
-        border-title-color: $success;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        background: $surface;
-        padding: 1 2;
-    }
-    HelpScreen VerticalScroll { height: auto; }
+    DEFAULT_CSS = DIALOG_CSS.format(name="HelpScreen") + """
+    HelpScreen > .dialog { width: 96; }
+    HelpScreen .section { color: $success; text-style: bold; margin-top: 1; }
+    HelpScreen .section.-first { margin-top: 0; }
+    HelpScreen .key-row { height: auto; }
+    /* The key in its own column, so a description that wraps stays under the descriptions. */
+    HelpScreen .key { width: 13; padding-left: 2; color: $accent; text-style: bold; }
+    HelpScreen .words { width: 1fr; }
+    HelpScreen #keys:focus { background-tint: $foreground 3%; }
     """
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Keys"
-            box.border_subtitle = "Esc close"
-            with VerticalScroll():
-                yield Static(keys_table(), id="keys")
+            box.border_subtitle = "↑↓ PgUp PgDn scroll · Esc close"
+            with VerticalScroll(classes="dialog-body", id="keys"):
+                for number, (section, rows) in enumerate(KEYS):
+                    yield Static(section, classes="section -first" if number == 0 else "section")
+                    for key, words in rows:
+                        with Horizontal(classes="key-row"):
+                            yield Static(key, classes="key")
+                            yield Static(words, classes="words")
+
+    def on_mount(self) -> None:
+        self.query_one("#keys").focus()  # the arrows and PgDn scroll the list at once

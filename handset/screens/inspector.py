@@ -181,7 +181,8 @@ class CallbackInspectorScreen(ModalScreen[None]):
     def _redraw(self) -> None:
         attempts = self.query_one("#attempts", OptionList)
         attempts.set_options(Option(attempt_line(a)) for a in self._attempts)
-        attempts.border_subtitle = f"{len(self._attempts)} attempts"
+        count = len(self._attempts)
+        attempts.border_subtitle = f"{count} attempts" if count != 1 else "1 attempt"
         self.query_one("#empty").display = not self._attempts
         if not self._attempts:
             self._show(None)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -22,6 +22,7 @@ from server.models import Transaction
 from server.rules import CallbackPlan
 from server.simulator import EngineError
 
+from ..texts import ksh_whole
 from .handset_dialogs import DIALOG_CSS, Dialog, show_error
 
 Settle = Callable[[int | str], Transaction]
@@ -51,8 +52,9 @@ class ResultCodeScreen(Dialog[Transaction | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back to the prompt")]
     DEFAULT_CSS = DIALOG_CSS.format(name="ResultCodeScreen") + """
-    ResultCodeScreen > Vertical { width: 110; padding: 1 1; }
-    ResultCodeScreen #codes { height: auto; max-height: 16; margin-top: 1; }
+    ResultCodeScreen > .dialog { width: 110; padding: 1 1; }
+    ResultCodeScreen.-short > .dialog { padding: 0 0; }
+    ResultCodeScreen #codes { height: auto; max-height: 1fr; margin-top: 1; scrollbar-size-vertical: 1; }
     ResultCodeScreen #codes > .option-list--option { padding: 0 1; }
     ResultCodeScreen #meaning { margin: 1 1 0 1; color: $text-muted; }
     """
@@ -65,16 +67,18 @@ class ResultCodeScreen(Dialog[Transaction | None]):
 
     def compose(self) -> ComposeResult:
         txn = self.transaction
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Settle with a result code"
             box.border_subtitle = "↑↓ choose · Enter settle · Esc back"
             yield Static(Content.assemble(
-                (self._who, "bold"), f" · Ksh{txn.amount:,} to {txn.merchant_name}\n",
+                (self._who, "bold"), f" · {ksh_whole(txn.amount)} to {txn.merchant_name}\n",
                 (txn.checkout_request_id, "$text-muted"),
             ))
+            # The list scrolls itself on a short screen; what the chosen code means stays below it.
             yield OptionList(*(code_option(code) for code in PROMPT_CODES), id="codes")
-            yield Static(id="meaning")
-            yield Static(id="error", classes="error")
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="meaning")
+                yield Static(id="error", classes="error")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False
@@ -113,7 +117,7 @@ class CallbackPlanScreen(Dialog[Transaction | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back to the prompt")]
     DEFAULT_CSS = DIALOG_CSS.format(name="CallbackPlanScreen") + """
-    CallbackPlanScreen > Vertical { width: 72; }
+    CallbackPlanScreen > .dialog { width: 72; }
     CallbackPlanScreen #modes { height: auto; margin-top: 1; }
     CallbackPlanScreen .numbers { height: auto; }
     CallbackPlanScreen .numbers Label { width: 18; margin: 1 1 0 0; }
@@ -129,22 +133,24 @@ class CallbackPlanScreen(Dialog[Transaction | None]):
 
     def compose(self) -> ComposeResult:
         late = f"deliver after {self._late_delay:g} s, when the merchant has given up"
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Callback plan"
             box.border_subtitle = "↑↓ choose · Enter set · Tab numbers · Esc back"
-            yield Static(Content.styled(self.transaction.checkout_request_id, "$text-muted"))
-            yield OptionList(
-                *(Option(Content.assemble((f"{mode:<10}", "bold"), late if mode == "late" else words), id=mode)
-                  for mode, words in PLAN_CHOICES),
-                id="modes",
-            )
-            with Horizontal(classes="numbers"):
-                yield Label("Delay (seconds)")
-                yield Input(f"{self._current.seconds or 30:g}", id="seconds", restrict=r"[\d.]*")
-            with Horizontal(classes="numbers"):
-                yield Label("Copies")
-                yield Input(str(self._current.copies), id="copies", restrict=r"\d*")
-            yield Static(id="error", classes="error")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(Content.styled(self.transaction.checkout_request_id, "$text-muted"))
+                yield OptionList(
+                    *(Option(Content.assemble((f"{mode:<10}", "bold"), late if mode == "late" else words), id=mode)
+                      for mode, words in PLAN_CHOICES),
+                    id="modes",
+                )
+                with Horizontal(classes="numbers"):
+                    yield Label("Delay (seconds)")
+                    yield Input(f"{self._current.seconds or 30:g}", id="seconds", restrict=r"[\d.]*")
+                with Horizontal(classes="numbers"):
+                    yield Label("Copies")
+                    yield Input(str(self._current.copies), id="copies", restrict=r"\d*")
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="error", classes="error")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False

@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from server.rules import Unattended
 from server.simulator import EngineError
 
-from .handset_dialogs import error_text, show_error
+from .handset_dialogs import DIALOG_CSS, error_text, show_error
 from .prompt_tools import validation_words
 
 if TYPE_CHECKING:
@@ -65,33 +65,22 @@ class SettingsScreen(ModalScreen[bool]):
         Binding("ctrl+s", "apply", "Apply", priority=True),
     ]
 
-    DEFAULT_CSS = """
-    SettingsScreen { align: center middle; }
-    SettingsScreen > Vertical {
-        width: 96;
-        max-width: 95%;
-        height: auto;
-        max-height: 95%;
-        border: round $success;
-        border-title-color: $success;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        background: $surface;
-        padding: 0 2;
-    }
-    SettingsScreen VerticalScroll { height: auto; max-height: 1fr; }
+    DEFAULT_CSS = DIALOG_CSS.format(name="SettingsScreen") + """
+    SettingsScreen > .dialog { width: 96; padding: 0 2; }
+    SettingsScreen.-short > .dialog { padding: 0 1; }
     SettingsScreen .section { color: $text; text-style: bold; margin-top: 1; }
     SettingsScreen .row { height: auto; margin-top: 1; }
-    SettingsScreen .row Label { width: 20; padding: 0 0; color: $text-muted; }
+    SettingsScreen .row Label { width: 20; margin: 0; padding: 0 0; color: $text-muted; }
+    SettingsScreen.-narrow .row Label { width: 16; }
     SettingsScreen .row Select { width: 1fr; }
     SettingsScreen .row Input { width: 16; }
+    SettingsScreen.-narrow .row Input { width: 10; }
     SettingsScreen .row .unit { width: 1fr; color: $text-muted; padding: 0 1; }
     SettingsScreen #tokens-note { width: 1fr; color: $text-muted; padding: 0 1; }
     SettingsScreen #rules { height: 5; margin-top: 1; }
     SettingsScreen .hint { color: $text-muted; margin-top: 1; }
-    SettingsScreen .error { color: $error; text-style: bold; margin-top: 1; }
-    SettingsScreen .buttons { height: auto; margin: 1 0; align-horizontal: right; }
-    SettingsScreen .buttons Button { margin-left: 2; }
+    SettingsScreen .buttons { margin: 1 0; }
+    SettingsScreen.-short .buttons { margin: 1 0 0 0; }
     """
 
     def __init__(self, simulator: Simulator) -> None:
@@ -101,10 +90,10 @@ class SettingsScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         settings = self._sim.settings
         unattended = settings.unattended
-        with Vertical() as box:
+        with Vertical(classes="dialog") as box:
             box.border_title = "Settings"
             box.border_subtitle = "Ctrl+S apply · Esc close"
-            with VerticalScroll():
+            with VerticalScroll(classes="dialog-body"):
                 yield Static("Who answers prompts", classes="section")
                 with Horizontal(classes="row"):
                     yield Label("Mode")
@@ -162,10 +151,11 @@ class SettingsScreen(ModalScreen[bool]):
                     yield Static(
                         "every token dies; the next call gets 404.001.03", id="tokens-note",
                     )
-            yield Static(id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Close", id="close")
-                yield Button("Apply", variant="success", id="apply")
+            with Vertical(classes="dialog-foot"):
+                yield Static(id="error", classes="error")
+                with Horizontal(classes="buttons"):
+                    yield Button("Close", id="close")
+                    yield Button("Apply", variant="success", id="apply")
 
     def on_mount(self) -> None:
         self.query_one("#error").display = False

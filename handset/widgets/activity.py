@@ -12,7 +12,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.strip import Strip
@@ -28,7 +28,7 @@ from server.models import CallbackAttempt, Transaction
 
 from ..json_text import pretty_json
 from ..throttle import Throttle
-from ..texts import phone_number
+from ..texts import ksh_whole, phone_number
 
 # The pane shows the recent past; the engine's store keeps the full history.
 KEPT_ENTRIES = 500
@@ -36,7 +36,7 @@ KEPT_ENTRIES = 500
 # scrolling at 60 frames a second, and the keys typed meanwhile should not wait for it.
 FLUSH_INTERVAL = 0.5
 
-REQUEST, CALLBACK, SETTLED, LOG = "request", "callback", "settled", "log"
+REQUEST, CALLBACK, SETTLED, LOG, HISTORY = "request", "callback", "settled", "log", "history"
 INDENT = " " * 11  # second lines start under the text, past the time and the mark
 
 
@@ -140,29 +140,45 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
     )
 
 
-def settled_entry(txn: Transaction, handset_name: str | None) -> ActivityEntry:
-    """A transaction got its ResultCode: who, how much, and what it means."""
+def settled_entry(txn: Transaction, handset_name: str | None, plan_note: str | None = None) -> ActivityEntry:
+    """A transaction got its ResultCode: who, how much, what it means, and what its callback
+    plan did when it was not a plain delivery (``plan_note``, from ``texts.settled_plan_note``)."""
     code = txn.wire_result_code
     words = RESULT_PLAIN_WORDS.get(code, "unknown") if code is not None else "pending"
     who = handset_name or phone_number(txn.msisdn)
     style = "$success" if code == 0 else "$warning"
     line = Content.assemble(
         _stamp(txn.settled_at or txn.created_at), " ", ("●", style), " ", (f"{code}", f"bold {style}"),
-        " ", (words, style), "\n", INDENT, (who, "bold"), f" · Ksh{txn.amount:,} → {txn.merchant_name}",
+        " ", (words, style), "\n", INDENT, (who, "bold"), f" · {ksh_whole(txn.amount)} → {txn.merchant_name}",
     )
+    if plan_note:
+        line = Content.assemble(line, "\n", INDENT, ("↩ " + plan_note, "$accent"))
     facts = [
         ("CheckoutRequestID", txn.checkout_request_id),
         ("MerchantRequestID", txn.merchant_request_id),
         ("Phone", phone_number(txn.msisdn)),
-        ("Amount", f"Ksh{txn.amount:,}"),
+        ("Amount", ksh_whole(txn.amount)),
         ("ResultCode", f"{code} ({txn.result_desc})"),
     ]
     if txn.receipt:
         facts.append(("Receipt", txn.receipt))
+    if plan_note:
+        facts.append(("Callback", plan_note))
     return ActivityEntry(
         SETTLED, txn.settled_at or txn.created_at, line, f"Payment {txn.checkout_request_id}", facts,
         [("Prompt", txn.prompt, False), ("Callback body", txn.callback_body, True)],
         checkout_request_id=txn.checkout_request_id, id=f"entry-{next(_serial)}",
+    )
+
+
+def history_divider(at: float) -> ActivityEntry:
+    """The line between this run's entries (above) and those read back from the database (below)."""
+    line = Content.assemble(
+        _stamp(at), " ", ("─── started; below: earlier payments and callbacks, from the database", "$text-muted"),
+    )
+    return ActivityEntry(
+        HISTORY, at, line, "Earlier entries", [("Where from", "the emulator's database, read at start")],
+        id=f"entry-{next(_serial)}",
     )
 
 
@@ -200,12 +216,21 @@ class NewestFirstList(OptionList):
 
     ``OptionList.set_options`` measures, lays out and renders every option
     again. Here a flush costs what arrived, not what is shown: each option's
-    height is measured once (per width), and its rendered lines are kept, because
-    they are tagged with the option's serial number, which never changes, rather
-    than with its index, which moves down with every new entry. Clicks and hovers
-    turn the serial back into the index. This works on OptionList's internals
-    (Textual is pinned in pyproject.toml; tests/handset/test_activity.py covers it).
+    height is measured once per width, and its rendered lines are kept per width
+    (a scrollbar that appears narrows the list without a resize), because they are
+    tagged with the option's serial number, which never changes, rather than with
+    its index, which moves down with every new entry. Clicks and hovers turn the
+    serial back into the index. This works on OptionList's internals (Textual is
+    pinned in pyproject.toml; tests/handset/test_activity.py covers it).
+
+    The list is *pinned* to the newest entry while its view is at the top and
+    nothing older is highlighted: new entries then show at once, as in ``tail -f``.
+    Once the person scrolls down or highlights an older entry, new entries go
+    above without moving what they are reading; ``unseen`` counts them until the
+    view is back at the top.
     """
+
+    unseen: Reactive[int] = Reactive(0)
 
     # Every update grows or shrinks the list's virtual height, and Widget's virtual_size then lays out
     # the whole screen again (~20 ms with fifty phones, twice a second in a flood). The list's own
@@ -225,6 +250,9 @@ class NewestFirstList(OptionList):
         if not fresh:
             return
         highlighted, hovered = self.highlighted, self._mouse_hovering_over
+        pinned = self.pinned
+        scrolled = self.scroll_offset.y
+        old_lines = len(self._line_cache.lines)
         options = self._options
         for option in reversed(fresh):
             if option._id is not None:
@@ -245,12 +273,35 @@ class NewestFirstList(OptionList):
         shift = len(fresh)
         if hovered is not None:
             self._mouse_hovering_over = hovered + shift if hovered + shift < len(options) else None
-        # As set_options did: back to the top, the highlighted entry (if still kept) in view.
-        self.highlighted = None
-        self.scroll_y = 0
-        if highlighted is not None and highlighted + shift < len(options):
-            self.highlighted = highlighted + shift
+        if highlighted is not None and highlighted + shift >= len(options):
+            pinned, highlighted = True, None  # what the person was reading fell off the end
+        if pinned:
+            # Following the newest: the view stays on top, a highlight stays on the newest entry.
+            self.scroll_to(y=0, animate=False, immediate=True)
+            self.highlighted = None if highlighted is None else 0
+            self.unseen = 0
+        else:
+            # Reading older entries: what is on screen stays put; the new ones wait above it.
+            above = self._line_cache.index_to_line.get(shift, len(self._line_cache.lines)) if old_lines else 0
+            self.scroll_to(y=scrolled + above, animate=False, immediate=True)
+            self.highlighted = highlighted + shift if highlighted is not None and highlighted + shift < len(options) else None
+            self.unseen = min(self.unseen + shift, len(options))
         self.refresh()
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the view follows the newest entry (at the top, nothing older highlighted)."""
+        return self.scroll_offset.y == 0 and not self.highlighted
+
+    def watch_highlighted(self, highlighted: int | None) -> None:
+        super().watch_highlighted(highlighted)
+        if self.unseen and self.pinned:
+            self.unseen = 0  # the person went back to the newest entry
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(new_value) == 0 and self.unseen:
+            self.unseen = 0  # back at the top: everything new is in view
 
     def _relayout_lines(self) -> None:
         """Rebuild the line map from the heights already measured, measuring only new options."""
@@ -282,6 +333,14 @@ class NewestFirstList(OptionList):
         self._height_of.clear()
         super()._clear_caches()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # A scrollbar that came or went changed the width without a resize: measure again.
+        if self._options and self.scrollable_content_region:
+            width = self.scrollable_content_region.width - self._get_left_gutter_width()
+            if width != self._height_width and self._height_of:
+                self._relayout_lines()
+        return super().render_lines(crop)
+
     def _index_of(self, serial: int | None) -> int | None:
         """The index of the option rendered with ``serial`` (None if it is gone)."""
         if serial is None or not self._options:
@@ -293,7 +352,7 @@ class NewestFirstList(OptionList):
         # OptionList._get_option_render, with the serial in the meta instead of the index.
         padding = self.get_component_styles("option-list--option").padding
         width = self.scrollable_content_region.width - self._get_left_gutter_width()
-        cache_key = (option, style, padding)
+        cache_key = (option, style, padding, width)
         if (strips := self._option_render_cache.get(cache_key)) is None:
             visual = self._get_visual(option)
             if padding:
@@ -342,11 +401,12 @@ class ActivityLog(Vertical):
             super().__init__()
             self.entry = entry
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, earlier: list[ActivityEntry] | None = None) -> None:
+        """``earlier``: entries (newest first) of a log this one replaces, shown at its first update."""
         super().__init__(id=id)
         self._entries: list[ActivityEntry] = []  # newest first
         self._by_id: dict[str, ActivityEntry] = {}
-        self._pending: list[ActivityEntry] = []
+        self._pending: list[ActivityEntry] = list(reversed(earlier or []))  # oldest first
         self._throttle = Throttle(self, self._flush, FLUSH_INTERVAL)
         self._list = NewestFirstList(id="activity-list")
 
@@ -357,6 +417,21 @@ class ActivityLog(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Activity"
         self._list.display = False
+        self.watch(self._list, "unseen", self._show_count, init=False)
+        if self._pending:
+            self._throttle.poke()
+
+    def _show_count(self) -> None:
+        """Say how many entries there are, and how many new ones wait above a person reading."""
+        count = len(self._entries)
+        total = f"{count} entries" if count != 1 else "1 entry"
+        unseen = self._list.unseen
+        self.border_subtitle = f"↑ {unseen} new · {total}" if unseen else total
+
+    @property
+    def unseen(self) -> int:
+        """New entries above the view while the person reads older ones (0 when following the newest)."""
+        return self._list.unseen
 
     @property
     def entries(self) -> list[ActivityEntry]:
@@ -394,7 +469,7 @@ class ActivityLog(Vertical):
         if not options.display:
             self.query_one("#activity-empty").display = False
             options.display = True
-        self.border_subtitle = f"{len(entries)} entries"
+        self._show_count()
 
     def focus_entries(self) -> None:
         """Put the keyboard on the list, on the newest entry if none is highlighted yet."""

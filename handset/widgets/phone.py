@@ -12,7 +12,7 @@ from typing import Callable
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message as TextualMessage
 from textual.widgets import Button, Static
@@ -74,21 +74,22 @@ class Notice(Vertical):
         self.post_message(self.Dismissed())
 
 
-class Phone(Vertical):
+class Phone(VerticalScroll, can_focus=False):
     """Draws one handset; the app tells it what changed, it never calls the engine."""
 
     DEFAULT_CSS = """
     Phone {
-        width: 44;
-        max-width: 100%;
+        width: 100%;
         height: 1fr;
-        max-height: 44;
+        max-height: 46;
         border: round $success 60%;
         border-title-align: center;
         border-subtitle-align: center;
         border-title-color: $text-muted;
         border-subtitle-color: $text-muted;
         background: $surface;
+        /* Scrolls only when even a live prompt's own lines cannot fit (a terminal under 24 rows). */
+        scrollbar-size-vertical: 1;
     }
     Phone:focus-within { border: round $success; }
     Phone.-offline { border: round $warning 50%; }
@@ -113,6 +114,10 @@ class Phone(Vertical):
     }
     Phone.-locked #lock { display: block; }
     Phone.-locked { border: round $error 60%; }
+    /* A live prompt gets the screen, as on a handset: the wallet and the inbox wait behind it,
+       the owner's name stays (whose phone is ringing), the number goes. */
+    Phone.-prompting #wallet, Phone.-prompting #inbox-title, Phone.-prompting #inbox { display: none; }
+    Phone.-prompting #owner { height: 1; }
     """
 
     def __init__(self, handset: Handset, clock: Clock, load_inbox: Callable[[], list[Message]]) -> None:
@@ -215,6 +220,7 @@ class Phone(Vertical):
         self.transaction = transaction
         self.plan_words = None
         self.notice_text = None
+        self.add_class("-prompting")
         if self.built:
             self.notice.hide()
             self.prompt.open(transaction)
@@ -244,6 +250,7 @@ class Phone(Vertical):
     def _close_prompt(self) -> None:
         self.transaction = None
         self.plan_words = None
+        self.remove_class("-prompting")
         if self.built:
             self.prompt.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +12,7 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import Reactive
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Digits, Input, Static
 
 from server.clock import Clock
 from server.models import Transaction
@@ -18,6 +20,10 @@ from server.models import Transaction
 from ..texts import countdown
 
 BAR_WIDTH = 20
+PIN_LENGTH = 4  # an M-PESA PIN; a handset sends nothing shorter
+# Seconds after a dialog closes in which Esc does not cancel the payment: the Esc that closed the
+# dialog, or a second one pressed out of habit, was meant for the dialog.
+ESCAPE_GUARD = 0.5
 
 
 class PinField(Input):
@@ -59,6 +65,9 @@ class StkPrompt(Vertical):
     StkPrompt #pin:focus { border: tall $success; }
     StkPrompt #countdown { color: $text-muted; margin: 1 0 0 0; }
     StkPrompt #countdown.-urgent { color: $error; }
+    /* The time left in digits three rows tall, for a room watching a projector (presenter mode). */
+    StkPrompt #big-countdown { display: none; width: 1fr; text-align: center; color: $success; margin: 1 0 0 0; }
+    StkPrompt #big-countdown.-urgent { color: $error; }
     StkPrompt #plan { color: $accent; text-style: bold; }
     StkPrompt #answer { height: auto; align-horizontal: center; margin: 1 0; }
     StkPrompt Button { width: 1fr; min-width: 8; margin: 0 1; }
@@ -86,16 +95,18 @@ class StkPrompt(Vertical):
         self._clock = clock
         self.transaction: Transaction | None = None
         self.border_title = "M-PESA"
+        self._escape_ignored_until = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(id="prompt-text")
         yield PinField(
             placeholder="M-PESA PIN", password=True, restrict=r"\d{0,4}", max_length=4, id="pin",
         )
+        yield Digits(id="big-countdown")
         yield Static(id="countdown")
         yield Static(id="plan")
         with Horizontal(id="answer"):
-            yield Button("OK", variant="success", id="ok")
+            yield Button("OK", variant="success", id="ok", disabled=True)
             yield Button("Cancel", variant="default", id="cancel")
 
     def on_mount(self) -> None:
@@ -116,6 +127,7 @@ class StkPrompt(Vertical):
         self.transaction = transaction
         self.query_one("#prompt-text", Static).update(transaction.prompt)
         self.pin_field.value = ""
+        self.query_one("#ok", Button).disabled = True
         self.display = True
         self.refresh_countdown()
         self._ticker.resume()
@@ -146,6 +158,16 @@ class StkPrompt(Vertical):
         # One line of fixed width: no new layout needed, only a repaint (a layout costs the whole screen).
         label.update(Content.assemble(bar, f"  {countdown(left)} left"), layout=False)
         label.set_class(left <= 10, "-urgent")
+        big = self.query_one("#big-countdown", Digits)
+        if big.display:
+            big.update(countdown(left))
+            big.set_class(left <= 10, "-urgent")
+
+    @on(Input.Changed, "#pin")
+    def offer_ok(self, event: Input.Changed) -> None:
+        """OK only lights up once the PIN has all its digits, as on a handset."""
+        event.stop()
+        self.query_one("#ok", Button).disabled = len(event.value) < PIN_LENGTH
 
     @on(Input.Submitted, "#pin")
     @on(Button.Pressed, "#ok")
@@ -154,8 +176,9 @@ class StkPrompt(Vertical):
         pin = self.pin_field.value
         if self.transaction is None:
             return
-        if not pin:
-            # A real handset will not send an empty PIN; keep the customer on the field.
+        if len(pin) < PIN_LENGTH:
+            # A real handset will not send a short PIN (it would cost one of the three tries):
+            # keep the customer on the field.
             self.pin_field.focus()
             self.app.bell()
             return
@@ -164,8 +187,21 @@ class StkPrompt(Vertical):
     @on(Button.Pressed, "#cancel")
     def press_cancel(self, event: Button.Pressed) -> None:
         event.stop()
-        self.action_cancel_prompt()
+        self._cancel()
+
+    def ignore_escape(self) -> None:
+        """A dialog just closed over this prompt: for ``ESCAPE_GUARD`` seconds Esc cancels nothing."""
+        self._escape_ignored_until = time.monotonic() + ESCAPE_GUARD
+
+    @property
+    def escape_ignored(self) -> bool:
+        """Whether an Esc now would be taken for one meant for the dialog that just closed."""
+        return time.monotonic() < self._escape_ignored_until
 
     def action_cancel_prompt(self) -> None:
+        if not self.escape_ignored:
+            self._cancel()
+
+    def _cancel(self) -> None:
         if self.transaction is not None:
             self.post_message(self.CancelPressed(self.transaction.checkout_request_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx
 import pytest
@@ -33,10 +33,12 @@ def start_app(app_settings: Settings, clock: ManualClock):
     """``async with start_app() as (app, pilot, merchant)``: the app running, the server up."""
 
     @contextlib.asynccontextmanager
-    async def start(settings: Settings | None = None) -> AsyncIterator[tuple[HandsetApp, Pilot, Merchant]]:
-        app = make_app(settings or app_settings, clock=clock, ids=IdGenerator(seed=7))
+    async def start(
+        settings: Settings | None = None, size: tuple[int, int] = SIZE, **app_options: Any,
+    ) -> AsyncIterator[tuple[HandsetApp, Pilot, Merchant]]:
+        app = make_app(settings or app_settings, clock=clock, ids=IdGenerator(seed=7), **app_options)
         app.animation_level = "none"  # pilot waits for animations after each key; none is faster
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await asyncio.wait_for(app.ready.wait(), 10)
             await pilot.pause()
             async with httpx.AsyncClient(base_url=app.emulator.base_url, timeout=10) as client:

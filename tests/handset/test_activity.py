@@ -64,6 +64,8 @@ async def test_callback_attempts_are_logged_with_status_and_latency(start_app, r
         assert sent["Body"]["stkCallback"]["ResultCode"] == 0
         settled = next(e for e in app.activity.entries if e.kind == SETTLED)
         assert "Wanjiku Kamau" in settled.summary.plain and "0 paid\n" in settled.summary.plain
+        assert "Wanjiku Kamau · Ksh100.00 → Daraja-Sandbox" in settled.summary.plain  # one money format
+        assert dict(settled.facts)["Amount"] == "Ksh100.00"
 
 
 async def test_a_failed_callback_is_diagnosed_in_plain_words(start_app):
@@ -168,3 +170,103 @@ async def test_entry_heights_match_textual_wrapping_at_any_width(start_app):
             for index, option in enumerate(options.options):
                 wrapped = option.prompt.get_height(options.styles, width - padding.width)
                 assert options._line_cache.heights[index] == wrapped, (columns, option.prompt.plain[:30])
+
+
+async def test_after_a_restart_the_log_shows_the_history_from_the_database(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        paid = await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        await pilot.press(*"1234", "enter")
+        await receiver.wait_for(1)
+        cancelled = await merchant.push(receiver.url, Amount=7)
+        await wait_until(lambda: phone.prompt_waiting, "the second prompt")
+        await merchant.client.post(f"/simulator/transactions/{cancelled}/cancel")
+        await receiver.wait_for(2)
+
+    async with start_app() as (app, pilot, merchant):  # the same database, a new process's worth of app
+        await wait_until(lambda: app.activity.up_to_date, "the log drawn")
+        kinds = [(entry.kind, entry.checkout_request_id) for entry in app.activity.entries]
+        assert kinds[0] == ("history", None)  # the divider on top, then the newest first
+        assert kinds[1:] == [
+            (CALLBACK, cancelled), (SETTLED, cancelled), (CALLBACK, paid), (SETTLED, paid),
+        ]
+        settled = app.activity.entries[4]
+        assert "0 paid" in settled.summary.plain and "Wanjiku Kamau · Ksh100.00" in settled.summary.plain
+        assert app.activity.query_one(OptionList).option_count == 5  # on screen, not only in memory
+
+
+def visible_text(options) -> list[str]:
+    """The lines the list shows now, as text (what a person sees in the pane)."""
+    from textual.geometry import Region
+
+    region = options.scrollable_content_region
+    return [strip.text.strip() for strip in options.render_lines(Region(0, 0, region.width, region.height))]
+
+
+async def test_the_log_stays_on_the_newest_entry_unless_the_person_reads_older_ones(start_app):
+    async with start_app() as (app, pilot, merchant):
+        await pilot.resize_terminal(80, 24)
+        log = app.activity
+        options = log.query_one(OptionList)
+
+        async def requests(count: int, path: str) -> None:
+            for _ in range(count):
+                assert (await merchant.client.get(path)).status_code == 200
+            await wait_until(lambda: len(log.entries) and path in log.entries[0].summary.plain, f"{path} logged")
+            await wait_until(lambda: log.up_to_date, "the pane updated")
+            await pilot.pause()
+
+        await requests(30, "/simulator/handsets")
+        await pilot.press("l")  # a visit to the log: the newest entry is highlighted
+        assert options.highlighted == 0
+        await requests(5, "/simulator/merchants")
+        # Still following: the view is on top, the highlight on the newest entry, which is on screen.
+        assert options.scroll_offset.y == 0 and options.highlighted == 0
+        assert "/simulator/merchants" in " ".join(visible_text(options)[:3])  # the newest, wrapped
+        assert log.unseen == 0 and "new" not in log.border_subtitle
+
+        await pilot.press("down", "down", "down", "down", "down", "down", "down", "down", "down", "down")
+        reading = log.entries[options.highlighted]
+        top_before = visible_text(options)
+        await requests(4, "/simulator/settings")
+        # Reading older entries: what is on screen stays put, the new ones are counted above it.
+        assert log.entries[options.highlighted] is reading
+        assert visible_text(options) == top_before
+        assert log.unseen == 4 and log.border_subtitle.startswith("↑ 4 new · ")
+
+        await pilot.press("home")  # back to the newest: following again
+        assert log.unseen == 0 and options.scroll_offset.y == 0
+        await requests(2, "/simulator/rules")
+        assert options.highlighted == 0 and "/simulator/rules" in " ".join(visible_text(options)[:3])
+
+
+async def test_entries_drawn_before_the_scrollbar_appeared_reflow_to_the_new_width(start_app):
+    import logging
+
+    from handset.widgets.activity import log_entry
+
+    async with start_app() as (app, pilot, merchant):
+        await pilot.resize_terminal(80, 24)
+        log = app.activity
+        options = log.query_one(OptionList)
+
+        async def add(numbers: range) -> None:
+            for n in numbers:
+                text = f"entry {n} " + "word " * 8
+                log.add(log_entry(logging.LogRecord("h", logging.WARNING, __file__, 1, text, None, None), 0.0))
+            await wait_until(lambda: log.up_to_date, "the pane updated")
+            await pilot.pause()
+
+        await add(range(3))  # drawn without a scrollbar
+        assert not options.show_vertical_scrollbar
+        await add(range(3, 30))  # now the list scrolls: a scrollbar takes a column
+        assert options.show_vertical_scrollbar
+        options.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        shown = " ".join(visible_text(options)).split("WARNING h:")[1:]
+        assert len(shown) >= 5
+        for entry in shown:  # every word of every entry, none lost to a width it no longer has
+            assert entry.split()[2:10] == ["word"] * 8, entry
+        for line in options.render_lines(options.scrollable_content_region.reset_offset):
+            assert line.cell_length == options.scrollable_content_region.width

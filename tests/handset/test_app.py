@@ -147,3 +147,30 @@ async def test_fifty_prompts_at_once_do_not_freeze_typing(tmp_path, receiver):
         await receiver.wait_for(50, timeout=20)
         await wait_until(lambda: not any(p.prompt_waiting for p in app.phones.values()), "every prompt gone")
         assert app.focused is not first.prompt.pin_field, "a hidden PIN field kept the keyboard"
+
+
+
+async def test_connect_panel_values_are_never_wrapped_and_its_push_curl_runs(start_app):
+    from rich.cells import cell_len
+
+    from handset.screens.connect import CopyableFact
+
+    async with start_app(size=(80, 24)) as (app, pilot, merchant):
+        await pilot.press("c")
+        panel = app.screen
+        facts = list(panel.query(CopyableFact))
+        assert [fact.label for fact in facts][:3] == ["Base URL", "Shortcode", "Passkey"]
+        await pilot.pause()
+        for fact in facts:
+            shown = fact.query_one(".fact-value", Static)
+            lines = (fact.value + (f"\n{fact.note}" if fact.note else "")).split("\n")
+            # One screen row per line of the value: nothing folded, a long line scrolls sideways instead.
+            assert shown.size.height == len(lines), fact.label
+            assert shown.size.width == max(cell_len(line) for line in lines), fact.label
+        # The STK Push command, as a merchant would paste it into a shell, line breaks and all.
+        process = await asyncio.create_subprocess_shell(
+            panel.facts.push_curl, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await process.communicate()
+        assert b'"ResponseCode":"0"' in out.replace(b" ", b"")
+        await wait_until(lambda: app.phones[WANJIKU].prompt_waiting, "the prompt the curl asked for")

@@ -38,7 +38,7 @@ async def test_a_picked_result_code_reaches_the_merchant_exactly(start_app, rece
         callback = stk((await receiver.wait_for(2))[1])
         assert callback["ResultCode"] == "SFC_IC0003"  # a string on the wire, as Daraja sends it
         assert callback["ResultDesc"] == "The operator does not exist."
-        assert "Ksh 10,000.00" in str(phone.query_one("#wallet").content)
+        assert "Ksh10,000.00" in str(phone.query_one("#wallet").content)
 
 
 async def test_paying_more_than_the_balance_by_code_0_is_refused_in_the_picker(start_app, receiver):
@@ -68,6 +68,40 @@ async def test_a_dropped_callback_never_arrives(start_app, receiver):
         assert txn.result_code == "0" and txn.callback_state == CALLBACK_DROPPED
         await app.simulator.callbacks.wait_idle()  # anything started has arrived by now
         assert receiver.received == [] and app.simulator.callbacks.scheduled == 0
+        # The log says the drop was meant, on the payment's own entry.
+        await wait_until(lambda: any(e.checkout_request_id == checkout and e.kind == "settled"
+                                     for e in app.activity.entries), "the payment's entry")
+        settled = next(e for e in app.activity.entries if e.checkout_request_id == checkout and e.kind == "settled")
+        assert "↩ callback dropped on purpose (plan: drop)" in settled.summary.plain
+        assert dict(settled.facts)["Callback"].startswith("callback dropped on purpose")
+
+        # The next payment's callback is the first the merchant ever gets: the dropped one never went.
+        following = await merchant.push(receiver.url, Amount=7)
+        await wait_until(lambda: phone.prompt_waiting, "the next prompt")
+        await pilot.press(*"1234", "enter")
+        [first] = await receiver.wait_for(1)
+        assert stk(first)["CheckoutRequestID"] == following
+        assert app.simulator.store.attempts(checkout) == []
+
+
+async def test_a_plan_set_through_the_control_api_shows_on_the_prompt(start_app, receiver):
+    async with start_app() as (app, pilot, merchant):
+        phone = app.phones[WANJIKU]
+        checkout = await merchant.push(receiver.url)
+        await wait_until(lambda: phone.prompt_waiting, "the prompt")
+        assert not phone.prompt.query_one("#plan").display
+        response = await merchant.client.put(
+            f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "delay", "seconds": 30},
+        )
+        assert response.status_code == 200
+        plan = phone.prompt.query_one("#plan")
+        await wait_until(lambda: plan.display and str(plan.content) == "↩ Callback: delay 30 s", "the plan")
+        response = await merchant.client.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "drop"})
+        assert response.status_code == 200
+        await wait_until(lambda: str(plan.content) == "↩ Callback: drop", "the new plan")
+        await pilot.press("escape")
+        await wait_until(lambda: any(e.checkout_request_id == checkout and "dropped on purpose" in e.summary.plain
+                                     for e in app.activity.entries), "the drop in the log")
 
 
 async def test_duplicate_2_sends_the_same_bytes_twice(start_app, receiver):

@@ -38,3 +38,16 @@ class Merchant:
         response = await self.daraja.push(callback_url, **overrides)
         assert response.status_code == 200, response.text
         return response.json()["CheckoutRequestID"]
+
+
+def fully_shown(widget: Any) -> bool:
+    """Whether every cell of ``widget`` is on the screen: not clipped by a scrolling parent, a
+    dialog's edge or the terminal's (False too when it is not displayed at all)."""
+    from textual.errors import NoWidget
+
+    try:
+        geometry = widget.screen.find_widget(widget)
+    except NoWidget:
+        return False
+    region = geometry.region
+    return bool(region) and geometry.visible_region == region and widget.screen.region.contains_region(region)

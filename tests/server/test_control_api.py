@@ -114,12 +114,16 @@ async def test_event_stream(http: httpx.AsyncClient, daraja: Daraja, receiver: C
     listener = asyncio.create_task(listen())
     await asyncio.sleep(0.1)
     checkout = (await daraja.push(receiver.url)).json()["CheckoutRequestID"]
+    plan = await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "normal"})
+    assert plan.status_code == 200
     await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
     await asyncio.wait_for(listener, 5)
     kinds = [k for k, _ in events]
-    for expected in ("prompt.arrived", "transaction.settled", "sms.received", "handset.changed", "callback.attempted"):
+    for expected in ("prompt.arrived", "callback_plan.changed", "transaction.settled", "sms.received",
+                     "handset.changed", "callback.attempted"):
         assert expected in kinds
-    assert kinds.index("prompt.arrived") < kinds.index("transaction.settled") < kinds.index("callback.attempted")
+    assert kinds.index("prompt.arrived") < kinds.index("callback_plan.changed") < kinds.index("transaction.settled")
+    assert kinds.index("transaction.settled") < kinds.index("callback.attempted")
     settled = dict(events)["transaction.settled"]["transaction"]
     assert settled["checkout_request_id"] == checkout and settled["result_code"] == 0
     handled = [d for k, d in events if k == "request.handled"]

@@ -303,6 +303,16 @@ async def test_magic_numbers(msisdn: str, code: int, daraja: Daraja, receiver: C
     assert callback.json["Body"]["stkCallback"]["ResultCode"] == code
 
 
+async def test_the_wrong_pin_magic_number_never_locks_the_pin(daraja: Daraja, receiver: CallbackReceiver,
+                                                               http: httpx.AsyncClient) -> None:
+    for run in range(1, 5):  # one more than the wrong PINs that lock a handset
+        await _push(daraja, receiver, PhoneNumber=254799002001, Amount=run)
+        callback = (await receiver.wait_for(run))[run - 1].json["Body"]["stkCallback"]
+        assert (callback["ResultCode"], callback["ResultDesc"]) == (2001, "The initiator information is invalid.")
+    handset = (await http.get("/simulator/handsets/254799002001")).json()
+    assert (handset["pin_locked"], handset["wrong_pins"]) == (False, 0)
+
+
 async def test_magic_number_that_never_answers(
     daraja: Daraja, receiver: CallbackReceiver, clock: ManualClock, emulator: Emulator,
 ) -> None:
