@@ -13,14 +13,15 @@ import inspect
 import logging
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.content import Content
 from textual.containers import Vertical
+from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
@@ -31,18 +32,25 @@ from textual.widgets.tabbed_content import ContentTabs
 
 from server import heap
 from server.clock import Clock
+from server.errors import EngineError
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
+from server.models import Message as InboxMessage
 from server.rules import CallbackPlan
 from server.runner import CannotStart, Emulator
 from server.settings import Settings
-from server.simulator import EngineError, Simulator
+from server.simulator import Simulator
 
 from .bridge import EngineBridge, LogToApp
 from .texts import ksh, ksh_whole, plan_words, settled_plan_note
 from .throttle import Throttle
 from .widgets.activity import (
-    ActivityLog, callback_entry, history_divider, log_entry, request_entry, settled_entry,
+    ActivityLog,
+    callback_entry,
+    history_divider,
+    log_entry,
+    request_entry,
+    settled_entry,
 )
 from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import LOCK_MARK, Phone
@@ -211,7 +219,7 @@ class HandsetApp(App[None]):
         # that carries on with the entries of the old one.
         activity = ActivityLog(id="activity", earlier=self.activity.entries) if replacing else self.activity
         tabs = PhonesAndLog(activity, id="phones")
-        for handset, phone in zip(handsets, phones):
+        for handset, phone in zip(handsets, phones, strict=True):
             # What `with tabs:` does inside compose(): the panes are there when the strip mounts.
             tabs.compose_add_child(TabPane(self._tab_label(handset, False, names), phone, id=pane_id(handset.msisdn)))
         # The phones have the keys at start-up (the screen gave its first focus before they came)
@@ -221,7 +229,7 @@ class HandsetApp(App[None]):
             if replacing:
                 await self.tabs.remove()
             self.tabs, self.activity = tabs, activity
-            self.phones = {handset.msisdn: phone for handset, phone in zip(handsets, phones)}
+            self.phones = {handset.msisdn: phone for handset, phone in zip(handsets, phones, strict=True)}
             await self._main.mount(tabs)
         if keys_here:
             tabs.query_one("Tabs").focus()
@@ -270,9 +278,9 @@ class HandsetApp(App[None]):
         self._relabel.poke()
         await AwaitComplete(*(
             self.tabs.add_pane(TabPane(self._tab_label(h, False, names), phone, id=pane_id(h.msisdn)))
-            for h, phone in zip(handsets, phones)
+            for h, phone in zip(handsets, phones, strict=True)
         ))
-        for handset, phone in zip(handsets, phones):
+        for handset, phone in zip(handsets, phones, strict=True):
             self.phones[handset.msisdn] = phone
         current = self.current_phone
         if current is not None:
@@ -288,7 +296,7 @@ class HandsetApp(App[None]):
         if self.sub_title != subtitle:
             self.sub_title = subtitle
 
-    def _inbox_loader(self, msisdn: str):
+    def _inbox_loader(self, msisdn: str) -> Callable[[], list[InboxMessage]]:
         return lambda: self.simulator.inbox(msisdn, limit=SHOWN_MESSAGES)
 
     # --- tabs ------------------------------------------------------------------
@@ -309,7 +317,7 @@ class HandsetApp(App[None]):
             (PROMPT_MARKER, "bold $success") if waiting else "",
         )
 
-    def _underline_active_tab(self, screen: Screen) -> None:
+    def _underline_active_tab(self, screen: Screen[Any]) -> None:
         """After a layout, put the underline back under the active tab if the tab changed size.
 
         Textual (8.2.8, pinned) moves the underline when a tab is relabelled, but unless it
@@ -322,7 +330,7 @@ class HandsetApp(App[None]):
         if strip is None or tab is None or tab.id != self._underlined_tab:
             self._underlined_tab = tab.id if tab is not None else None
             return
-        underline = strip.query_one("Underline")
+        underline: Any = strip.query_one("Underline")  # Textual keeps its Underline class private
         start, end = tab.virtual_region.shrink(tab.styles.gutter).column_span
         if (underline.highlight_start, underline.highlight_end) != (start, end) and not (
             self.animator.is_being_animated(underline, "highlight_start")
@@ -695,7 +703,9 @@ class HandsetApp(App[None]):
             return
         _, txn = shown
         checkout = txn.checkout_request_id
-        settle = lambda code: self.simulator.settle_with(checkout, code)  # noqa: E731
+        def settle(code: int | str) -> Transaction:
+            return self.simulator.settle_with(checkout, code)
+
         from .screens.prompt_tools import ResultCodeScreen
 
         self.push_screen(ResultCodeScreen(txn, self._owner(txn.msisdn), settle))
@@ -716,7 +726,9 @@ class HandsetApp(App[None]):
                 phone.show_plan(words)
             self.notify(f"The callback will go out: {words or 'normal'}.", title="Callback plan", timeout=3)
 
-        set_plan = lambda plan: self.simulator.set_callback_plan(checkout, plan)  # noqa: E731
+        def set_plan(plan: CallbackPlan) -> Transaction:
+            return self.simulator.set_callback_plan(checkout, plan)
+
         from .screens.prompt_tools import CallbackPlanScreen
 
         screen = CallbackPlanScreen(
@@ -755,7 +767,7 @@ class HandsetApp(App[None]):
         from .screens.confirm import ConfirmScreen
 
         waiting = len(self.simulator.live_transactions())
-        if not waiting or isinstance(self.screen, ConfirmScreen) and self.screen.id == "confirm-quit":
+        if not waiting or (isinstance(self.screen, ConfirmScreen) and self.screen.id == "confirm-quit"):
             self.exit()
             return
         prompts = "1 payment prompt is" if waiting == 1 else f"{waiting} payment prompts are"

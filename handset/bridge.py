@@ -21,13 +21,14 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from server import events as engine
-from server.models import CallbackAttempt, Handset, Message as Sms, Transaction
+from server.models import CallbackAttempt, Handset, Transaction
+from server.models import Message as Sms
 
 
 class EngineBridge:

@@ -10,8 +10,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import NoReturn
 from pathlib import Path
+from typing import NoReturn
 
 from server import heap
 from server.events import Event

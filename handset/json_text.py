@@ -9,11 +9,12 @@ string and number keeps its exact spelling.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 INDENT = "  "
 
 
-def _tokens(text: str):
+def _tokens(text: str) -> Iterator[str]:
     """Yield the tokens of JSON text: strings whole, structural marks one by one, whitespace dropped."""
     i, end = 0, len(text)
     while i < end:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -13,14 +14,13 @@ from server.events import CallbackAttempted, Event, EventBus, RequestHandled, Tr
 from .texts import ksh_whole, settled_plan_note
 
 _LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
-_clock = [-1, ""]  # the last second formatted, and its HH:MM:SS (one strftime per second)
-
-
 def _hms(at: float) -> str:
-    second = int(at)
-    if second != _clock[0]:
-        _clock[0], _clock[1] = second, f"{eat(second):%H:%M:%S}"
-    return _clock[1]
+    return _hms_of(int(at))
+
+
+@functools.lru_cache(maxsize=1)  # lines come in bursts within one second: one strftime per second
+def _hms_of(second: int) -> str:
+    return f"{eat(second):%H:%M:%S}"
 
 
 def log_line(event: Event) -> str | None:

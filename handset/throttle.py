@@ -11,15 +11,17 @@ seconds while changes keep coming.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
+from textual.app import App
 from textual.widget import Widget
 
 
 class Throttle:
     """Runs ``action`` on ``widget``'s loop after ``poke()``, at most once per ``interval`` seconds."""
 
-    def __init__(self, widget: Widget, action: Callable[[], None], interval: float) -> None:
+    def __init__(self, widget: Widget | App[Any], action: Callable[[], None], interval: float) -> None:
         self._widget = widget
         self._action = action
         self.interval = interval

@@ -613,13 +613,16 @@ class Simulator:
         return await self.callbacks.send_now(key, target, body, "edited")
 
     async def forge_callback(
-        self, url: str, result_code: int | str = 0, amount: int = 1, msisdn: str = "254708374149",
+        self, url: str, result_code: object = 0, amount: object = 1, msisdn: object = "254708374149",
     ) -> CallbackAttempt:
-        """Send a well-formed callback for a CheckoutRequestID that never existed."""
+        """Send a well-formed callback for a CheckoutRequestID that never existed.
+
+        The values are checked here (a person may have typed them): InvalidInput says which is wrong.
+        """
         _check_url(url)
         if result_code not in PROMPT_CODES:
             raise InvalidInput(f"result_code must be one of {', '.join(str(c) for c in PROMPT_CODES)}")
-        _check_msisdn(msisdn)
+        msisdn = _check_msisdn(msisdn)
         if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= 250_000:
             raise InvalidInput("amount must be a whole number from 1 to 250000")
         now = self.clock.now()

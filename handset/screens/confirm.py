@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
+from textual.widgets.button import ButtonVariant
 
 from .handset_dialogs import DIALOG_CSS, Dialog
 
@@ -24,7 +25,7 @@ class ConfirmScreen(Dialog[bool]):
     """
 
     def __init__(
-        self, title: str, question: str, action: str, *, back: str = "Back", variant: str = "error",
+        self, title: str, question: str, action: str, *, back: str = "Back", variant: ButtonVariant = "error",
         confirm_first: bool = False,
     ) -> None:
         super().__init__()
@@ -43,7 +44,7 @@ class ConfirmScreen(Dialog[bool]):
                 yield Static(self._question, id="question")
             with Vertical(classes="dialog-foot"), Horizontal(classes="buttons"):
                 yield Button(self._back, id="back")
-                yield Button(self._action, variant=self._variant, id="confirm")  # type: ignore[arg-type]
+                yield Button(self._action, variant=self._variant, id="confirm")
 
     def on_mount(self) -> None:
         self.query_one("#confirm" if self._confirm_first else "#back", Button).focus()

@@ -6,7 +6,8 @@ function they were given and show the engine's refusal word for word.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,8 +17,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from server.errors import EngineError
 from server.models import Handset
-from server.simulator import EngineError
 
 from ..texts import ksh, phone_number
 
@@ -55,7 +56,7 @@ class NotANumber(ValueError):
     pass
 
 
-def show_error(dialog: ModalScreen, text: str) -> None:
+def show_error(dialog: ModalScreen[Any], text: str) -> None:
     """Show the engine's refusal word for word, under the fields."""
     error = dialog.query_one("#error", Static)
     error.update(Content.assemble("✗ ", text))
@@ -63,7 +64,7 @@ def show_error(dialog: ModalScreen, text: str) -> None:
     error.scroll_visible(animate=False)  # a dialog whose refusal sits in its scrolling part
 
 
-def error_text(dialog: ModalScreen) -> str:
+def error_text(dialog: ModalScreen[Any]) -> str:
     """The refusal on show, without its mark ("" when none)."""
     error = dialog.query_one("#error", Static)
     return str(error.content).removeprefix("✗ ") if error.display else ""

@@ -19,8 +19,8 @@ from textual.widgets import Footer, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from server.clock import eat
+from server.errors import EngineError
 from server.models import CallbackAttempt
-from server.simulator import EngineError
 
 from ..widgets.activity import pretty_body
 from .callback_dialogs import EditCallbackScreen, ForgeCallbackScreen
@@ -220,7 +220,11 @@ class CallbackInspectorScreen(ModalScreen[None]):
             self.notify("Choose a callback first.", timeout=2)
             return
         checkout = attempt.checkout_request_id
-        send = lambda body: self._sim.send_edited_callback(checkout, body, attempt.url)  # noqa: E731
+        url = attempt.url
+
+        async def send(body: str) -> CallbackAttempt:
+            return await self._sim.send_edited_callback(checkout, body, url)
+
         self.app.push_screen(EditCallbackScreen(checkout, attempt.url, attempt.request_body, send), self.report)
 
     def action_forge(self) -> None:

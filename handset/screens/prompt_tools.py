@@ -6,7 +6,7 @@ make (``settle_with``, ``set_callback_plan``) and shows a refusal word for word.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pydantic import ValidationError
 from textual import on
@@ -14,13 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from server.daraja.catalogue import PROMPT_CODES, RESULT_DESCRIPTIONS, RESULT_PLAIN_WORDS
+from server.errors import EngineError
 from server.models import Transaction
 from server.rules import CallbackPlan
-from server.simulator import EngineError
 
 from ..texts import ksh_whole
 from .handset_dialogs import DIALOG_CSS, Dialog, show_error

@@ -19,8 +19,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from server.errors import EngineError
 from server.rules import Unattended
-from server.simulator import EngineError
 
 from .handset_dialogs import DIALOG_CSS, error_text, show_error
 from .prompt_tools import validation_words

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -16,6 +17,9 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.strip import Strip
+
+if TYPE_CHECKING:
+    from textual.cache import LRUCache
 from textual.style import Style
 from textual.visual import Padding
 from textual.widgets import OptionList, Static
@@ -27,8 +31,8 @@ from server.events import RequestHandled
 from server.models import CallbackAttempt, Transaction
 
 from ..json_text import pretty_json
-from ..throttle import Throttle
 from ..texts import ksh_whole, phone_number
+from ..throttle import Throttle
 
 # The pane shows the recent past; the engine's store keeps the full history.
 KEPT_ENTRIES = 500
@@ -321,7 +325,8 @@ class NewestFirstList(OptionList):
             if height is None:
                 height = _unwrapped_height(option.prompt, width - padding.width)
                 if height is None:
-                    height = self._get_visual(option).get_height(self.styles, width - padding.width)
+                    # OptionList measures this way too; Textual types styles narrower than it passes them.
+                    height = self._get_visual(option).get_height(cast(Any, self.styles), width - padding.width)
                 height += option._divider
                 height_of[option] = height
             lines.index_to_line[index] = len(lines.lines)
@@ -353,7 +358,9 @@ class NewestFirstList(OptionList):
         padding = self.get_component_styles("option-list--option").padding
         width = self.scrollable_content_region.width - self._get_left_gutter_width()
         cache_key = (option, style, padding, width)
-        if (strips := self._option_render_cache.get(cache_key)) is None:
+        # OptionList's own cache (it clears it when it must), keyed by the width as well.
+        cache = cast("LRUCache[tuple[Any, ...], list[Strip]]", self._option_render_cache)
+        if (strips := cache.get(cache_key)) is None:
             visual = self._get_visual(option)
             if padding:
                 visual = Padding(visual, padding)
@@ -363,7 +370,7 @@ class NewestFirstList(OptionList):
             if option._divider:
                 rule = self.get_visual_style("option-list--separator")
                 strips.append(Strip([Segment("─" * width, rule.rich_style)], width))
-            self._option_render_cache[cache_key] = strips
+            cache[cache_key] = strips
         return strips
 
     async def _on_click(self, event: events.Click) -> None:

@@ -8,7 +8,7 @@ a burst of prompts on hidden phones then only changes a few attributes.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult

@@ -131,8 +131,11 @@ class PhonesAndLog(TabbedContent):
     def on_mount(self) -> None:
         strip = self.query_one("#tabs-scroll")
         # The strip scrolls to the active tab, and its content grows with tabs and labels.
+        def changed() -> None:
+            self.call_after_refresh(self.show_hidden_tabs)
+
         for attribute in ("scroll_x", "virtual_size"):
-            self.watch(strip, attribute, lambda: self.call_after_refresh(self.show_hidden_tabs), init=False)
+            self.watch(strip, attribute, changed, init=False)
 
     @property
     def switcher(self) -> ContentSwitcher:

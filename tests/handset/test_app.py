@@ -12,7 +12,6 @@ from textual.widgets import Static
 from handset.app import HandsetApp, make_app, run_tui
 from handset.bridge import EngineBridge
 from handset.screens.connect import ConnectScreen
-from handset.widgets.stk_prompt import StkPrompt
 from server.clock import ManualClock
 from server.ids import IdGenerator
 from server.settings import HandsetConfig, Settings
@@ -73,7 +72,7 @@ def test_run_tui_prints_one_line_naming_the_port(tmp_path, monkeypatch, capsys):
     assert f"port {port}" in err and "--port" in err
 
 
-async def test_every_step_of_a_payment_is_a_message(start_app, receiver):
+async def test_every_step_of_a_payment_is_a_message(start_app, receiver, monkeypatch):
     seen: list[type] = []
 
     async with start_app() as (app, pilot, merchant):
@@ -90,8 +89,8 @@ async def test_every_step_of_a_payment_is_a_message(start_app, receiver):
             seen.append(type(message))
             await original_engine(message)
 
-        app.post_message = spy  # type: ignore[method-assign]
-        app.handle_engine_message = spy_engine  # type: ignore[method-assign]
+        monkeypatch.setattr(app, "post_message", spy)
+        monkeypatch.setattr(app, "handle_engine_message", spy_engine)
         await merchant.push(receiver.url)
         await wait_until(lambda: phone.prompt_waiting, "the prompt")
         await pilot.press(*"1234", "enter")

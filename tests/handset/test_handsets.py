@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from handset.screens.handset_dialogs import AddHandsetScreen, BalanceScreen
 from tests.handset.tui_kit import OTIENO, WANJIKU, wait_until
 

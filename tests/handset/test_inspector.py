@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from handset.screens.callback_dialogs import EditCallbackScreen, ForgeCallbackScreen
 from handset.screens.inspector import CallbackInspectorScreen
 from tests.handset.tui_kit import WANJIKU, wait_until

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from handset.screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
 from server.models import CALLBACK_DROPPED
 from tests.handset.tui_kit import WANJIKU, wait_until

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from tests.daraja_client import Daraja
-
 
 SIZE = (120, 40)
 WANJIKU = "254708374149"
