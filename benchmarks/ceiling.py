@@ -29,13 +29,16 @@ from aiohttp import web
 from benchmarks.common import serve_until_signal
 from server import heap
 
-ACK = json.dumps({
-    "MerchantRequestID": "29115-34620561-1",
-    "CheckoutRequestID": "ws_CO_191220191020363925",
-    "ResponseCode": "0",
-    "ResponseDescription": "Success. Request accepted for processing",
-    "CustomerMessage": "Success. Request accepted for processing",
-}, separators=(",", ":"))
+ACK = json.dumps(
+    {
+        "MerchantRequestID": "29115-34620561-1",
+        "CheckoutRequestID": "ws_CO_191220191020363925",
+        "ResponseCode": "0",
+        "ResponseDescription": "Success. Request accepted for processing",
+        "CustomerMessage": "Success. Request accepted for processing",
+    },
+    separators=(",", ":"),
+)
 
 
 async def ack(request: web.Request) -> web.Response:
@@ -54,17 +57,28 @@ def floor_handler(db: Path):
     serial = itertools.count()
 
     async def handle(request: web.Request) -> web.Response:
-        push = StkPushRequest.model_validate(json_body.loads(await request.read()),
-                                             context={"strict_reference": False})
+        push = StkPushRequest.model_validate(json_body.loads(await request.read()), context={"strict_reference": False})
         n = next(serial)
         with store.atomic(group=True):
-            store.insert_transaction(Transaction(
-                checkout_request_id=f"ws_CO_{n:024d}", merchant_request_id=f"floor-{n}", msisdn=push.phone_number,
-                shortcode=push.business_short_code, merchant_name="floor", transaction_type=push.transaction_type,
-                amount=push.amount, party_a=push.party_a, party_b=push.party_b,
-                account_reference=push.account_reference, transaction_desc=push.transaction_desc,
-                callback_url=push.callback_url, prompt="", created_at=0.0, expires_at=60.0,
-            ))
+            store.insert_transaction(
+                Transaction(
+                    checkout_request_id=f"ws_CO_{n:024d}",
+                    merchant_request_id=f"floor-{n}",
+                    msisdn=push.phone_number,
+                    shortcode=push.business_short_code,
+                    merchant_name="floor",
+                    transaction_type=push.transaction_type,
+                    amount=push.amount,
+                    party_a=push.party_a,
+                    party_b=push.party_b,
+                    account_reference=push.account_reference,
+                    transaction_desc=push.transaction_desc,
+                    callback_url=push.callback_url,
+                    prompt="",
+                    created_at=0.0,
+                    expires_at=60.0,
+                )
+            )
         await store.durable()
         return web.Response(text=ACK, content_type="application/json")
 

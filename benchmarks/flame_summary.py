@@ -21,7 +21,9 @@ def _name(frame: str) -> str:
     return re.sub(r"\(.*?site-packages/", "(", frame).replace("/root/.pyenv/versions/3.11.7/lib/python3.11/", "")
 
 
-def summarise(path: Path, top: int = 25, match: str | None = None) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+def summarise(
+    path: Path, top: int = 25, match: str | None = None
+) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0

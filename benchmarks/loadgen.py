@@ -101,9 +101,16 @@ async def run_push(args: argparse.Namespace) -> dict:
         elapsed = max(last_done - started, 1e-9)
     ok = statuses.get("200", 0)
     return {
-        "mode": "push", "url": args.url, "concurrency": args.concurrency, "completed": ok,
-        "errors": sum(statuses.values()) - ok, "statuses": dict(statuses), "elapsed_s": elapsed,
-        "rps": ok / elapsed, "latency": latency_stats(latencies), "phones_used": next_phone,
+        "mode": "push",
+        "url": args.url,
+        "concurrency": args.concurrency,
+        "completed": ok,
+        "errors": sum(statuses.values()) - ok,
+        "statuses": dict(statuses),
+        "elapsed_s": elapsed,
+        "rps": ok / elapsed,
+        "latency": latency_stats(latencies),
+        "phones_used": next_phone,
     }
 
 
@@ -161,7 +168,8 @@ async def run_e2e(args: argparse.Namespace) -> dict:
                 future: asyncio.Future[float] = loop.create_future()
                 waiting[checkout] = future
                 async with session.post(
-                    f"{args.url}/simulator/transactions/{checkout}/pin", data=pin_body,
+                    f"{args.url}/simulator/transactions/{checkout}/pin",
+                    data=pin_body,
                     headers={"Content-Type": "application/json"},
                 ) as response:
                     await response.read()
@@ -204,10 +212,18 @@ async def run_e2e(args: argparse.Namespace) -> dict:
     finally:
         await runner.cleanup()
     return {
-        "mode": "e2e", "url": args.url, "concurrency": args.concurrency, "completed": len(totals),
-        "errors": dict(errors), "elapsed_s": elapsed, "per_second": len(totals) / max(elapsed, 1e-9),
-        "latency": latency_stats(totals), "push_ack": latency_stats(acks), "pin_answer": latency_stats(pins),
-        "callback_after_pin": latency_stats(after_pin), "result_codes": dict(codes),
+        "mode": "e2e",
+        "url": args.url,
+        "concurrency": args.concurrency,
+        "completed": len(totals),
+        "errors": dict(errors),
+        "elapsed_s": elapsed,
+        "per_second": len(totals) / max(elapsed, 1e-9),
+        "latency": latency_stats(totals),
+        "push_ack": latency_stats(acks),
+        "pin_answer": latency_stats(pins),
+        "callback_after_pin": latency_stats(after_pin),
+        "result_codes": dict(codes),
     }
 
 
@@ -221,7 +237,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="at most this many seconds per phase")
     parser.add_argument("--warmup", type=int, default=0, help="untimed requests first")
     parser.add_argument("--phone-start", type=int, default=0, help="first benchmark phone number index")
-    parser.add_argument("--phones", type=int, default=0, help="push: cycle over this many phones (0: a new one per request)")
+    parser.add_argument(
+        "--phones", type=int, default=0, help="push: cycle over this many phones (0: a new one per request)"
+    )
     parser.add_argument("--callback-url", default="http://127.0.0.1:9/callback")
     parser.add_argument("--pin", default="1234")
     args = parser.parse_args()

@@ -32,14 +32,36 @@ def profiled(procs: Processes, workdir: Path, name: str, out: Path, rate: int):
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     log = (workdir / f"{name}.log").open("w")
     began = time.monotonic()
-    proc = procs.spawn([
-        spy, "record", "--rate", str(rate), "--format", "raw", "--output", str(out / f"profile-{name}.txt"), "--",
-        python(), "-m", "handset", "serve", "--port", str(port), "--db", str(workdir / f"{name}.db"), "--fresh",
-        "--prompt-timeout", "600",
-    ], stdout=log, stderr=subprocess.STDOUT)
+    proc = procs.spawn(
+        [
+            spy,
+            "record",
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(out / f"profile-{name}.txt"),
+            "--",
+            python(),
+            "-m",
+            "handset",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(workdir / f"{name}.db"),
+            "--fresh",
+            "--prompt-timeout",
+            "600",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     _first_answer(url + "/simulator/merchants", proc, began)
     token = httpx.get(f"{url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("p", "p")).json()[
-        "access_token"]
+        "access_token"
+    ]
     return proc, url, token
 
 

@@ -81,7 +81,7 @@ class Plan:
     first_frame_runs: int = 3
     flood_handsets: int = 50
     flood_prompts: int = 20
-    server_per_level: bool = True   # a fresh `handset serve` for each concurrency level
+    server_per_level: bool = True  # a fresh `handset serve` for each concurrency level
     restarts: int = 3
     soak_blocks: int = 2
     soak_block: int = 10_000
@@ -89,21 +89,30 @@ class Plan:
 
 FULL = Plan()
 QUICK = Plan(
-    push_seconds=1, push_warmup_seconds=0, e2e_requests=100, e2e_seconds=1.0, memory_transactions=200,
-    memory_seconds=5.0, first_frame_runs=1, flood_handsets=10, flood_prompts=5, server_per_level=False, restarts=1,
+    push_seconds=1,
+    push_warmup_seconds=0,
+    e2e_requests=100,
+    e2e_seconds=1.0,
+    memory_transactions=200,
+    memory_seconds=5.0,
+    first_frame_runs=1,
+    flood_handsets=10,
+    flood_prompts=5,
+    server_per_level=False,
+    restarts=1,
     soak_block=500,
 )
 
 TARGETS = {
-    "ack_ratio_c64": 0.6,       # throughput at concurrency 64 >= 0.6 x ceiling
-    "ack_p99_ms": 20.0,         # acknowledgement p99 (at concurrency 64)
+    "ack_ratio_c64": 0.6,  # throughput at concurrency 64 >= 0.6 x ceiling
+    "ack_p99_ms": 20.0,  # acknowledgement p99 (at concurrency 64)
     "e2e_p99_ms": 30.0,
     "first_frame_s": 1.5,
-    "keypress_ms": 100.0,       # during the flood (we compare p99)
-    "rss_mb": 200.0,            # after 10,000 transactions
-    "startup_s": 2.0,           # with that database
-    "soak_cpu_ratio": 1.2,      # CPU per push, last block of 10,000 / first
-    "soak_wal_mb": 64.0,        # largest -wal seen: at most max(64 MB, database size)
+    "keypress_ms": 100.0,  # during the flood (we compare p99)
+    "rss_mb": 200.0,  # after 10,000 transactions
+    "startup_s": 2.0,  # with that database
+    "soak_cpu_ratio": 1.2,  # CPU per push, last block of 10,000 / first
+    "soak_wal_mb": 64.0,  # largest -wal seen: at most max(64 MB, database size)
 }
 
 
@@ -115,7 +124,18 @@ class Serve:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"{name}.log"
-        args = [python(), "-m", "handset", "serve", "--port", str(self.port), "--db", str(db), "--prompt-timeout", "600"]
+        args = [
+            python(),
+            "-m",
+            "handset",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            str(db),
+            "--prompt-timeout",
+            "600",
+        ]
         if fresh:
             args.append("--fresh")
         began = time.monotonic()
@@ -127,7 +147,9 @@ class Serve:
 
     def token(self) -> str:
         response = httpx.get(
-            f"{self.url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("bench", "bench"),
+            f"{self.url}/oauth/v1/generate",
+            params={"grant_type": "client_credentials"},
+            auth=("bench", "bench"),
         )
         response.raise_for_status()
         return response.json()["access_token"]
@@ -184,8 +206,15 @@ def _run(procs: Processes, args: list[str], timeout: float) -> str:
 
 
 def push_load(
-    procs: Processes, loadgen: str, url: str, token: str, concurrency: int, seconds: int,
-    phone_start: int, callback_url: str, server_pid: int | None = None,
+    procs: Processes,
+    loadgen: str,
+    url: str,
+    token: str,
+    concurrency: int,
+    seconds: int,
+    phone_start: int,
+    callback_url: str,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """One timed STK Push run; with ``server_pid``, also the server's CPU time per request."""
     before = cpu_seconds(server_pid) if server_pid else None
@@ -197,43 +226,119 @@ def push_load(
 
 
 def _push_load(
-    procs: Processes, loadgen: str, url: str, token: str, concurrency: int, seconds: int,
-    phone_start: int, callback_url: str,
+    procs: Processes,
+    loadgen: str,
+    url: str,
+    token: str,
+    concurrency: int,
+    seconds: int,
+    phone_start: int,
+    callback_url: str,
 ) -> dict[str, Any]:
     if loadgen == "wrk":
         template = push_body_template(callback_url).decode()
-        out = _run(procs, [
-            "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(HERE / "push.lua"),
-            url + PUSH_PATH, "--", str(254_790_000_000 + phone_start), template, token, "1",
-        ], timeout=seconds + 30)
+        out = _run(
+            procs,
+            [
+                "wrk",
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(HERE / "push.lua"),
+                url + PUSH_PATH,
+                "--",
+                str(254_790_000_000 + phone_start),
+                template,
+                token,
+                "1",
+            ],
+            timeout=seconds + 30,
+        )
         raw = _json_line(out)
         errors = sum(raw["errors"].values())
         ok = raw["requests"] - raw["errors"]["status"]
         elapsed = raw["duration_us"] / 1e6
         return {
-            "generator": "wrk", "concurrency": concurrency, "completed": ok, "errors": errors,
-            "error_detail": raw["errors"], "elapsed_s": elapsed, "rps": ok / elapsed,
+            "generator": "wrk",
+            "concurrency": concurrency,
+            "completed": ok,
+            "errors": errors,
+            "error_detail": raw["errors"],
+            "elapsed_s": elapsed,
+            "rps": ok / elapsed,
             "latency": {
-                "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-                "max_ms": raw["max_us"] / 1000, "mean_ms": raw["mean_us"] / 1000,
+                "p50_ms": raw["p50_us"] / 1000,
+                "p90_ms": raw["p90_us"] / 1000,
+                "p99_ms": raw["p99_us"] / 1000,
+                "max_ms": raw["max_us"] / 1000,
+                "mean_ms": raw["mean_us"] / 1000,
             },
         }
-    out = _run(procs, [
-        python(), "-m", "benchmarks.loadgen", "push", "--url", url, "--token", token,
-        "--concurrency", str(concurrency), "--duration", str(seconds), "--requests", "1000000",
-        "--phone-start", str(phone_start), "--callback-url", callback_url,
-    ], timeout=seconds + 60)
+    out = _run(
+        procs,
+        [
+            python(),
+            "-m",
+            "benchmarks.loadgen",
+            "push",
+            "--url",
+            url,
+            "--token",
+            token,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(seconds),
+            "--requests",
+            "1000000",
+            "--phone-start",
+            str(phone_start),
+            "--callback-url",
+            callback_url,
+        ],
+        timeout=seconds + 60,
+    )
     raw = _json_line(out)
     return {**raw, "generator": "aiohttp"}
 
 
-def e2e_load(procs: Processes, url: str, token: str, concurrency: int, requests: int, seconds: float,
-             warmup: int, phone_start: int) -> dict[str, Any]:
-    out = _run(procs, [
-        python(), "-m", "benchmarks.loadgen", "e2e", "--url", url, "--token", token,
-        "--concurrency", str(concurrency), "--requests", str(requests), "--duration", str(seconds),
-        "--warmup", str(warmup), "--phone-start", str(phone_start),
-    ], timeout=seconds + 60)
+def e2e_load(
+    procs: Processes,
+    url: str,
+    token: str,
+    concurrency: int,
+    requests: int,
+    seconds: float,
+    warmup: int,
+    phone_start: int,
+) -> dict[str, Any]:
+    out = _run(
+        procs,
+        [
+            python(),
+            "-m",
+            "benchmarks.loadgen",
+            "e2e",
+            "--url",
+            url,
+            "--token",
+            token,
+            "--concurrency",
+            str(concurrency),
+            "--requests",
+            str(requests),
+            "--duration",
+            str(seconds),
+            "--warmup",
+            str(warmup),
+            "--phone-start",
+            str(phone_start),
+        ],
+        timeout=seconds + 60,
+    )
     return _json_line(out)
 
 
@@ -248,8 +353,9 @@ def bench_push(procs: Processes, plan: Plan, loadgen: str, workdir: Path, callba
             # A fresh server per level, so one level's database does not slow the next
             # (the quick run shares one, to save start-ups).
             if plan.server_per_level or shared is None:
-                serve = Serve(procs, workdir, workdir / f"push-c{concurrency}.db", fresh=True,
-                              name=f"serve-push-c{concurrency}")
+                serve = Serve(
+                    procs, workdir, workdir / f"push-c{concurrency}.db", fresh=True, name=f"serve-push-c{concurrency}"
+                )
                 startups.append(serve.startup_s)
                 shared = None if plan.server_per_level else serve
             else:
@@ -258,29 +364,65 @@ def bench_push(procs: Processes, plan: Plan, loadgen: str, workdir: Path, callba
             try:
                 token = serve.token()
                 if plan.push_warmup_seconds:
-                    push_load(procs, loadgen, serve.url, token, concurrency, plan.push_warmup_seconds, phones, callback_url)
-                    push_load(procs, loadgen, ceiling_url, "none", concurrency, plan.push_warmup_seconds, 0, callback_url)
-                ours = push_load(procs, loadgen, serve.url, token, concurrency, plan.push_seconds, phones + 1_000_000,
-                                 callback_url, serve.proc.pid)
+                    push_load(
+                        procs, loadgen, serve.url, token, concurrency, plan.push_warmup_seconds, phones, callback_url
+                    )
+                    push_load(
+                        procs, loadgen, ceiling_url, "none", concurrency, plan.push_warmup_seconds, 0, callback_url
+                    )
+                ours = push_load(
+                    procs,
+                    loadgen,
+                    serve.url,
+                    token,
+                    concurrency,
+                    plan.push_seconds,
+                    phones + 1_000_000,
+                    callback_url,
+                    serve.proc.pid,
+                )
                 ours["rss_after_mb"] = serve.rss()
             finally:
                 if shared is None or concurrency == plan.levels[-1]:
                     serve.stop()
-            bare = push_load(procs, loadgen, ceiling_url, "none", concurrency, plan.push_seconds, 1_000_000, callback_url,
-                             ceiling.pid)
-            levels.append({
-                "concurrency": concurrency, "handset": ours, "ceiling": bare,
-                "throughput_ratio": ours["rps"] / bare["rps"] if bare["rps"] else None,
-            })
+            bare = push_load(
+                procs,
+                loadgen,
+                ceiling_url,
+                "none",
+                concurrency,
+                plan.push_seconds,
+                1_000_000,
+                callback_url,
+                ceiling.pid,
+            )
+            levels.append(
+                {
+                    "concurrency": concurrency,
+                    "handset": ours,
+                    "ceiling": bare,
+                    "throughput_ratio": ours["rps"] / bare["rps"] if bare["rps"] else None,
+                }
+            )
         # The second reference, at the last level: the least a faithful handler does (see ceiling.py).
         floor_url, floor = _start_helper(procs, "benchmarks.ceiling", workdir, "--floor")
         try:
             last = levels[-1]
             if plan.push_warmup_seconds:
-                push_load(procs, loadgen, floor_url, "none", last["concurrency"], plan.push_warmup_seconds, 0,
-                          callback_url)
-            least = push_load(procs, loadgen, floor_url, "none", last["concurrency"], plan.push_seconds, 1_000_000,
-                              callback_url, floor.pid)
+                push_load(
+                    procs, loadgen, floor_url, "none", last["concurrency"], plan.push_warmup_seconds, 0, callback_url
+                )
+            least = push_load(
+                procs,
+                loadgen,
+                floor_url,
+                "none",
+                last["concurrency"],
+                plan.push_seconds,
+                1_000_000,
+                callback_url,
+                floor.pid,
+            )
             last["floor"] = least
             last["floor_ratio"] = least["rps"] / last["ceiling"]["rps"] if last["ceiling"]["rps"] else None
         finally:
@@ -301,8 +443,14 @@ def bench_e2e_and_memory(procs: Processes, plan: Plan, workdir: Path) -> dict[st
         out["e2e_c1"] = e2e_load(procs, serve.url, token, 1, plan.e2e_requests, plan.e2e_seconds, 20, 0)
         done = out["e2e_c1"]["completed"] + 20
         loaded = e2e_load(
-            procs, serve.url, token, plan.memory_concurrency, max(0, plan.memory_transactions - done),
-            plan.memory_seconds, 0, 100,
+            procs,
+            serve.url,
+            token,
+            plan.memory_concurrency,
+            max(0, plan.memory_transactions - done),
+            plan.memory_seconds,
+            0,
+            100,
         )
         out[f"e2e_c{plan.memory_concurrency}"] = loaded
         time.sleep(0.2)  # let the last callback's attempt row be written
@@ -336,10 +484,24 @@ def bench_tui(procs: Processes, plan: Plan, workdir: Path, callback_url: str) ->
         if "skipped" in result:
             return {"skipped": result["skipped"]}
         frames.append(result)
-    flood = _json_line(_run(procs, [
-        python(), "-m", "benchmarks.tui", "flood", "--handsets", str(plan.flood_handsets),
-        "--prompts", str(plan.flood_prompts), "--callback-url", callback_url,
-    ], 240))
+    flood = _json_line(
+        _run(
+            procs,
+            [
+                python(),
+                "-m",
+                "benchmarks.tui",
+                "flood",
+                "--handsets",
+                str(plan.flood_handsets),
+                "--prompts",
+                str(plan.flood_prompts),
+                "--callback-url",
+                callback_url,
+            ],
+            240,
+        )
+    )
     return {"first_frame": frames, "flood": flood}
 
 
@@ -351,7 +513,12 @@ def describe_machine(loadgen: str) -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     mem_kb = next(
-        (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
     )
     versions = {}
     for name in ("aiohttp", "httpx", "pydantic", "textual"):
@@ -366,9 +533,15 @@ def describe_machine(loadgen: str) -> dict[str, Any]:
     if wrk:
         wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory_gb": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(), "platform": platform.platform(), "sqlite": sqlite3.sqlite_version,
-        "packages": versions, "load_generator": loadgen, "wrk": wrk_version,
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+        "packages": versions,
+        "load_generator": loadgen,
+        "wrk": wrk_version,
     }
 
 
@@ -393,104 +566,143 @@ def table(results: dict[str, Any]) -> str:
             c = level["concurrency"]
             ours, bare = level["handset"], level["ceiling"]
             ratio = level["throughput_ratio"]
-            rows.append((
-                f"STK Push ack, c={c}: handset serve req/s (ceiling req/s)",
-                f"{_fmt(ours['rps'], digits=0)} ({_fmt(bare['rps'], digits=0)})",
-                ">= 0.6 x ceiling at c=64" if c == 64 else "",
-                f"ratio {ratio:.2f}" + (f", {_vs(ratio, TARGETS['ack_ratio_c64'], True)}" if c == 64 else ""),
-            ))
-            rows.append((
-                f"STK Push ack, c={c}: p50 / p99 latency (ceiling p50 / p99)",
-                f"{_fmt(ours['latency']['p50_ms'], ' ms', 2)} / {_fmt(ours['latency']['p99_ms'], ' ms', 2)} "
-                f"({_fmt(bare['latency']['p50_ms'], ' ms', 2)} / {_fmt(bare['latency']['p99_ms'], ' ms', 2)})",
-                "p99 <= 20 ms" if c == 64 else "",
-                _vs(ours["latency"]["p99_ms"], TARGETS["ack_p99_ms"]) if c == 64 else "",
-            ))
+            rows.append(
+                (
+                    f"STK Push ack, c={c}: handset serve req/s (ceiling req/s)",
+                    f"{_fmt(ours['rps'], digits=0)} ({_fmt(bare['rps'], digits=0)})",
+                    ">= 0.6 x ceiling at c=64" if c == 64 else "",
+                    f"ratio {ratio:.2f}" + (f", {_vs(ratio, TARGETS['ack_ratio_c64'], True)}" if c == 64 else ""),
+                )
+            )
+            rows.append(
+                (
+                    f"STK Push ack, c={c}: p50 / p99 latency (ceiling p50 / p99)",
+                    f"{_fmt(ours['latency']['p50_ms'], ' ms', 2)} / {_fmt(ours['latency']['p99_ms'], ' ms', 2)} "
+                    f"({_fmt(bare['latency']['p50_ms'], ' ms', 2)} / {_fmt(bare['latency']['p99_ms'], ' ms', 2)})",
+                    "p99 <= 20 ms" if c == 64 else "",
+                    _vs(ours["latency"]["p99_ms"], TARGETS["ack_p99_ms"]) if c == 64 else "",
+                )
+            )
             if ours.get("cpu_us_per_request") and bare.get("cpu_us_per_request"):
-                rows.append((
-                    f"STK Push ack, c={c}: server CPU per request, handset serve (ceiling)",
-                    f"{_fmt(ours['cpu_us_per_request'], ' us', 0)} ({_fmt(bare['cpu_us_per_request'], ' us', 0)})",
-                    "", f"ratio {bare['cpu_us_per_request'] / ours['cpu_us_per_request']:.2f}",
-                ))
+                rows.append(
+                    (
+                        f"STK Push ack, c={c}: server CPU per request, handset serve (ceiling)",
+                        f"{_fmt(ours['cpu_us_per_request'], ' us', 0)} ({_fmt(bare['cpu_us_per_request'], ' us', 0)})",
+                        "",
+                        f"ratio {bare['cpu_us_per_request'] / ours['cpu_us_per_request']:.2f}",
+                    )
+                )
             least = level.get("floor")
             if least:
                 cpu = least.get("cpu_us_per_request")
-                rows.append((
-                    f"Reference, c={c}: least faithful handler (strict parse, validation, one durable row) "
-                    "req/s, p50 / p99, CPU per request",
-                    f"{_fmt(least['rps'], digits=0)}, {_fmt(least['latency']['p50_ms'], ' ms', 2)} / "
-                    f"{_fmt(least['latency']['p99_ms'], ' ms', 2)}, {_fmt(cpu, ' us', 0)}",
-                    "", f"ratio {level['floor_ratio']:.2f} of the ceiling",
-                ))
+                rows.append(
+                    (
+                        f"Reference, c={c}: least faithful handler (strict parse, validation, one durable row) "
+                        "req/s, p50 / p99, CPU per request",
+                        f"{_fmt(least['rps'], digits=0)}, {_fmt(least['latency']['p50_ms'], ' ms', 2)} / "
+                        f"{_fmt(least['latency']['p99_ms'], ' ms', 2)}, {_fmt(cpu, ' us', 0)}",
+                        "",
+                        f"ratio {level['floor_ratio']:.2f} of the ceiling",
+                    )
+                )
     mem = results.get("e2e_memory")
     if mem:
         e2e = mem["e2e_c1"]["latency"]
-        rows.append((
-            "End to end (push, PIN via control API, callback received), c=1: p50 / p99",
-            f"{_fmt(e2e.get('p50_ms'), ' ms', 2)} / {_fmt(e2e.get('p99_ms'), ' ms', 2)}",
-            "p99 <= 30 ms", _vs(e2e.get("p99_ms"), TARGETS["e2e_p99_ms"]),
-        ))
+        rows.append(
+            (
+                "End to end (push, PIN via control API, callback received), c=1: p50 / p99",
+                f"{_fmt(e2e.get('p50_ms'), ' ms', 2)} / {_fmt(e2e.get('p99_ms'), ' ms', 2)}",
+                "p99 <= 30 ms",
+                _vs(e2e.get("p99_ms"), TARGETS["e2e_p99_ms"]),
+            )
+        )
         key = next(k for k in mem if k.startswith("e2e_c") and k != "e2e_c1")
         loaded = mem[key]
-        rows.append((
-            f"End to end under load, {key.removeprefix('e2e_')} ({loaded['completed']:,} transactions): "
-            "p50 / p99, transactions/s",
-            f"{_fmt(loaded['latency'].get('p50_ms'), ' ms', 2)} / {_fmt(loaded['latency'].get('p99_ms'), ' ms', 2)}, "
-            f"{_fmt(loaded['per_second'], digits=0)}/s",
-            "", "",
-        ))
-        rows.append((
-            f"Resident size (VmRSS) after {mem['transactions']:,} transactions (fresh: {_fmt(mem['rss_fresh_mb']['VmRSS'], ' MB')})",
-            f"{_fmt(mem['rss_after_transactions_mb']['VmRSS'], ' MB')} (peak {_fmt(mem['rss_after_transactions_mb']['VmHWM'], ' MB')})",
-            "<= 200 MB", _vs(mem["rss_after_transactions_mb"]["VmRSS"], TARGETS["rss_mb"]),
-        ))
+        rows.append(
+            (
+                f"End to end under load, {key.removeprefix('e2e_')} ({loaded['completed']:,} transactions): "
+                "p50 / p99, transactions/s",
+                f"{_fmt(loaded['latency'].get('p50_ms'), ' ms', 2)} / {_fmt(loaded['latency'].get('p99_ms'), ' ms', 2)}, "
+                f"{_fmt(loaded['per_second'], digits=0)}/s",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"Resident size (VmRSS) after {mem['transactions']:,} transactions (fresh: {_fmt(mem['rss_fresh_mb']['VmRSS'], ' MB')})",
+                f"{_fmt(mem['rss_after_transactions_mb']['VmRSS'], ' MB')} (peak {_fmt(mem['rss_after_transactions_mb']['VmHWM'], ' MB')})",
+                "<= 200 MB",
+                _vs(mem["rss_after_transactions_mb"]["VmRSS"], TARGETS["rss_mb"]),
+            )
+        )
         loaded_start = statistics.median(mem["startup_loaded_db_s"])
         empty_start = statistics.median(push["startup_empty_db_s"]) if push else None
-        rows.append((
-            f"Start-up to first HTTP answer, {mem['db_transactions']:,}-transaction db, "
-            f"median of {len(mem['startup_loaded_db_s'])} "
-            f"(empty db: {_fmt(empty_start, ' s', 2)})",
-            _fmt(loaded_start, " s", 2), "<= 2 s", _vs(loaded_start, TARGETS["startup_s"]),
-        ))
+        rows.append(
+            (
+                f"Start-up to first HTTP answer, {mem['db_transactions']:,}-transaction db, "
+                f"median of {len(mem['startup_loaded_db_s'])} "
+                f"(empty db: {_fmt(empty_start, ' s', 2)})",
+                _fmt(loaded_start, " s", 2),
+                "<= 2 s",
+                _vs(loaded_start, TARGETS["startup_s"]),
+            )
+        )
     tui = results.get("tui")
     if tui and "skipped" in tui:
         rows.append(("TUI (start to first frame, flood, keypress)", "skipped", "", tui["skipped"]))
     elif tui:
         first = statistics.median(r["first_frame_with_phones_s"] for r in tui["first_frame"])
-        rows.append((
-            f"TUI start (process spawn) to first frame with phones, median of {len(tui['first_frame'])}",
-            _fmt(first, " s", 2), "<= 1.5 s", _vs(first, TARGETS["first_frame_s"]),
-        ))
+        rows.append(
+            (
+                f"TUI start (process spawn) to first frame with phones, median of {len(tui['first_frame'])}",
+                _fmt(first, " s", 2),
+                "<= 1.5 s",
+                _vs(first, TARGETS["first_frame_s"]),
+            )
+        )
         flood = tui["flood"]
-        rows.append((
-            f"TUI flood: {flood['handsets']} handsets x {flood['prompts_per_handset']} prompts, "
-            "first push to all rendered",
-            f"{_fmt(flood['flood_rendered_s'], ' s', 2)} ({flood['frames_during_flood']} frames, longest gap "
-            f"{_fmt(flood['longest_frame_gap_ms'], ' ms', 0)})",
-            "", "",
-        ))
+        rows.append(
+            (
+                f"TUI flood: {flood['handsets']} handsets x {flood['prompts_per_handset']} prompts, "
+                "first push to all rendered",
+                f"{_fmt(flood['flood_rendered_s'], ' s', 2)} ({flood['frames_during_flood']} frames, longest gap "
+                f"{_fmt(flood['longest_frame_gap_ms'], ' ms', 0)})",
+                "",
+                "",
+            )
+        )
         keys = flood["keypress"]
-        rows.append((
-            f"TUI keypress to screen during the flood ({keys.get('n', 0)} keys; {flood['keypress_timeouts']} not shown "
-            f"within 5 s; {flood['keys_lost_to_focus_change']} lost because the PIN field lost focus, which "
-            f"happened {flood['pin_field_refocused']} times): p50 / p99",
-            f"{_fmt(keys.get('p50_ms'), ' ms', 1)} / {_fmt(keys.get('p99_ms'), ' ms', 1)}",
-            "<= 100 ms", _vs(keys.get("p99_ms"), TARGETS["keypress_ms"]) if keys.get("n") else "",
-        ))
+        rows.append(
+            (
+                f"TUI keypress to screen during the flood ({keys.get('n', 0)} keys; {flood['keypress_timeouts']} not shown "
+                f"within 5 s; {flood['keys_lost_to_focus_change']} lost because the PIN field lost focus, which "
+                f"happened {flood['pin_field_refocused']} times): p50 / p99",
+                f"{_fmt(keys.get('p50_ms'), ' ms', 1)} / {_fmt(keys.get('p99_ms'), ' ms', 1)}",
+                "<= 100 ms",
+                _vs(keys.get("p99_ms"), TARGETS["keypress_ms"]) if keys.get("n") else "",
+            )
+        )
     soaked = results.get("soak")
     if soaked:
         blocks = soaked["blocks"]
-        rows.append((
-            f"Soak: CPU per push, block {len(blocks)} / block 1 ({blocks[0]['pushes']:,} pushes a block, "
-            f"{_fmt(blocks[0]['cpu_us_per_push'], ' us', 0)} then {_fmt(blocks[-1]['cpu_us_per_push'], ' us', 0)})",
-            f"{soaked['cpu_ratio_last_to_first']:.2f}", "<= 1.2",
-            _vs(soaked["cpu_ratio_last_to_first"], TARGETS["soak_cpu_ratio"]),
-        ))
-        rows.append((
-            f"Soak: largest -wal seen (database {_fmt(blocks[-1]['db_mb'], ' MB', 1)} at the end)",
-            _fmt(soaked["wal_peak_mb"], " MB", 1), "<= max(64 MB, database)",
-            _vs(soaked["wal_peak_mb"], soaked["wal_limit_mb"]),
-        ))
+        rows.append(
+            (
+                f"Soak: CPU per push, block {len(blocks)} / block 1 ({blocks[0]['pushes']:,} pushes a block, "
+                f"{_fmt(blocks[0]['cpu_us_per_push'], ' us', 0)} then {_fmt(blocks[-1]['cpu_us_per_push'], ' us', 0)})",
+                f"{soaked['cpu_ratio_last_to_first']:.2f}",
+                "<= 1.2",
+                _vs(soaked["cpu_ratio_last_to_first"], TARGETS["soak_cpu_ratio"]),
+            )
+        )
+        rows.append(
+            (
+                f"Soak: largest -wal seen (database {_fmt(blocks[-1]['db_mb'], ' MB', 1)} at the end)",
+                _fmt(soaked["wal_peak_mb"], " MB", 1),
+                "<= max(64 MB, database)",
+                _vs(soaked["wal_peak_mb"], soaked["wal_limit_mb"]),
+            )
+        )
     lines = ["| Measure | Figure | Target | Ratio / vs target |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
@@ -500,12 +712,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run (CI): tiny sizes, same code")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where the JSON goes (default {DEFAULT_OUT})")
-    parser.add_argument("--loadgen", choices=["auto", "wrk", "aiohttp"], default="auto",
-                        help="auto: wrk when installed, else the aiohttp client process")
-    parser.add_argument("--only", choices=["push", "e2e", "tui", "soak"], action="append",
-                        help="run only these parts (repeatable)")
-    parser.add_argument("--levels", type=lambda text: tuple(int(n) for n in text.split(",")),
-                        help="STK Push concurrency levels, comma-separated (default 1,16,64)")
+    parser.add_argument(
+        "--loadgen",
+        choices=["auto", "wrk", "aiohttp"],
+        default="auto",
+        help="auto: wrk when installed, else the aiohttp client process",
+    )
+    parser.add_argument(
+        "--only", choices=["push", "e2e", "tui", "soak"], action="append", help="run only these parts (repeatable)"
+    )
+    parser.add_argument(
+        "--levels",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        help="STK Push concurrency levels, comma-separated (default 1,16,64)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.levels:
@@ -516,15 +736,20 @@ def main(argv: list[str] | None = None) -> int:
     elif loadgen == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed (apt-get install -y wrk)")
     if loadgen == "aiohttp" and args.loadgen == "auto":
-        print("note: wrk not found, using the aiohttp client load generator "
-              "(it is slower than wrk, so the ceiling, and the ratio, are less sharp)", file=sys.stderr)
+        print(
+            "note: wrk not found, using the aiohttp client load generator "
+            "(it is slower than wrk, so the ceiling, and the ratio, are less sharp)",
+            file=sys.stderr,
+        )
     parts = set(args.only or ["push", "e2e", "tui", "soak"])
 
     began = time.monotonic()
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if args.quick else "full", "plan": plan.__dict__,
-        "machine": describe_machine(loadgen), "targets": TARGETS,
+        "mode": "quick" if args.quick else "full",
+        "plan": plan.__dict__,
+        "machine": describe_machine(loadgen),
+        "targets": TARGETS,
     }
     procs = Processes()
     try:

@@ -69,32 +69,78 @@ class WalWatcher:
         return max(self._peak, _size(self._wal))
 
 
-def _block(procs: Processes, url: str, token: str, pushes: int, phone_start: int, phones: int,
-           callback_url: str, concurrency: int) -> dict[str, Any]:
+def _block(
+    procs: Processes,
+    url: str,
+    token: str,
+    pushes: int,
+    phone_start: int,
+    phones: int,
+    callback_url: str,
+    concurrency: int,
+) -> dict[str, Any]:
     out = subprocess.run(
-        [python(), "-m", "benchmarks.loadgen", "push", "--url", url, "--token", token,
-         "--concurrency", str(concurrency), "--requests", str(pushes), "--duration", "600",
-         "--phone-start", str(phone_start), "--phones", str(phones), "--callback-url", callback_url],
-        capture_output=True, text=True, timeout=900, check=True,
+        [
+            python(),
+            "-m",
+            "benchmarks.loadgen",
+            "push",
+            "--url",
+            url,
+            "--token",
+            token,
+            "--concurrency",
+            str(concurrency),
+            "--requests",
+            str(pushes),
+            "--duration",
+            "600",
+            "--phone-start",
+            str(phone_start),
+            "--phones",
+            str(phones),
+            "--callback-url",
+            callback_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
     ).stdout
     return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
 
 
-def soak(procs: Processes, workdir: Path, callback_url: str, blocks: int, block: int, phones: int,
-         concurrency: int) -> dict[str, Any]:
+def soak(
+    procs: Processes, workdir: Path, callback_url: str, blocks: int, block: int, phones: int, concurrency: int
+) -> dict[str, Any]:
     db = workdir / "soak.db"
     wal = Path(f"{db}-wal")
     port = free_port()
     log = workdir / "serve-soak.log"
     with log.open("w") as out:
         serve = procs.spawn(
-            [python(), "-m", "handset", "serve", "--port", str(port), "--db", str(db), "--fresh",
-             "--mode", "approve", "--think-time", "0"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                python(),
+                "-m",
+                "handset",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(db),
+                "--fresh",
+                "--mode",
+                "approve",
+                "--think-time",
+                "0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = wait_for_line(log, r"listening on (http://\S+)", serve).group(1)
-    token = httpx.get(f"{url}/oauth/v1/generate", params={"grant_type": "client_credentials"},
-                      auth=("soak", "soak")).json()["access_token"]
+    token = httpx.get(
+        f"{url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("soak", "soak")
+    ).json()["access_token"]
     results: list[dict[str, Any]] = []
     try:
         with WalWatcher(wal) as watcher:
@@ -104,13 +150,20 @@ def soak(procs: Processes, workdir: Path, callback_url: str, blocks: int, block:
                 load = _block(procs, url, token, block, 0, phones, callback_url, concurrency)
                 cpu = cpu_seconds(serve.pid) - before
                 time.sleep(0.5)  # the last callbacks and one checkpoint turn
-                results.append({
-                    "block": number + 1, "pushes": load["completed"], "errors": load.get("errors", 0),
-                    "rps": load["rps"], "p99_ms": load["latency"]["p99_ms"],
-                    "cpu_us_per_push": cpu / max(1, load["completed"]) * 1e6,
-                    "db_mb": _size(db) / MB, "wal_mb": _size(wal) / MB, "wal_peak_mb": watcher.peak() / MB,
-                    "rss_mb": rss_mb(serve.pid)["VmRSS"],
-                })
+                results.append(
+                    {
+                        "block": number + 1,
+                        "pushes": load["completed"],
+                        "errors": load.get("errors", 0),
+                        "rps": load["rps"],
+                        "p99_ms": load["latency"]["p99_ms"],
+                        "cpu_us_per_push": cpu / max(1, load["completed"]) * 1e6,
+                        "db_mb": _size(db) / MB,
+                        "wal_mb": _size(wal) / MB,
+                        "wal_peak_mb": watcher.peak() / MB,
+                        "rss_mb": rss_mb(serve.pid)["VmRSS"],
+                    }
+                )
                 print(f"block {number + 1}: {json.dumps(results[-1])}", file=sys.stderr)
         with httpx.Client(base_url=url) as http:
             transactions = http.get("/simulator/transactions", params={"limit": 1}).status_code
@@ -119,7 +172,10 @@ def soak(procs: Processes, workdir: Path, callback_url: str, blocks: int, block:
     first, last = results[0], results[-1]
     db_mb = max(r["db_mb"] for r in results)
     return {
-        "blocks": results, "phones": phones, "concurrency": concurrency, "server_answering": transactions == 200,
+        "blocks": results,
+        "phones": phones,
+        "concurrency": concurrency,
+        "server_answering": transactions == 200,
         "cpu_ratio_last_to_first": last["cpu_us_per_push"] / first["cpu_us_per_push"],
         "wal_peak_mb": max(r["wal_peak_mb"] for r in results),
         "wal_limit_mb": max(WAL_LIMIT_FLOOR / MB, db_mb),
@@ -160,11 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             receiver_log = workdir / "receiver.log"
             with receiver_log.open("w") as out:
-                receiver = procs.spawn([python(), "-m", "benchmarks.receiver", str(port)], stdout=out,
-                                       stderr=subprocess.STDOUT)
+                receiver = procs.spawn(
+                    [python(), "-m", "benchmarks.receiver", str(port)], stdout=out, stderr=subprocess.STDOUT
+                )
             receiver_url = wait_for_line(receiver_log, r"listening on (http://\S+)", receiver).group(1)
-            result = soak(procs, workdir, receiver_url + "/callback", args.blocks, args.block, args.phones,
-                          args.concurrency)
+            result = soak(
+                procs, workdir, receiver_url + "/callback", args.blocks, args.block, args.phones, args.concurrency
+            )
     finally:
         procs.stop_all()
     print(table(result))

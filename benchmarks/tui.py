@@ -124,7 +124,10 @@ async def flood(args: argparse.Namespace) -> dict[str, Any]:
     total = args.handsets * args.prompts
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            port=0, db=Path(tmp) / "h.db", fresh=True, prompt_timeout=600,
+            port=0,
+            db=Path(tmp) / "h.db",
+            fresh=True,
+            prompt_timeout=600,
             handsets=[HandsetConfig(msisdn=p, name=f"Bench {i:02d}") for i, p in enumerate(phones)],
         )
         app = make_app(settings)
@@ -140,13 +143,18 @@ async def flood(args: argparse.Namespace) -> dict[str, Any]:
             app.simulator.bus.subscribe(count)
             base = app.emulator.base_url
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-                token = (await client.get(
-                    "/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("bench", "bench"),
-                )).json()["access_token"]
+                token = (
+                    await client.get(
+                        "/oauth/v1/generate",
+                        params={"grant_type": "client_credentials"},
+                        auth=("bench", "bench"),
+                    )
+                ).json()["access_token"]
                 # One prompt on the phone on screen first, so there is a PIN field to type into.
                 body = push_body_template(args.callback_url).replace(b"254799999999", phones[0].encode())
                 await client.post(
-                    "/mpesa/stkpush/v1/processrequest", content=body,
+                    "/mpesa/stkpush/v1/processrequest",
+                    content=body,
                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
                 )
             phone0 = app.phones[phones[0]]
@@ -156,16 +164,36 @@ async def flood(args: argparse.Namespace) -> dict[str, Any]:
             pushes.clear()
 
             loadgen = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "benchmarks.loadgen", "push", "--url", base, "--token", token,
-                "--concurrency", str(args.concurrency), "--requests", str(total), "--duration", str(FLOOD_TIMEOUT_S),
-                "--phones", str(args.handsets), "--phone-start", str(FLOOD_PHONE_START),
-                "--callback-url", args.callback_url, stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "benchmarks.loadgen",
+                "push",
+                "--url",
+                base,
+                "--token",
+                token,
+                "--concurrency",
+                str(args.concurrency),
+                "--requests",
+                str(total),
+                "--duration",
+                str(FLOOD_TIMEOUT_S),
+                "--phones",
+                str(args.handsets),
+                "--phone-start",
+                str(FLOOD_PHONE_START),
+                "--callback-url",
+                args.callback_url,
+                stdout=asyncio.subprocess.PIPE,
             )
             spawned = time.perf_counter()
             activity = app.query_one("ActivityLog")
             rendered = frames.first_frame_where(
-                lambda: len(pushes) >= total and all(p.prompt_waiting for p in app.phones.values())
-                and not activity._pending
+                lambda: (
+                    len(pushes) >= total
+                    and all(p.prompt_waiting for p in app.phones.values())
+                    and not activity._pending
+                )
             )
             keys: list[float] = []
             refocused = key_timeouts = keys_lost = 0
@@ -211,14 +239,18 @@ async def flood(args: argparse.Namespace) -> dict[str, Any]:
             gaps = [b - a for a, b in itertools.pairwise(flood_frames)]
             started = pushes[0] if pushes else spawned
             return {
-                "handsets": args.handsets, "prompts_per_handset": args.prompts, "pushes": total,
+                "handsets": args.handsets,
+                "prompts_per_handset": args.prompts,
+                "pushes": total,
                 "pushes_acknowledged": generated.get("completed"),
                 "flood_rendered_s": done_at - started,
                 "flood_sent_s": (pushes[-1] - started) if pushes else None,
                 "frames_during_flood": len(flood_frames),
                 "longest_frame_gap_ms": max(gaps) * 1000 if gaps else None,
-                "keypress": latency_stats(keys), "keypress_timeouts": key_timeouts,
-                "keys_lost_to_focus_change": keys_lost, "pin_field_refocused": refocused,
+                "keypress": latency_stats(keys),
+                "keypress_timeouts": key_timeouts,
+                "keys_lost_to_focus_change": keys_lost,
+                "pin_field_refocused": refocused,
                 "live_prompts_shown": sum(p.prompt_waiting for p in app.phones.values()),
             }
 

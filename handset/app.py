@@ -249,8 +249,10 @@ class HandsetApp(App[None]):
         place = {txn.checkout_request_id: index for index, txn in enumerate(settled)}
         # Oldest first by time; at the same instant (a frozen clock), a callback follows its payment.
         ordered = [
-            ((txn.settled_at or txn.created_at, place[txn.checkout_request_id], 0),
-             settled_entry(txn, names.get(txn.msisdn), settled_plan_note(txn, late)))
+            (
+                (txn.settled_at or txn.created_at, place[txn.checkout_request_id], 0),
+                settled_entry(txn, names.get(txn.msisdn), settled_plan_note(txn, late)),
+            )
             for txn in settled
         ]
         for number, attempt in enumerate(sim.callback_log(HISTORY_ENTRIES)[::-1], start=1):
@@ -276,10 +278,12 @@ class HandsetApp(App[None]):
         # A new name can make an old label ambiguous: label them all again.
         self._stale_tabs.update(self.phones)
         self._relabel.poke()
-        await AwaitComplete(*(
-            self.tabs.add_pane(TabPane(self._tab_label(h, False, names), phone, id=pane_id(h.msisdn)))
-            for h, phone in zip(handsets, phones, strict=True)
-        ))
+        await AwaitComplete(
+            *(
+                self.tabs.add_pane(TabPane(self._tab_label(h, False, names), phone, id=pane_id(h.msisdn)))
+                for h, phone in zip(handsets, phones, strict=True)
+            )
+        )
         for handset, phone in zip(handsets, phones, strict=True):
             self.phones[handset.msisdn] = phone
         current = self.current_phone
@@ -509,9 +513,7 @@ class HandsetApp(App[None]):
                 title="Payment prompt",
             )
         else:
-            names = ", ".join(
-                (h.name if (h := self.simulator.handset(t.msisdn)) else t.msisdn) for t in waiting[:3]
-            )
+            names = ", ".join((h.name if (h := self.simulator.handset(t.msisdn)) else t.msisdn) for t in waiting[:3])
             more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
             self.notify(f"{names}{more}. Press n to answer the next.", title=f"{len(waiting)} payment prompts")
 
@@ -626,7 +628,8 @@ class HandsetApp(App[None]):
             self.notify(f"{handset.name} is back on the network.", title="Online")
         else:
             self.notify(
-                f"{handset.name} is off the network: pushes to it time out with 1037.", title="Offline",
+                f"{handset.name} is off the network: pushes to it time out with 1037.",
+                title="Offline",
             )
 
     @on(HiddenTabs.Clicked)
@@ -703,6 +706,7 @@ class HandsetApp(App[None]):
             return
         _, txn = shown
         checkout = txn.checkout_request_id
+
         def settle(code: int | str) -> Transaction:
             return self.simulator.settle_with(checkout, code)
 
@@ -732,7 +736,10 @@ class HandsetApp(App[None]):
         from .screens.prompt_tools import CallbackPlanScreen
 
         screen = CallbackPlanScreen(
-            txn, self._effective_plan(txn), self.simulator.settings.late_callback_delay, set_plan,
+            txn,
+            self._effective_plan(txn),
+            self.simulator.settings.late_callback_delay,
+            set_plan,
         )
         self.push_screen(screen, chosen)
 
@@ -811,8 +818,12 @@ class HandsetApp(App[None]):
 
 
 def make_app(
-    settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
-    presenter: bool = False, bell: bool = False,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    presenter: bool = False,
+    bell: bool = False,
 ) -> HandsetApp:
     """The one way to build the app: the CLI, every Pilot test and the screenshots use it."""
     # Requests get at most ENGINE_SLICE of a loop turn, like engine events: keys stay quick in a flood.

@@ -29,7 +29,8 @@ def _add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (merchants, handsets, behaviours)")
     parser.add_argument("--prompt-timeout", type=float, help="seconds before an unanswered prompt settles 1037")
     parser.add_argument(
-        "--mode", choices=["human", "approve", "cancel", "timeout", "random"],
+        "--mode",
+        choices=["human", "approve", "cancel", "timeout", "random"],
         help="who answers prompts when no rule matches (default human: a person or the control API)",
     )
     parser.add_argument("--think-time", type=float, help="seconds the unattended customer waits before answering")
@@ -46,13 +47,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="handset", description="M-Pesa handset emulator speaking Safaricom's Daraja API."
-    )
+    parser = _Parser(prog="handset", description="M-Pesa handset emulator speaking Safaricom's Daraja API.")
     _add_common_flags(parser)
     # The phones only: `handset serve` draws nothing.
     parser.add_argument(
-        "--presenter", action="store_true",
+        "--presenter",
+        action="store_true",
         help="presenter mode for demos: one phone large and centred, the log one line, a big countdown (key d)",
     )
     parser.add_argument("--bell", action="store_true", help="ring the terminal bell when a prompt arrives")
@@ -83,7 +83,7 @@ def banner(emulator: Emulator) -> str:
         *([f"  public URL {base}"] if base != emulator.local_url else []),
         f"  shortcode  {merchant.shortcode} ({merchant.name})",
         f"  passkey    {merchant.passkey}",
-        "  token      curl -u " f"{key}:{secret} '{base}/oauth/v1/generate?grant_type=client_credentials'",
+        f"  token      curl -u {key}:{secret} '{base}/oauth/v1/generate?grant_type=client_credentials'",
         f"  STK Push   POST {base}/mpesa/stkpush/v1/processrequest",
         f"  control    {base}/simulator/handsets",
         f"  database   {sim.store.path}",
@@ -91,7 +91,9 @@ def banner(emulator: Emulator) -> str:
     if not creds:
         lines.append("  credentials: any non-empty consumer key and secret get a token")
     if not emulator.is_loopback:
-        lines.append(f"  WARNING: bound to {emulator.host}, reachable from other machines; the emulator has no real security")
+        lines.append(
+            f"  WARNING: bound to {emulator.host}, reachable from other machines; the emulator has no real security"
+        )
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ def _tokens(text: str) -> Iterator[str]:
             j = i + 1
             while j < end and text[j] != '"':
                 j += 2 if text[j] == "\\" else 1
-            yield text[i:j + 1]
+            yield text[i : j + 1]
             i = j + 1
         elif char in "{}[]:,":
             yield char

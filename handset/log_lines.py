@@ -14,6 +14,8 @@ from server.events import CallbackAttempted, Event, EventBus, RequestHandled, Tr
 from .texts import ksh_whole, settled_plan_note
 
 _LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
+
+
 def _hms(at: float) -> str:
     return _hms_of(int(at))
 
@@ -30,7 +32,11 @@ def log_line(event: Event) -> str | None:
     clock = _hms(event.at)
     if isinstance(event, RequestHandled):
         # A control-API refusal has a reason but no Daraja code: only what is known is written.
-        why = [part for part in (event.error_code, event.reason if event.status >= 400 or event.error_code else None) if part]
+        why = [
+            part
+            for part in (event.error_code, event.reason if event.status >= 400 or event.error_code else None)
+            if part
+        ]
         tail = "  " + " ".join(why) if why else ""
         return f"{clock}  {event.method:<5} {event.path}  {event.status}  {event.latency_ms:.1f} ms{tail}"
     if isinstance(event, CallbackAttempted):

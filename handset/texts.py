@@ -59,11 +59,8 @@ def outcome_notice(txn: Transaction) -> str | None:
     if code == WRONG_PIN:
         return f"Wrong PIN. You entered the wrong M-PESA PIN. {amount} to {payee} was not paid."
     if code == INSUFFICIENT_FUNDS:
-        return (
-            f"Failed. You do not have enough money in your M-PESA account to pay {amount} to {payee}."
-        )
+        return f"Failed. You do not have enough money in your M-PESA account to pay {amount} to {payee}."
     return None
-
 
 
 def plan_words(plan: CallbackPlan, late_delay: float) -> str:

@@ -67,7 +67,9 @@ class Merchant:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp shows the bound port only on its private server
         self.callback_url = f"http://127.0.0.1:{port}/mpesa/callback"
         response = await self.client.get(
-            "/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("shop-key", "shop-secret"),
+            "/oauth/v1/generate",
+            params={"grant_type": "client_credentials"},
+            auth=("shop-key", "shop-secret"),
         )
         self._token = response.json()["access_token"]
 
@@ -77,19 +79,34 @@ class Merchant:
             await self._runner.cleanup()
 
     async def push(
-        self, phone: str, amount: int, reference: str, *, shortcode: str = SHORTCODE, passkey: str = PASSKEY,
+        self,
+        phone: str,
+        amount: int,
+        reference: str,
+        *,
+        shortcode: str = SHORTCODE,
+        passkey: str = PASSKEY,
         **overrides: Any,
     ) -> httpx.Response:
         password = base64.b64encode(f"{shortcode}{passkey}{TIMESTAMP}".encode()).decode()
         body = {
-            "BusinessShortCode": shortcode, "Password": password, "Timestamp": TIMESTAMP,
-            "TransactionType": "CustomerPayBillOnline", "Amount": amount, "PartyA": phone,
-            "PartyB": shortcode, "PhoneNumber": phone, "CallBackURL": self.callback_url,
-            "AccountReference": reference, "TransactionDesc": "Payment",
+            "BusinessShortCode": shortcode,
+            "Password": password,
+            "Timestamp": TIMESTAMP,
+            "TransactionType": "CustomerPayBillOnline",
+            "Amount": amount,
+            "PartyA": phone,
+            "PartyB": shortcode,
+            "PhoneNumber": phone,
+            "CallBackURL": self.callback_url,
+            "AccountReference": reference,
+            "TransactionDesc": "Payment",
         }
         body.update(overrides)
         return await self.client.post(
-            "/mpesa/stkpush/v1/processrequest", json=body, headers={"Authorization": f"Bearer {self._token}"},
+            "/mpesa/stkpush/v1/processrequest",
+            json=body,
+            headers={"Authorization": f"Bearer {self._token}"},
         )
 
 
@@ -245,8 +262,10 @@ async def power_tools(app: HandsetApp, pilot: Any, merchant: Merchant, out: Path
 LONG_NAME = "Mama Mboga Fresh Produce and General Supplies Limited Nairob"
 LONG_SHORTCODE, LONG_PASSKEY = "600100", "mama-mboga-passkey"
 MORE_CUSTOMERS = [
-    ("254711000004", "Baraka Mwangi"), ("254711000005", "Nafula Wekesa"),
-    ("254711000012", "Customer Number 12 Nairobi Branch"), ("254711000013", "Customer Number 13 Nairobi Branch"),
+    ("254711000004", "Baraka Mwangi"),
+    ("254711000005", "Nafula Wekesa"),
+    ("254711000012", "Customer Number 12 Nairobi Branch"),
+    ("254711000013", "Customer Number 13 Nairobi Branch"),
 ]
 
 
@@ -255,9 +274,12 @@ async def small_terminal(out: Path, port: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         defaults = Settings()
         settings = Settings(
-            port=port, db=Path(tmp) / "small.db",
-            merchants=[*defaults.merchants,
-                       MerchantConfig(shortcode=LONG_SHORTCODE, passkey=LONG_PASSKEY, name=LONG_NAME)],
+            port=port,
+            db=Path(tmp) / "small.db",
+            merchants=[
+                *defaults.merchants,
+                MerchantConfig(shortcode=LONG_SHORTCODE, passkey=LONG_PASSKEY, name=LONG_NAME),
+            ],
             handsets=[*defaults.handsets, *(HandsetConfig(msisdn=m, name=n) for m, n in MORE_CUSTOMERS)],
         )
         clock = ManualClock()

@@ -54,10 +54,7 @@ def compare_answers(attempts: Sequence[CallbackAttempt]) -> AnswerComparison:
     if not attempts:
         return AnswerComparison([], False, [], [])
     own = next((a.request_body for a in attempts if a.kind not in NOT_COPIES), None)
-    copies = [
-        a for a in attempts
-        if a.kind not in NOT_COPIES and a.request_body == own and a.status is not None
-    ]
+    copies = [a for a in attempts if a.kind not in NOT_COPIES and a.request_body == own and a.status is not None]
     differences: list[str] = []
     odd_ones: list[int] = []
     if copies:

@@ -45,11 +45,13 @@ def render_callback(txn: Transaction) -> str:
     }
     if txn.result_code == "0":
         assert txn.receipt is not None and txn.settled_at is not None
-        stk["CallbackMetadata"] = {"Item": [
-            {"Name": "Amount", "Value": _TwoDecimals(txn.amount)},
-            {"Name": "MpesaReceiptNumber", "Value": txn.receipt},
-            {"Name": "Balance"},
-            {"Name": "TransactionDate", "Value": int(wire_timestamp(txn.settled_at))},
-            {"Name": "PhoneNumber", "Value": int(txn.msisdn)},
-        ]}
+        stk["CallbackMetadata"] = {
+            "Item": [
+                {"Name": "Amount", "Value": _TwoDecimals(txn.amount)},
+                {"Name": "MpesaReceiptNumber", "Value": txn.receipt},
+                {"Name": "Balance"},
+                {"Name": "TransactionDate", "Value": int(wire_timestamp(txn.settled_at))},
+                {"Name": "PhoneNumber", "Value": int(txn.msisdn)},
+            ]
+        }
     return _dumps({"Body": {"stkCallback": stk}})

@@ -36,8 +36,13 @@ def json_error(status: int, message: str) -> web.Response:
 
 def _engine_error(exc: EngineError) -> web.Response:
     status = (
-        404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict)
-        else 503 if isinstance(exc, StorageFailed) else 400
+        404
+        if isinstance(exc, NotFound)
+        else 409
+        if isinstance(exc, Conflict)
+        else 503
+        if isinstance(exc, StorageFailed)
+        else 400
     )
     return json_error(status, str(exc))
 
@@ -141,8 +146,12 @@ class ControlApi:
             return paging
         limit, offset = paging
         txns = self.sim.transactions(
-            msisdn=query.get("msisdn"), status=status, result_code=query.get("result_code"),
-            limit=limit, offset=offset, duplicate=None if duplicate is None else duplicate == "true",
+            msisdn=query.get("msisdn"),
+            status=status,
+            result_code=query.get("result_code"),
+            limit=limit,
+            offset=offset,
+            duplicate=None if duplicate is None else duplicate == "true",
         )
         return web.json_response({"transactions": [t.to_json() for t in txns]})
 
@@ -210,7 +219,7 @@ class ControlApi:
             return body
         payload = _edited_body(body.get("body"))
         if payload is None:
-            return json_error(400, 'body is required: the callback JSON to send, as an object or a string')
+            return json_error(400, "body is required: the callback JSON to send, as an object or a string")
         try:
             attempt = await self.sim.send_edited_callback(request.match_info["checkout_id"], payload, body.get("url"))
         except EngineError as exc:
@@ -228,10 +237,14 @@ class ControlApi:
             return json_error(400, "answers_differ can only be 'true' (leave it out for every callback)")
         limit, offset = paging
         found = self.sim.differing_answers(limit + offset)[offset:]
-        return web.json_response({"deliveries": [
-            {"delivery_id": key, "subject": key.split(":", 1)[1], "merchant_answers": comparison.to_json()}
-            for key, comparison in found
-        ]})
+        return web.json_response(
+            {
+                "deliveries": [
+                    {"delivery_id": key, "subject": key.split(":", 1)[1], "merchant_answers": comparison.to_json()}
+                    for key, comparison in found
+                ]
+            }
+        )
 
     # --- C2B -----------------------------------------------------------------------------
     async def c2b_registrations(self, request: web.Request) -> web.Response:
@@ -253,7 +266,11 @@ class ControlApi:
             return json_error(400, f"{', '.join(missing)} required: who pays, which paybill or till, how much")
         try:
             payment = await self.sim.c2b.customer_pays(
-                body["msisdn"], body["shortcode"], body["amount"], body.get("account", ""), body.get("command"),
+                body["msisdn"],
+                body["shortcode"],
+                body["amount"],
+                body.get("account", ""),
+                body.get("command"),
             )
         except EngineError as exc:
             return _engine_error(exc)

@@ -26,8 +26,14 @@ def _sms_moment(moment: float) -> tuple[str, str]:
 
 
 def confirmation_sms(
-    receipt: str, amount: int, merchant_name: str, account_reference: str, transaction_type: str,
-    settled_at: float, balance_after_cents: int, can_transact_cents: int,
+    receipt: str,
+    amount: int,
+    merchant_name: str,
+    account_reference: str,
+    transaction_type: str,
+    settled_at: float,
+    balance_after_cents: int,
+    can_transact_cents: int,
 ) -> str:
     """The confirmation SMS after a successful payment."""
     date, time = _sms_moment(settled_at)

@@ -76,8 +76,15 @@ def diagnose(exc: BaseException, url: str, timeout: float) -> str:
     text = str(exc) or type(exc).__name__
     if "refused" in text.lower():
         return f"connection refused by {host}: nothing is listening on that port"
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError,
-                        aiohttp.ClientOSError)):
+    if isinstance(
+        exc,
+        (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientResponseError,
+            aiohttp.ClientOSError,
+        ),
+    ):
         return f"the merchant closed the connection or sent a broken HTTP answer ({text})"
     return f"could not reach {host}: {text}"
 
@@ -214,7 +221,12 @@ class Dispatcher:
                     await asyncio.sleep(delay)
 
     async def send_now(
-        self, delivery_id: str, url: str, body: str, kind: str, mark_delivered: bool = False,
+        self,
+        delivery_id: str,
+        url: str,
+        body: str,
+        kind: str,
+        mark_delivered: bool = False,
         timeout: float | None = None,
     ) -> CallbackAttempt:
         """Send one body right away (resend, edited, forged, a round trip) and record it.
@@ -237,9 +249,13 @@ class Dispatcher:
             return
         comparison = compare_answers(self._store.attempts(attempt.delivery_id))
         if attempt.attempt in comparison.odd_ones:
-            self._bus.publish(AnswersDiffer(
-                at=self._clock.now(), delivery_id=attempt.delivery_id, differences=comparison.differences,
-            ))
+            self._bus.publish(
+                AnswersDiffer(
+                    at=self._clock.now(),
+                    delivery_id=attempt.delivery_id,
+                    differences=comparison.differences,
+                )
+            )
 
     def _gate_for(self, origin: str) -> asyncio.Semaphore:
         """At most ``_PER_ORIGIN`` posts in flight per merchant origin: a burst of callbacks
@@ -250,7 +266,13 @@ class Dispatcher:
         return gate
 
     async def _attempt(
-        self, delivery_id: str, url: str, body: str, number: int, kind: str, timeout: float | None = None,
+        self,
+        delivery_id: str,
+        url: str,
+        body: str,
+        number: int,
+        kind: str,
+        timeout: float | None = None,
     ) -> CallbackAttempt:
         assert self._started, "dispatcher not started"
         origin = _origin(url)
@@ -266,8 +288,11 @@ class Dispatcher:
             try:
                 content_type = _CONTENT_TYPES.get(delivery_id.split(":", 1)[0], CALLBACK_CONTENT_TYPE)
                 async with self._client_for(origin).post(
-                    url, data=body.encode("utf-8"), headers={"Content-Type": content_type},
-                    allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=timeout),
+                    url,
+                    data=body.encode("utf-8"),
+                    headers={"Content-Type": content_type},
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=timeout),
                 ) as response:
                     status = response.status
                     # Up to the limit: a merchant answering megabytes must not cost us megabytes.
@@ -280,9 +305,16 @@ class Dispatcher:
                 error = diagnose(exc, url, timeout)
             latency_ms = (time.perf_counter() - began) * 1000
         return CallbackAttempt(
-            delivery_id=delivery_id, attempt=number, started_at=started_at,
-            url=url, request_body=body, status=status, response_body=response_body,
-            latency_ms=latency_ms, error=error, kind=kind,
+            delivery_id=delivery_id,
+            attempt=number,
+            started_at=started_at,
+            url=url,
+            request_body=body,
+            status=status,
+            response_body=response_body,
+            latency_ms=latency_ms,
+            error=error,
+            kind=kind,
         )
 
 

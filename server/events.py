@@ -88,7 +88,8 @@ class DuplicatePushFlagged(Event):
 
     def payload(self) -> dict[str, Any]:
         return {
-            "transaction": self.transaction.to_json(), "duplicate_of": self.original,
+            "transaction": self.transaction.to_json(),
+            "duplicate_of": self.original,
             "seconds_ago": round(self.seconds_ago, 3),
             "message": duplicate_words(self.original, self.seconds_ago),
         }
@@ -147,7 +148,9 @@ class CallbackAttempted(Event):
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "delivery_id": self.attempt.delivery_id, "channel": self.attempt.channel, "final": self.final,
+            "delivery_id": self.attempt.delivery_id,
+            "channel": self.attempt.channel,
+            "final": self.final,
             "attempt": self.attempt.to_json(),
         }
         if self.attempt.channel == STK_CALLBACK:
@@ -164,16 +167,20 @@ class RequestHandled(Event):
     path: str = ""
     status: int = 0
     error_code: str | None = None  # Daraja errorCode, when rejected
-    reason: str | None = None      # plain words for a person
+    reason: str | None = None  # plain words for a person
     request_body: str = ""
     response_body: str = ""
     latency_ms: float = 0.0
 
     def payload(self) -> dict[str, Any]:
         return {
-            "method": self.method, "path": self.path, "status": self.status,
-            "error_code": self.error_code, "reason": self.reason,
-            "request_body": self.request_body, "response_body": self.response_body,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "error_code": self.error_code,
+            "reason": self.reason,
+            "request_body": self.request_body,
+            "response_body": self.response_body,
             "latency_ms": round(self.latency_ms, 2),
         }
 

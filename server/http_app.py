@@ -63,49 +63,77 @@ def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> we
             limit = simulator.settings.max_body_bytes
             reason = f"the body is larger than {limit:,} bytes"
             response = (
-                json_error(413, reason) if control
+                json_error(413, reason)
+                if control
                 else error_response(request, c.INVALID_PAYLOAD, reason, simulator.ids.request_id())
             )
         except web.HTTPMethodNotAllowed as exc:
             reason = f"{request.method} is not allowed here; use {', '.join(sorted(exc.allowed_methods))}"
             response = (
-                json_error(405, reason) if control
+                json_error(405, reason)
+                if control
                 else error_response(request, c.METHOD_NOT_ALLOWED, reason, simulator.ids.request_id())
             )
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         except web.HTTPNotFound:
             reason = f"no endpoint at {request.path}"
             response = (
-                json_error(404, reason) if control
+                json_error(404, reason)
+                if control
                 else error_response(request, c.RESOURCE_NOT_FOUND, reason, simulator.ids.request_id())
             )
         except web.HTTPException as exc:
-            response = json_error(exc.status, exc.reason) if control else error_response(
-                request, c.GatewayError(exc.status, str(exc.status), exc.reason), exc.reason,
-                simulator.ids.request_id(),
+            response = (
+                json_error(exc.status, exc.reason)
+                if control
+                else error_response(
+                    request,
+                    c.GatewayError(exc.status, str(exc.status), exc.reason),
+                    exc.reason,
+                    simulator.ids.request_id(),
+                )
             )
         except StorageFailed as exc:  # the disk refused a write: say so (the log shows it), keep serving
-            response = json_error(503, str(exc)) if control else error_response(
-                request, c.INTERNAL_ERROR, str(exc), simulator.ids.request_id(),
+            response = (
+                json_error(503, str(exc))
+                if control
+                else error_response(
+                    request,
+                    c.INTERNAL_ERROR,
+                    str(exc),
+                    simulator.ids.request_id(),
+                )
             )
         except ConnectionResetError:
             raise  # the client hung up mid-request: nobody to answer, and no fault of ours
         except Exception:  # the server must keep serving whatever happens in one request
             log.exception("unexpected error on %s %s", request.method, request.path)
             reason = "internal error in the emulator (a bug: please report it)"
-            response = json_error(500, reason) if control else error_response(
-                request, c.INTERNAL_ERROR, reason,
-                simulator.ids.request_id(),
+            response = (
+                json_error(500, reason)
+                if control
+                else error_response(
+                    request,
+                    c.INTERNAL_ERROR,
+                    reason,
+                    simulator.ids.request_id(),
+                )
             )
         if request.path not in _UNLOGGED:
             body = response.body if isinstance(response, web.Response) else None
-            simulator.bus.publish(RequestHandled(
-                at=simulator.clock.now(), method=request.method, path=request.path_qs,
-                status=response.status, error_code=request.get(ERROR_CODE),
-                reason=request.get(REASON) or (_reason_of(response) if control else None),
-                request_body=_text(raw), response_body=_text(body if isinstance(body, bytes) else None),
-                latency_ms=(time.perf_counter() - began) * 1000,
-            ))
+            simulator.bus.publish(
+                RequestHandled(
+                    at=simulator.clock.now(),
+                    method=request.method,
+                    path=request.path_qs,
+                    status=response.status,
+                    error_code=request.get(ERROR_CODE),
+                    reason=request.get(REASON) or (_reason_of(response) if control else None),
+                    request_body=_text(raw),
+                    response_body=_text(body if isinstance(body, bytes) else None),
+                    latency_ms=(time.perf_counter() - began) * 1000,
+                )
+            )
         return response
 
     app = web.Application(middlewares=[guard], client_max_size=simulator.settings.max_body_bytes)

@@ -44,8 +44,12 @@ ORGANISATION_ACCOUNTS: dict[str, tuple[str, ...]] = {
 # Where customers' payments land, by kind of shortcode.
 RECEIVING: dict[str, str] = {"paybill": UTILITY, "till": MERCHANT, "b2c": UTILITY}
 ACCOUNT_NAMES = {
-    WORKING: "Working Account", UTILITY: "Utility Account", CHARGES_PAID: "Charges Paid Account",
-    MERCHANT: "Merchant Account", SETTLEMENT: "Organization Settlement Account", HANDSET: "M-PESA",
+    WORKING: "Working Account",
+    UTILITY: "Utility Account",
+    CHARGES_PAID: "Charges Paid Account",
+    MERCHANT: "Merchant Account",
+    SETTLEMENT: "Organization Settlement Account",
+    HANDSET: "M-PESA",
 }
 
 MAX_BALANCE_CENTS = 500_000 * 100  # a phone's (spec §6)
@@ -183,7 +187,8 @@ class Ledger:
         pending = self._pending()
         after = {
             account: pending.get(account, self.balance(account)) + change
-            for account, change in ((debit, -cents), (credit, cents)) if account != WORLD
+            for account, change in ((debit, -cents), (credit, cents))
+            if account != WORLD
         }
         self._store.post(at, receipt, debit, credit, cents, reason, after)
         pending.update(after)

@@ -57,9 +57,7 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(host, port) from None
         if exc.errno == errno.EACCES:
-            raise CannotStart(
-                f"port {port} needs special privileges; choose one above 1023 with --port"
-            ) from None
+            raise CannotStart(f"port {port} needs special privileges; choose one above 1023 with --port") from None
         if exc.errno == errno.EADDRNOTAVAIL:
             raise CannotStart(f"{host} is not an address of this machine; check --host") from None
         raise CannotStart(f"cannot listen on {host} port {port}: {exc.strerror}") from None

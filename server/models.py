@@ -17,19 +17,19 @@ PENDING = "pending"
 SETTLED = "settled"
 
 # Callback delivery states of a transaction.
-CALLBACK_NONE = "none"          # not settled yet: nothing to send
-CALLBACK_DUE = "due"            # settled, not yet delivered (survives restarts)
+CALLBACK_NONE = "none"  # not settled yet: nothing to send
+CALLBACK_DUE = "due"  # settled, not yet delivered (survives restarts)
 CALLBACK_DELIVERED = "delivered"  # the merchant answered 2xx
-CALLBACK_FAILED = "failed"      # every allowed attempt failed
-CALLBACK_DROPPED = "dropped"    # the callback plan said never to send it
+CALLBACK_FAILED = "failed"  # every allowed attempt failed
+CALLBACK_DROPPED = "dropped"  # the callback plan said never to send it
 DELIVERY_STATES = (CALLBACK_DUE, CALLBACK_DELIVERED, CALLBACK_FAILED, CALLBACK_DROPPED)
 
 # What a delivery carries to the merchant (one outbound path for all of them).
-STK_CALLBACK = "stk_callback"          # the STK Push result, to CallBackURL
-C2B_VALIDATION = "c2b_validation"      # a C2B payment to approve, to ValidationURL (a round trip)
+STK_CALLBACK = "stk_callback"  # the STK Push result, to CallBackURL
+C2B_VALIDATION = "c2b_validation"  # a C2B payment to approve, to ValidationURL (a round trip)
 C2B_CONFIRMATION = "c2b_confirmation"  # a completed C2B payment, to ConfirmationURL
-RESULT = "result"                      # an initiator API's Result, to ResultURL
-QUEUE_TIMEOUT = "queue_timeout"        # an initiator request that timed out in the queue
+RESULT = "result"  # an initiator API's Result, to ResultURL
+QUEUE_TIMEOUT = "queue_timeout"  # an initiator request that timed out in the queue
 CHANNELS = (STK_CALLBACK, C2B_VALIDATION, C2B_CONFIRMATION, RESULT, QUEUE_TIMEOUT)
 
 
@@ -82,7 +82,10 @@ class Merchant:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "shortcode": self.shortcode, "name": self.name, "kind": self.kind, "balance": kes(self.balance_cents),
+            "shortcode": self.shortcode,
+            "name": self.name,
+            "kind": self.kind,
+            "balance": kes(self.balance_cents),
             "accounts": {kind: kes(cents) for kind, cents in self.accounts.items()},
         }
 
@@ -100,8 +103,11 @@ class C2BRegistration:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "shortcode": self.shortcode, "version": self.version, "response_type": self.response_type,
-            "confirmation_url": self.confirmation_url, "validation_url": self.validation_url,
+            "shortcode": self.shortcode,
+            "version": self.version,
+            "response_type": self.response_type,
+            "confirmation_url": self.confirmation_url,
+            "validation_url": self.validation_url,
             "registered_at": iso(self.registered_at),
         }
 
@@ -129,9 +135,17 @@ class C2BPaymentRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "trans_id": self.trans_id, "shortcode": self.shortcode, "msisdn": self.msisdn, "amount": self.amount,
-            "bill_ref": self.bill_ref, "command_id": self.command_id, "status": self.status, "reason": self.reason,
-            "via": self.via, "third_party_trans_id": self.third_party_trans_id, "created_at": iso(self.created_at),
+            "trans_id": self.trans_id,
+            "shortcode": self.shortcode,
+            "msisdn": self.msisdn,
+            "amount": self.amount,
+            "bill_ref": self.bill_ref,
+            "command_id": self.command_id,
+            "status": self.status,
+            "reason": self.reason,
+            "via": self.via,
+            "third_party_trans_id": self.third_party_trans_id,
+            "created_at": iso(self.created_at),
         }
 
 
@@ -172,9 +186,15 @@ class Delivery:
 
     def to_json(self, attempts: list[CallbackAttempt] | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "delivery_id": self.id, "channel": self.channel, "subject": self.subject, "url": self.url,
-            "state": self.state, "plan": None if self.plan is None else json.loads(self.plan),
-            "due_at": iso(self.due_at), "created_at": iso(self.created_at), "body": self.body,
+            "delivery_id": self.id,
+            "channel": self.channel,
+            "subject": self.subject,
+            "url": self.url,
+            "state": self.state,
+            "plan": None if self.plan is None else json.loads(self.plan),
+            "due_at": iso(self.due_at),
+            "created_at": iso(self.created_at),
+            "body": self.body,
         }
         if attempts is not None:
             from .answers import compare_answers

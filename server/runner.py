@@ -35,8 +35,13 @@ class Emulator:
     """
 
     def __init__(
-        self, settings: Settings, *, clock: Clock | None = None, ids: IdGenerator | None = None,
-        store: Store | None = None, turn_budget: float | None = None,
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        store: Store | None = None,
+        turn_budget: float | None = None,
     ) -> None:
         self.settings = settings
         # Set when a UI shares the loop: see server.fair_share.

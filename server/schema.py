@@ -72,7 +72,8 @@ CREATE INDEX c2b_payments_msisdn ON c2b_payments (msisdn, seq);
 """
 
 # The layout of a new database, at SCHEMA_VERSION.
-_TABLES = """
+_TABLES = (
+    """
 CREATE TABLE handsets (
     msisdn TEXT PRIMARY KEY, name TEXT NOT NULL, pin TEXT NOT NULL,
     online INTEGER NOT NULL, position INTEGER NOT NULL,
@@ -98,7 +99,12 @@ CREATE TABLE transactions (
     callback_plan TEXT, duplicate_of TEXT
 );
 CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
-""" + _PARTIAL_INDEXES + _LEDGER + _DELIVERIES + _C2B + """
+"""
+    + _PARTIAL_INDEXES
+    + _LEDGER
+    + _DELIVERIES
+    + _C2B
+    + """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
     text TEXT NOT NULL, received_at REAL NOT NULL
@@ -114,7 +120,9 @@ CREATE INDEX callback_attempts_delivery ON callback_attempts (delivery_id, attem
 CREATE TABLE tokens (
     token TEXT PRIMARY KEY, consumer_key TEXT NOT NULL, expires_at REAL NOT NULL
 );
-""" + _DAILY_TOTALS
+"""
+    + _DAILY_TOTALS
+)
 
 # Schema 1 files made before these columns existed lack them.
 _V1_LATE_COLUMNS = (

@@ -199,10 +199,28 @@ FLAGS: dict[str, str] = {
 
 # Settings a running emulator may change (control API and TUI); the rest need a restart.
 RUNTIME_SETTINGS = (
-    "prompt_timeout", "token_lifetime", "unknown_msisdn", "busy_phone", "query_pending", "account_reference",
-    "result_desc_style", "callback_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap",
-    "callback_plan", "late_callback_delay", "duplicate_push", "duplicate_window", "c2b_validation_timeout",
-    "c2b_register", "c2b_register_ack", "c2b_url_words", "c2b_names", "c2b_v1_msisdn", "stk_c2b_confirmation",
+    "prompt_timeout",
+    "token_lifetime",
+    "unknown_msisdn",
+    "busy_phone",
+    "query_pending",
+    "account_reference",
+    "result_desc_style",
+    "callback_timeout",
+    "callback_retries",
+    "callback_backoff",
+    "callback_backoff_cap",
+    "callback_plan",
+    "late_callback_delay",
+    "duplicate_push",
+    "duplicate_window",
+    "c2b_validation_timeout",
+    "c2b_register",
+    "c2b_register_ack",
+    "c2b_url_words",
+    "c2b_names",
+    "c2b_v1_msisdn",
+    "stk_c2b_confirmation",
     "c2b_simulate",
 )
 
@@ -227,13 +245,19 @@ def load_settings(config_file: Path | None = None, flags: dict[str, Any] | None 
 
     class Layered(Settings, BaseSettings):
         model_config = SettingsConfigDict(
-            env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="forbid",
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter="__",
+            case_sensitive=False,
+            extra="forbid",
         )
 
         @classmethod
         def settings_customise_sources(
-            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             # First wins: flags, then the environment, then the file; defaults fill the rest.
@@ -277,7 +301,7 @@ def _refuse_unknown_variables() -> None:
     known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
     for variable in os.environ:
         if variable.upper().startswith(ENV_PREFIX):
-            field = variable[len(ENV_PREFIX):].upper().split("__", 1)[0]
+            field = variable[len(ENV_PREFIX) :].upper().split("__", 1)[0]
             if field not in known:
                 names = [env_name(name) for name in Settings.model_fields]
                 close = difflib.get_close_matches(variable.upper(), names, n=1)

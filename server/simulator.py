@@ -165,9 +165,15 @@ class Simulator:
             # Merchants from the config win over stored ones (passkeys and names can change);
             # configured handsets missing from the database are added with their money.
             for config in self.settings.merchants:
-                self.store.save_merchant(Merchant(
-                    config.shortcode, config.passkey, config.name, config.kind, config.external_validation,
-                ))
+                self.store.save_merchant(
+                    Merchant(
+                        config.shortcode,
+                        config.passkey,
+                        config.name,
+                        config.kind,
+                        config.external_validation,
+                    )
+                )
                 for kind in ORGANISATION_ACCOUNTS[config.kind]:
                     if not self.ledger.has((config.shortcode, kind)):
                         self.ledger.open((config.shortcode, kind), 0, now)
@@ -326,7 +332,9 @@ class Simulator:
             msisdn=msisdn,
             name=_check_name(name) if name is not None else f"Customer {msisdn[-4:]}",
             pin=_check_pin(pin) if pin is not None else self.settings.default_pin,
-            balance_cents=_check_balance(balance) if balance is not None else round(self.settings.default_balance * 100),
+            balance_cents=_check_balance(balance)
+            if balance is not None
+            else round(self.settings.default_balance * 100),
         )
 
     def _register_handset(self, handset: Handset) -> None:
@@ -335,8 +343,13 @@ class Simulator:
         self.bus.publish(HandsetChanged(at=self.clock.now(), handset=handset))
 
     def update_handset(
-        self, msisdn: str, *, name: str | None = None, pin: str | None = None,
-        balance: float | None = None, online: bool | None = None,
+        self,
+        msisdn: str,
+        *,
+        name: str | None = None,
+        pin: str | None = None,
+        balance: float | None = None,
+        online: bool | None = None,
     ) -> Handset:
         handset = self._require_handset(msisdn)
         changed = replace(handset)
@@ -386,7 +399,7 @@ class Simulator:
         txn, twin = self._accept(order)
         key = _fingerprint(order)
         self._recent_pushes[key] = (txn.checkout_request_id, txn.created_at)  # at once: a double click
-        self._recent_pushes.move_to_end(key)                                  # is two pushes in one turn
+        self._recent_pushes.move_to_end(key)  # is two pushes in one turn
         try:
             await self.store.durable()
         except StorageFailed:
@@ -394,9 +407,14 @@ class Simulator:
                 del self._recent_pushes[key]
             raise
         if twin is not None:
-            self.bus.publish(DuplicatePushFlagged(
-                at=txn.created_at, transaction=txn, original=twin[0], seconds_ago=txn.created_at - twin[1],
-            ))
+            self.bus.publish(
+                DuplicatePushFlagged(
+                    at=txn.created_at,
+                    transaction=txn,
+                    original=twin[0],
+                    seconds_ago=txn.created_at - twin[1],
+                )
+            )
         return txn
 
     def _earlier_twin(self, order: PushOrder, now: float) -> tuple[str, float] | None:
@@ -419,7 +437,8 @@ class Simulator:
         # A number nobody configured gets a phone on its first push (unless it is "unreachable").
         new_phone = (
             self._new_handset(order.phone, None, None, None)
-            if handset is None and self.settings.unknown_msisdn == "provision" else None
+            if handset is None and self.settings.unknown_msisdn == "provision"
+            else None
         )
         provisioned = new_phone is not None
         if new_phone is not None:
@@ -428,7 +447,7 @@ class Simulator:
         if twin is not None and self.settings.duplicate_push == "reject":
             raise DuplicatePush(
                 f"{duplicate_words(twin[0], now - twin[1])}: the same PhoneNumber, BusinessShortCode, Amount "
-                "and AccountReference (duplicate_push is \"reject\")"
+                'and AccountReference (duplicate_push is "reject")'
             )
         busy = order.phone in self._live_by_msisdn
         if busy and self.settings.busy_phone == "error":
@@ -490,7 +509,11 @@ class Simulator:
         return txn, twin
 
     def _push_committed(
-        self, txn: Transaction, decision: Decision, provisioned: bool, committed: asyncio.Future[None],
+        self,
+        txn: Transaction,
+        decision: Decision,
+        provisioned: bool,
+        committed: asyncio.Future[None],
     ) -> None:
         """The push's commit landed (the prompt goes live) or was refused (the push is forgotten)."""
         checkout = txn.checkout_request_id
@@ -565,7 +588,11 @@ class Simulator:
         return self.store.delivery(delivery_id)
 
     def deliveries(
-        self, channel: str | None = None, state: str | None = None, limit: int = 200, offset: int = 0,
+        self,
+        channel: str | None = None,
+        state: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
     ) -> list[Delivery]:
         return self.store.deliveries(channel, state, limit, offset)
 
@@ -583,7 +610,11 @@ class Simulator:
         found = self._require_delivery(delivery_id)
         target = _check_url(url) if url is not None else found.url
         return await self.callbacks.send_now(
-            found.id, target, found.body, "resend", mark_delivered=found.state in (CALLBACK_FAILED, CALLBACK_DROPPED),
+            found.id,
+            target,
+            found.body,
+            "resend",
+            mark_delivered=found.state in (CALLBACK_FAILED, CALLBACK_DROPPED),
         )
 
     async def send_edited(self, delivery_id: str, body: str, url: str | None = None) -> CallbackAttempt:
@@ -600,7 +631,9 @@ class Simulator:
             raise NotFound(f"no transaction or callback with CheckoutRequestID {checkout_request_id}")
         return await self.resend(delivery_id(STK_CALLBACK, checkout_request_id), url)
 
-    async def send_edited_callback(self, checkout_request_id: str, body: str, url: str | None = None) -> CallbackAttempt:
+    async def send_edited_callback(
+        self, checkout_request_id: str, body: str, url: str | None = None
+    ) -> CallbackAttempt:
         """Send a tampered STK callback for a transaction (even a pending one) or a forged callback."""
         key = delivery_id(STK_CALLBACK, checkout_request_id)
         found = self.store.delivery(key)
@@ -613,7 +646,11 @@ class Simulator:
         return await self.callbacks.send_now(key, target, body, "edited")
 
     async def forge_callback(
-        self, url: str, result_code: object = 0, amount: object = 1, msisdn: object = "254708374149",
+        self,
+        url: str,
+        result_code: object = 0,
+        amount: object = 1,
+        msisdn: object = "254708374149",
     ) -> CallbackAttempt:
         """Send a well-formed callback for a CheckoutRequestID that never existed.
 
@@ -628,15 +665,32 @@ class Simulator:
         now = self.clock.now()
         fake = Transaction(
             checkout_request_id=self.ids.checkout_request_id(msisdn, now),
-            merchant_request_id=self.ids.merchant_request_id(), msisdn=msisdn, shortcode="", merchant_name="",
-            transaction_type="", amount=amount, party_a=msisdn, party_b="", account_reference="",
-            transaction_desc="", callback_url=url, prompt="", created_at=now, expires_at=now, status=SETTLED,
-            result_code=str(result_code), result_desc=result_desc(result_code, self.settings.result_desc_style),
-            receipt=self.ids.receipt(now) if result_code == SUCCESS else None, settled_at=now,
+            merchant_request_id=self.ids.merchant_request_id(),
+            msisdn=msisdn,
+            shortcode="",
+            merchant_name="",
+            transaction_type="",
+            amount=amount,
+            party_a=msisdn,
+            party_b="",
+            account_reference="",
+            transaction_desc="",
+            callback_url=url,
+            prompt="",
+            created_at=now,
+            expires_at=now,
+            status=SETTLED,
+            result_code=str(result_code),
+            result_desc=result_desc(result_code, self.settings.result_desc_style),
+            receipt=self.ids.receipt(now) if result_code == SUCCESS else None,
+            settled_at=now,
         )
         # Kept as a delivery (failed until the merchant takes it), so it can be resent and edited.
         forged = Delivery(
-            delivery_id(STK_CALLBACK, fake.checkout_request_id), url, render_callback(fake), CALLBACK_FAILED,
+            delivery_id(STK_CALLBACK, fake.checkout_request_id),
+            url,
+            render_callback(fake),
+            CALLBACK_FAILED,
             created_at=now,
         )
         self.store.save_delivery(forged)
@@ -673,9 +727,9 @@ class Simulator:
         try:
             checked = Settings.model_validate({**self.settings.model_dump(), **changes})
         except ValidationError as exc:
-            raise InvalidInput("; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )) from None
+            raise InvalidInput(
+                "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            ) from None
         for key in changes:
             setattr(self.settings, key, getattr(checked, key))
         return self.settings
@@ -718,9 +772,14 @@ class Simulator:
         handset = self._require_answerable(txn)
         if not isinstance(pin, str) or not hmac.compare_digest(pin.encode(), handset.pin.encode()):
             wrong = handset.wrong_pins + 1
-            return self._settle(txn, WRONG_PIN, handset_change={
-                "wrong_pins": wrong, "pin_locked": wrong >= WRONG_PINS_BEFORE_LOCK,
-            })
+            return self._settle(
+                txn,
+                WRONG_PIN,
+                handset_change={
+                    "wrong_pins": wrong,
+                    "pin_locked": wrong >= WRONG_PINS_BEFORE_LOCK,
+                },
+            )
         reset = {"wrong_pins": 0} if handset.wrong_pins else None
         refusal = self._payment_refusal(txn)
         if refusal is not None:
@@ -731,7 +790,9 @@ class Simulator:
         """Why the ledger would not let this prompt's payment through, if it would not."""
         merchant = self._merchants[txn.shortcode]
         return self.ledger.refusal(
-            handset_account(txn.msisdn), (merchant.shortcode, RECEIVING[merchant.kind]), txn.amount * 100,
+            handset_account(txn.msisdn),
+            (merchant.shortcode, RECEIVING[merchant.kind]),
+            txn.amount * 100,
             self.clock.now(),
         )
 
@@ -748,9 +809,7 @@ class Simulator:
     def settle_with(self, checkout_request_id: str, code: int | str) -> Transaction:
         """Settle a live prompt with any result code of spec §4 (no money moves unless 0)."""
         if code not in PROMPT_CODES:
-            raise InvalidInput(
-                f"result code must be one of {', '.join(str(c) for c in PROMPT_CODES)}, got {code!r}"
-            )
+            raise InvalidInput(f"result code must be one of {', '.join(str(c) for c in PROMPT_CODES)}, got {code!r}")
         txn = self._require_live(checkout_request_id)
         if code == SUCCESS:
             self._require_answerable(txn)
@@ -770,8 +829,13 @@ class Simulator:
         return txn
 
     def transactions(
-        self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
-        limit: int = 100, offset: int = 0, duplicate: bool | None = None,
+        self,
+        msisdn: str | None = None,
+        status: str | None = None,
+        result_code: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        duplicate: bool | None = None,
     ) -> list[Transaction]:
         return self.store.transactions(msisdn, status, result_code, limit, offset, duplicate)
 
@@ -813,15 +877,23 @@ class Simulator:
             raise RuntimeError(f"unexpected unique column {column}")
 
     def _settle(
-        self, txn: Transaction, code: int | str, insert: bool = False, handset_change: dict[str, Any] | None = None,
+        self,
+        txn: Transaction,
+        code: int | str,
+        insert: bool = False,
+        handset_change: dict[str, Any] | None = None,
     ) -> Transaction:
         """Give ``txn`` its one ResultCode, move money on success, queue the callback as planned."""
         now = self.clock.now()
         handset = self._handsets.get(txn.msisdn)
         merchant = self._merchants.get(txn.shortcode)
         settled = replace(
-            txn, status=SETTLED, result_code=str(code), result_desc=result_desc(code, self.settings.result_desc_style),
-            settled_at=now, callback_state=CALLBACK_DUE,
+            txn,
+            status=SETTLED,
+            result_code=str(code),
+            result_desc=result_desc(code, self.settings.result_desc_style),
+            settled_at=now,
+            callback_state=CALLBACK_DUE,
         )
         plan = CallbackPlan.model_validate_json(txn.callback_plan) if txn.callback_plan else self.settings.callback_plan
         settled.callback_plan = plan.model_dump_json()
@@ -839,12 +911,22 @@ class Simulator:
         while True:
             settled.callback_body = render_callback(settled)
             callback = Delivery(
-                delivery_id(STK_CALLBACK, settled.checkout_request_id), settled.callback_url, settled.callback_body,
-                settled.callback_state, settled.callback_plan, settled.callback_due_at, now,
+                delivery_id(STK_CALLBACK, settled.checkout_request_id),
+                settled.callback_url,
+                settled.callback_body,
+                settled.callback_state,
+                settled.callback_plan,
+                settled.callback_due_at,
+                now,
             )
             try:
                 message = self._write_settlement(
-                    settled, insert, new_handset, merchant if code == SUCCESS else None, callback, now,
+                    settled,
+                    insert,
+                    new_handset,
+                    merchant if code == SUCCESS else None,
+                    callback,
+                    now,
                 )
                 break
             except DuplicateId as taken:
@@ -853,8 +935,13 @@ class Simulator:
         return txn
 
     def _write_settlement(
-        self, settled: Transaction, insert: bool, new_handset: Handset | None, paid_to: Merchant | None,
-        callback: Delivery, now: float,
+        self,
+        settled: Transaction,
+        insert: bool,
+        new_handset: Handset | None,
+        paid_to: Merchant | None,
+        callback: Delivery,
+        now: float,
     ) -> Message | None:
         """One commit: the transaction, the payment, the SMS and the callback owed, or nothing at all."""
         message = None
@@ -872,16 +959,25 @@ class Simulator:
                 self.ledger.pay(handset_account(txn.msisdn), credit, txn.amount * 100, now, settled.receipt, "stk push")
                 handset = self._handsets.get(txn.msisdn)
                 confirmation = self.c2b.stk_confirmation(
-                    settled, paid_to, handset.name if handset else "", self.ledger.current(credit),
+                    settled,
+                    paid_to,
+                    handset.name if handset else "",
+                    self.ledger.current(credit),
                 )
                 if confirmation is not None:
                     self.store.save_delivery(confirmation)
                     self.store.after_commit(lambda: self._deliver_when_running(confirmation))
                 message = self.store.add_message(
-                    txn.msisdn, MPESA_SENDER,
+                    txn.msisdn,
+                    MPESA_SENDER,
                     confirmation_sms(
-                        settled.receipt or "", txn.amount, txn.merchant_name, txn.account_reference,
-                        txn.transaction_type, now, settled.balance_after_cents or 0,
+                        settled.receipt or "",
+                        txn.amount,
+                        txn.merchant_name,
+                        txn.account_reference,
+                        txn.transaction_type,
+                        now,
+                        settled.balance_after_cents or 0,
                         self.ledger.remaining_today(txn.msisdn, now),
                     ),
                     now,
@@ -889,8 +985,14 @@ class Simulator:
         return message
 
     def _apply_settlement(
-        self, txn: Transaction, settled: Transaction, handset: Handset | None, new_handset: Handset | None,
-        now: float, message: Message | None, callback: Delivery,
+        self,
+        txn: Transaction,
+        settled: Transaction,
+        handset: Handset | None,
+        new_handset: Handset | None,
+        now: float,
+        message: Message | None,
+        callback: Delivery,
     ) -> None:
         """After the commit: memory follows the database and the world hears of it (the
         balances already did, through the ledger)."""

@@ -55,16 +55,43 @@ from .schema import migrate, refusal, schema_version_of
 log = logging.getLogger(__name__)
 
 _TXN_COLUMNS = (
-    "checkout_request_id", "merchant_request_id", "msisdn", "shortcode", "merchant_name",
-    "transaction_type", "amount", "party_a", "party_b", "account_reference", "transaction_desc",
-    "callback_url", "prompt", "created_at", "expires_at", "status", "result_code", "result_desc",
-    "receipt", "settled_at", "balance_after_cents", "callback_plan", "duplicate_of",
+    "checkout_request_id",
+    "merchant_request_id",
+    "msisdn",
+    "shortcode",
+    "merchant_name",
+    "transaction_type",
+    "amount",
+    "party_a",
+    "party_b",
+    "account_reference",
+    "transaction_desc",
+    "callback_url",
+    "prompt",
+    "created_at",
+    "expires_at",
+    "status",
+    "result_code",
+    "result_desc",
+    "receipt",
+    "settled_at",
+    "balance_after_cents",
+    "callback_plan",
+    "duplicate_of",
 )
 # A transaction as read: its row, and how its callback went (from its delivery, if it has one).
 _TXN_FIELDS = (*_TXN_COLUMNS, "callback_state", "callback_body", "callback_due_at")
 _ATTEMPT_COLUMNS = (
-    "delivery_id", "attempt", "started_at", "url", "request_body", "status", "response_body",
-    "latency_ms", "error", "kind",
+    "delivery_id",
+    "attempt",
+    "started_at",
+    "url",
+    "request_body",
+    "status",
+    "response_body",
+    "latency_ms",
+    "error",
+    "kind",
 )
 _txn_row = attrgetter(*_TXN_COLUMNS)  # the INSERT's parameters, read in C
 _attempt_row = attrgetter(*_ATTEMPT_COLUMNS)
@@ -74,10 +101,7 @@ _TXN_SELECT = (
 )
 _DELIVERY_COLUMNS = ("id", "url", "body", "state", "plan", "due_at", "created_at")
 _DELIVERY_SELECT = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries"
-_TXN_INSERT = (
-    f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
-)
+_TXN_INSERT = f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # The conditions of the partial indexes (server.schema), written as literals so SQLite uses them.
 _IS_PENDING = f"t.status = '{PENDING}'"
@@ -451,8 +475,17 @@ class Store:
     def wipe(self, keep_tokens: bool = False) -> None:
         """Forget everything (``--fresh``); a reset keeps tokens so merchant apps stay logged in."""
         tables = [
-            "handsets", "merchants", "transactions", "messages", "callback_attempts", "daily_totals", "accounts",
-            "postings", "deliveries", "c2b_registrations", "c2b_payments",
+            "handsets",
+            "merchants",
+            "transactions",
+            "messages",
+            "callback_attempts",
+            "daily_totals",
+            "accounts",
+            "postings",
+            "deliveries",
+            "c2b_registrations",
+            "c2b_payments",
         ]
         if not keep_tokens:
             tables.append("tokens")
@@ -467,15 +500,22 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM handsets)) "
             "ON CONFLICT (msisdn) DO UPDATE SET name=excluded.name, pin=excluded.pin, "
             "online=excluded.online, wrong_pins=excluded.wrong_pins, pin_locked=excluded.pin_locked",
-            (handset.msisdn, handset.name, handset.pin, int(handset.online), handset.wrong_pins,
-             int(handset.pin_locked)),
+            (
+                handset.msisdn,
+                handset.name,
+                handset.pin,
+                int(handset.online),
+                handset.wrong_pins,
+                int(handset.pin_locked),
+            ),
         )
 
     # --- ledger -----------------------------------------------------------------
     def load_accounts(self) -> dict[tuple[str, str], int]:
-        return {(owner, kind): cents for owner, kind, cents in self._db.execute(
-            "SELECT owner, kind, balance_cents FROM accounts"
-        )}
+        return {
+            (owner, kind): cents
+            for owner, kind, cents in self._db.execute("SELECT owner, kind, balance_cents FROM accounts")
+        }
 
     def save_account(self, account: tuple[str, str], cents: int) -> None:
         self._write(
@@ -485,8 +525,14 @@ class Store:
         )
 
     def post(
-        self, at: float, receipt: str | None, debit: tuple[str, str], credit: tuple[str, str], cents: int,
-        reason: str, balances: dict[tuple[str, str], int],
+        self,
+        at: float,
+        receipt: str | None,
+        debit: tuple[str, str],
+        credit: tuple[str, str],
+        cents: int,
+        reason: str,
+        balances: dict[tuple[str, str], int],
     ) -> None:
         """One posting and the balances it leaves (inside atomic())."""
         self._write(
@@ -510,7 +556,8 @@ class Store:
     def postings(self, receipt: str) -> list[tuple[Any, ...]]:
         return self._db.execute(
             "SELECT at, receipt, debit_owner, debit_kind, credit_owner, credit_kind, amount_cents, reason "
-            "FROM postings WHERE receipt = ? ORDER BY id", (receipt,),
+            "FROM postings WHERE receipt = ? ORDER BY id",
+            (receipt,),
         ).fetchall()
 
     def has_handset(self, msisdn: str) -> bool:
@@ -522,8 +569,15 @@ class Store:
             "FROM handsets h LEFT JOIN accounts a ON a.owner = h.msisdn AND a.kind = 'mpesa' ORDER BY h.position"
         ).fetchall()
         return [
-            Handset(msisdn=r[0], name=r[1], pin=r[2], balance_cents=r[3], online=bool(r[4]), wrong_pins=r[5],
-                    pin_locked=bool(r[6]))
+            Handset(
+                msisdn=r[0],
+                name=r[1],
+                pin=r[2],
+                balance_cents=r[3],
+                online=bool(r[4]),
+                wrong_pins=r[5],
+                pin_locked=bool(r[6]),
+            )
             for r in rows
         ]
 
@@ -558,22 +612,33 @@ class Store:
         self._write(
             "UPDATE transactions SET status=?, result_code=?, result_desc=?, receipt=?, settled_at=?, "
             "balance_after_cents=?, callback_plan=? WHERE checkout_request_id=?",
-            (txn.status, txn.result_code, txn.result_desc, txn.receipt, txn.settled_at,
-             txn.balance_after_cents, txn.callback_plan, txn.checkout_request_id),
+            (
+                txn.status,
+                txn.result_code,
+                txn.result_desc,
+                txn.receipt,
+                txn.settled_at,
+                txn.balance_after_cents,
+                txn.callback_plan,
+                txn.checkout_request_id,
+            ),
         )
 
     def set_callback_plan(self, checkout_request_id: str, plan: str | None) -> None:
-        self._write(
-            "UPDATE transactions SET callback_plan=? WHERE checkout_request_id=?", (plan, checkout_request_id)
-        )
+        self._write("UPDATE transactions SET callback_plan=? WHERE checkout_request_id=?", (plan, checkout_request_id))
 
     def transaction(self, checkout_request_id: str) -> Transaction | None:
         row = self._db.execute(f"{_TXN_SELECT} WHERE t.checkout_request_id=?", (checkout_request_id,)).fetchone()
         return None if row is None else _transaction(row)
 
     def transactions(
-        self, msisdn: str | None = None, status: str | None = None, result_code: str | None = None,
-        limit: int = 100, offset: int = 0, duplicate: bool | None = None,
+        self,
+        msisdn: str | None = None,
+        status: str | None = None,
+        result_code: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        duplicate: bool | None = None,
     ) -> list[Transaction]:
         where: list[str] = []
         args: list[Any] = []
@@ -618,10 +683,13 @@ class Store:
         )
 
     def registrations(self) -> list[C2BRegistration]:
-        return [C2BRegistration(*row) for row in self._db.execute(
-            "SELECT shortcode, version, response_type, confirmation_url, validation_url, registered_at "
-            "FROM c2b_registrations ORDER BY shortcode"
-        )]
+        return [
+            C2BRegistration(*row)
+            for row in self._db.execute(
+                "SELECT shortcode, version, response_type, confirmation_url, validation_url, registered_at "
+                "FROM c2b_registrations ORDER BY shortcode"
+            )
+        ]
 
     def add_c2b_payment(self, payment: C2BPaymentRecord) -> None:
         """Store a C2B payment; raises DuplicateId if its TransID is taken."""
@@ -630,14 +698,29 @@ class Store:
             self._write(
                 "INSERT INTO c2b_payments (trans_id, shortcode, msisdn, amount, bill_ref, command_id, status, reason, "
                 "via, third_party_trans_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (p.trans_id, p.shortcode, p.msisdn, p.amount, p.bill_ref, p.command_id, p.status, p.reason, p.via,
-                 p.third_party_trans_id, p.created_at),
+                (
+                    p.trans_id,
+                    p.shortcode,
+                    p.msisdn,
+                    p.amount,
+                    p.bill_ref,
+                    p.command_id,
+                    p.status,
+                    p.reason,
+                    p.via,
+                    p.third_party_trans_id,
+                    p.created_at,
+                ),
             )
         except sqlite3.IntegrityError:
             raise DuplicateId("trans_id") from None
 
     def c2b_payments(
-        self, msisdn: str | None = None, shortcode: str | None = None, limit: int = 100, offset: int = 0,
+        self,
+        msisdn: str | None = None,
+        shortcode: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[C2BPaymentRecord]:
         where, args = [], []
         for column, value in (("msisdn", msisdn), ("shortcode", shortcode)):
@@ -654,10 +737,13 @@ class Store:
 
     def receipt_taken(self, receipt: str) -> bool:
         """Whether any payment (STK, C2B) already has this receipt: receipts are unique across flows."""
-        return self._db.execute(
-            "SELECT 1 FROM transactions WHERE receipt=? UNION ALL SELECT 1 FROM c2b_payments WHERE trans_id=? LIMIT 1",
-            (receipt, receipt),
-        ).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM transactions WHERE receipt=? UNION ALL SELECT 1 FROM c2b_payments WHERE trans_id=? LIMIT 1",
+                (receipt, receipt),
+            ).fetchone()
+            is not None
+        )
 
     # --- deliveries ---------------------------------------------------------------
     def save_delivery(self, delivery: Delivery) -> None:
@@ -666,8 +752,15 @@ class Store:
             "INSERT INTO deliveries (id, url, body, state, plan, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET url=excluded.url, body=excluded.body, state=excluded.state, "
             "plan=excluded.plan, due_at=excluded.due_at",
-            (delivery.id, delivery.url, delivery.body, delivery.state, delivery.plan, delivery.due_at,
-             delivery.created_at),
+            (
+                delivery.id,
+                delivery.url,
+                delivery.body,
+                delivery.state,
+                delivery.plan,
+                delivery.due_at,
+                delivery.created_at,
+            ),
         )
 
     def set_delivery_state(self, delivery_id: str, state: str) -> None:
@@ -682,7 +775,11 @@ class Store:
         return [Delivery(*r) for r in self._db.execute(f"{_DELIVERY_SELECT} WHERE {_IS_DUE} ORDER BY seq")]
 
     def deliveries(
-        self, channel: str | None = None, state: str | None = None, limit: int = 200, offset: int = 0,
+        self,
+        channel: str | None = None,
+        state: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
     ) -> list[Delivery]:
         """Newest first, optionally of one channel or in one state."""
         where: list[str] = []
@@ -694,7 +791,9 @@ class Store:
             where.append("state = ?")
             args.append(state)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._db.execute(f"{_DELIVERY_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset))
+        rows = self._db.execute(
+            f"{_DELIVERY_SELECT}{clause} ORDER BY seq DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+        )
         return [Delivery(*r) for r in rows]
 
     def paid_on(self, account: str, day: str) -> int:
@@ -747,9 +846,9 @@ class Store:
         return [CallbackAttempt(*r) for r in rows]
 
     def attempt_count(self, delivery_id: str) -> int:
-        return int(self._db.execute(
-            "SELECT COUNT(*) FROM callback_attempts WHERE delivery_id=?", (delivery_id,)
-        ).fetchone()[0])
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM callback_attempts WHERE delivery_id=?", (delivery_id,)).fetchone()[0]
+        )
 
     def recent_attempts(self, limit: int = 200, offset: int = 0) -> list[CallbackAttempt]:
         """Every callback ever sent (forged ones too), newest first: the inspector's list."""
@@ -775,7 +874,8 @@ class Store:
         """Store a new token; False if that token string is already taken."""
         try:
             self._write(
-                "INSERT INTO tokens (token, consumer_key, expires_at) VALUES (?, ?, ?)", (token, consumer_key, expires_at)
+                "INSERT INTO tokens (token, consumer_key, expires_at) VALUES (?, ?, ?)",
+                (token, consumer_key, expires_at),
             )
         except sqlite3.IntegrityError:
             return False

@@ -61,7 +61,9 @@ class Daraja:
 
     async def query(self, checkout_request_id: str, **overrides: Any) -> httpx.Response:
         body = {
-            "BusinessShortCode": "174379", "Password": password(), "Timestamp": TIMESTAMP,
+            "BusinessShortCode": "174379",
+            "Password": password(),
+            "Timestamp": TIMESTAMP,
             "CheckoutRequestID": checkout_request_id,
         }
         body.update(overrides)

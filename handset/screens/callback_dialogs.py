@@ -34,11 +34,14 @@ class EditCallbackScreen(Dialog[CallbackAttempt | None]):
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "send", "Send", priority=True),
     ]
-    DEFAULT_CSS = DIALOG_CSS.format(name="EditCallbackScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="EditCallbackScreen")
+        + """
     EditCallbackScreen > .dialog { width: 100; height: 90%; }
     EditCallbackScreen.-short > .dialog { height: 100%; }
     EditCallbackScreen TextArea { height: 1fr; min-height: 4; margin-top: 1; }
     """
+    )
 
     def __init__(self, checkout_request_id: str, url: str, body: str, send: SendEdited) -> None:
         super().__init__()
@@ -55,9 +58,15 @@ class EditCallbackScreen(Dialog[CallbackAttempt | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = "Edit and send a callback"
             box.border_subtitle = "Ctrl+S send · Esc cancel"
-            yield Static(Content.assemble(
-                ("To ", "$text-muted"), self.url, "\n", ("For ", "$text-muted"), self.checkout_request_id,
-            ))
+            yield Static(
+                Content.assemble(
+                    ("To ", "$text-muted"),
+                    self.url,
+                    "\n",
+                    ("For ", "$text-muted"),
+                    self.checkout_request_id,
+                )
+            )
             yield TextArea(text, id="body", show_line_numbers=True, tab_behavior="indent")
             with Vertical(classes="dialog-foot"):
                 yield Static(id="error", classes="error")
@@ -107,9 +116,12 @@ def _code_choices() -> list[tuple[str, int | str]]:
 class ForgeCallbackScreen(Dialog[CallbackAttempt | None]):
     """A well-formed callback for a CheckoutRequestID that never existed, sent where you say."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ForgeCallbackScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ForgeCallbackScreen")
+        + """
     ForgeCallbackScreen > .dialog { width: 84; }
     """
+    )
 
     def __init__(self, url: str, forge: Forge) -> None:
         super().__init__()
@@ -121,10 +133,13 @@ class ForgeCallbackScreen(Dialog[CallbackAttempt | None]):
             box.border_title = "Forge a callback"
             box.border_subtitle = "Enter send · Esc cancel"
             with VerticalScroll(classes="dialog-body"):
-                yield Static(Content.styled(
-                    "A callback nobody asked for: its CheckoutRequestID was never issued. "
-                    "Your app should refuse it.", "$text-muted",
-                ))
+                yield Static(
+                    Content.styled(
+                        "A callback nobody asked for: its CheckoutRequestID was never issued. "
+                        "Your app should refuse it.",
+                        "$text-muted",
+                    )
+                )
                 yield Label("Callback URL")
                 yield Input(self._url, id="url")
                 yield Label("ResultCode")

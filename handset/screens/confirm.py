@@ -20,12 +20,21 @@ class ConfirmScreen(Dialog[bool]):
     """
 
     BINDINGS = [Binding("escape", "dismiss(False)", "Back")]
-    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ConfirmScreen")
+        + """
     ConfirmScreen #question { height: auto; }
     """
+    )
 
     def __init__(
-        self, title: str, question: str, action: str, *, back: str = "Back", variant: ButtonVariant = "error",
+        self,
+        title: str,
+        question: str,
+        action: str,
+        *,
+        back: str = "Back",
+        variant: ButtonVariant = "error",
         confirm_first: bool = False,
     ) -> None:
         super().__init__()

@@ -66,19 +66,29 @@ def connect_facts(emulator: Emulator) -> ConnectFacts:
     # Commands are broken into lines between words, with a backslash, never inside a word: a
     # line copied with the mouse runs as it is, and the panel never has to fold a URL.
     token_curl = f"curl -u {credentials} \\\n  {shlex.quote(token_url)}"
-    push_curl = "\n".join([
-        f"TOKEN=$(curl -s -u {credentials} \\",
-        f"  {shlex.quote(token_url)} \\",
-        "  | sed 's/.*\"access_token\": *\"\\([^\"]*\\)\".*/\\1/')",
-        f"curl -X POST {shlex.quote(base + '/mpesa/stkpush/v1/processrequest')} \\",
-        '  -H "Authorization: Bearer $TOKEN" \\',
-        '  -H "Content-Type: application/json" \\',
-        f"  -d {shlex.quote(json.dumps(body, indent=1))}",
-    ])
+    push_curl = "\n".join(
+        [
+            f"TOKEN=$(curl -s -u {credentials} \\",
+            f"  {shlex.quote(token_url)} \\",
+            '  | sed \'s/.*"access_token": *"\\([^"]*\\)".*/\\1/\')',
+            f"curl -X POST {shlex.quote(base + '/mpesa/stkpush/v1/processrequest')} \\",
+            '  -H "Authorization: Bearer $TOKEN" \\',
+            '  -H "Content-Type: application/json" \\',
+            f"  -d {shlex.quote(json.dumps(body, indent=1))}",
+        ]
+    )
     return ConnectFacts(
-        base_url=base, shortcode=merchant.shortcode, merchant_name=merchant.name, passkey=merchant.passkey,
-        consumer_key=key, consumer_secret=secret, any_credentials=not creds, token_curl=token_curl,
-        push_curl=push_curl, control_url=f"{base}/simulator/handsets", database=str(sim.store.path),
+        base_url=base,
+        shortcode=merchant.shortcode,
+        merchant_name=merchant.name,
+        passkey=merchant.passkey,
+        consumer_key=key,
+        consumer_secret=secret,
+        any_credentials=not creds,
+        token_curl=token_curl,
+        push_curl=push_curl,
+        control_url=f"{base}/simulator/handsets",
+        database=str(sim.store.path),
     )
 
 
@@ -153,22 +163,22 @@ class ConnectScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         facts = self.facts
-        credentials_note = (
-            "any non-empty consumer key and secret get a token" if facts.any_credentials else ""
-        )
+        credentials_note = "any non-empty consumer key and secret get a token" if facts.any_credentials else ""
         with Vertical() as box:
             box.border_title = "Connect your app"
             box.border_subtitle = "↑↓ scroll · Esc close"
             yield Static(
-                "Point your Daraja client at this base URL instead of sandbox.safaricom.co.ke; "
-                "nothing else changes.", id="intro",
+                "Point your Daraja client at this base URL instead of sandbox.safaricom.co.ke; nothing else changes.",
+                id="intro",
             )
             with VerticalScroll():
                 yield CopyableFact("Base URL", facts.base_url)
                 yield CopyableFact("Shortcode", facts.shortcode, note=facts.merchant_name)
                 yield CopyableFact("Passkey", facts.passkey)
                 yield CopyableFact(
-                    "Credentials", f"{facts.consumer_key}:{facts.consumer_secret}", note=credentials_note,
+                    "Credentials",
+                    f"{facts.consumer_key}:{facts.consumer_secret}",
+                    note=credentials_note,
                 )
                 yield CopyableFact("Get a token", facts.token_curl)
                 yield CopyableFact("STK Push", facts.push_curl)

@@ -142,7 +142,10 @@ class AddHandsetScreen(Dialog[Handset | None]):
         try:
             balance = parse_kes(self._value("balance"))
             handset = self._add_handset(
-                self._value("msisdn"), self._value("name") or None, self._value("pin") or None, balance,
+                self._value("msisdn"),
+                self._value("name") or None,
+                self._value("pin") or None,
+                balance,
             )
         except (EngineError, NotANumber) as exc:
             show_error(self, str(exc))
@@ -166,8 +169,11 @@ class BalanceScreen(Dialog[Handset | None]):
             box.border_title = f"Balance of {handset.name}"
             box.border_subtitle = "Enter set · Esc cancel"
             with VerticalScroll(classes="dialog-body"):
-                yield Static(Content.assemble(phone_number(handset.msisdn), ("  now ", "$text-muted"),
-                                              ksh(handset.balance_cents)))
+                yield Static(
+                    Content.assemble(
+                        phone_number(handset.msisdn), ("  now ", "$text-muted"), ksh(handset.balance_cents)
+                    )
+                )
                 yield Label("New M-PESA balance in KES")
                 yield Input(value=f"{handset.balance_cents / 100:.2f}", id="balance")
             with Vertical(classes="dialog-foot"):

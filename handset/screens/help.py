@@ -15,34 +15,46 @@ from textual.widgets import Static
 from .handset_dialogs import DIALOG_CSS
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Phones", (
-        ("n", "go to the next phone with a prompt waiting"),
-        ("a", "add a handset"),
-        ("b", "set the balance of the phone on screen"),
-        ("o", "take the phone off the network, or back on (pushes to it time out)"),
-        ("u", "unlock a PIN locked after three wrong PINs (locked pushes settle 8006)"),
-        ("l", "go to the activity log; Enter shows an entry's bodies"),
-    )),
-    ("At a prompt", (
-        ("0-9 Enter", "type the 4-digit M-PESA PIN and send it (a wrong one settles 2001)"),
-        ("Esc", "cancel: 1032 (not in the half second after a dialog closed)"),
-        ("r", "settle with any result code of the spec, each with its exact ResultDesc"),
-        ("p", "callback plan: normal, delay N s, late, drop, duplicate N"),
-    )),
-    ("Callback inspector (i)", (
-        ("↑ ↓", "choose an attempt: its request and the merchant's answer show below"),
-        ("r", "resend the same bytes to the CallBackURL"),
-        ("e", "edit the JSON and send it (Ctrl+S)"),
-        ("f", "forge a callback for a CheckoutRequestID that never existed"),
-    )),
-    ("Everywhere", (
-        ("s", "settings: who answers prompts, Daraja's eras, lifetimes, revoke tokens"),
-        ("c", "how to connect your app"),
-        ("d", "presenter mode: one phone large and centred, the log one line, a big countdown"),
-        ("?", "this list"),
-        ("Ctrl+R", "reset the emulator to its configuration (asks first)"),
-        ("Ctrl+Q", "quit (asks first while prompts are waiting)"),
-    )),
+    (
+        "Phones",
+        (
+            ("n", "go to the next phone with a prompt waiting"),
+            ("a", "add a handset"),
+            ("b", "set the balance of the phone on screen"),
+            ("o", "take the phone off the network, or back on (pushes to it time out)"),
+            ("u", "unlock a PIN locked after three wrong PINs (locked pushes settle 8006)"),
+            ("l", "go to the activity log; Enter shows an entry's bodies"),
+        ),
+    ),
+    (
+        "At a prompt",
+        (
+            ("0-9 Enter", "type the 4-digit M-PESA PIN and send it (a wrong one settles 2001)"),
+            ("Esc", "cancel: 1032 (not in the half second after a dialog closed)"),
+            ("r", "settle with any result code of the spec, each with its exact ResultDesc"),
+            ("p", "callback plan: normal, delay N s, late, drop, duplicate N"),
+        ),
+    ),
+    (
+        "Callback inspector (i)",
+        (
+            ("↑ ↓", "choose an attempt: its request and the merchant's answer show below"),
+            ("r", "resend the same bytes to the CallBackURL"),
+            ("e", "edit the JSON and send it (Ctrl+S)"),
+            ("f", "forge a callback for a CheckoutRequestID that never existed"),
+        ),
+    ),
+    (
+        "Everywhere",
+        (
+            ("s", "settings: who answers prompts, Daraja's eras, lifetimes, revoke tokens"),
+            ("c", "how to connect your app"),
+            ("d", "presenter mode: one phone large and centred, the log one line, a big countdown"),
+            ("?", "this list"),
+            ("Ctrl+R", "reset the emulator to its configuration (asks first)"),
+            ("Ctrl+Q", "quit (asks first while prompts are waiting)"),
+        ),
+    ),
 )
 
 
@@ -51,7 +63,9 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss(None)", "Close")]
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="HelpScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="HelpScreen")
+        + """
     HelpScreen > .dialog { width: 96; }
     HelpScreen .section { color: $success; text-style: bold; margin-top: 1; }
     HelpScreen .section.-first { margin-top: 0; }
@@ -61,6 +75,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .words { width: 1fr; }
     HelpScreen #keys:focus { background-tint: $foreground 3%; }
     """
+    )
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:

@@ -32,8 +32,14 @@ if TYPE_CHECKING:
 SHOWN_ATTEMPTS = 500
 DEFAULT_FORGE_URL = "http://127.0.0.1:3000/mpesa/callback"
 # Sent by the engine on its own: plain; sent again by hand: accent; tampered or made up: warning.
-KIND_STYLES = {"callback": "bold", "retry": "bold", "duplicate": "bold $accent",
-               "resend": "bold $accent", "edited": "bold $warning", "forged": "bold $warning"}
+KIND_STYLES = {
+    "callback": "bold",
+    "retry": "bold",
+    "duplicate": "bold $accent",
+    "resend": "bold $accent",
+    "edited": "bold $warning",
+    "forged": "bold $warning",
+}
 
 
 def attempt_key(attempt: CallbackAttempt) -> str:
@@ -50,11 +56,17 @@ def attempt_line(attempt: CallbackAttempt) -> Content:
     ok = attempt.ok
     target = attempt.url.split("://", 1)[-1]
     line = Content.assemble(
-        (f"{eat(attempt.started_at):%H:%M:%S}", "$text-muted"), " ",
-        ("✓" if ok else "✗", "$success" if ok else "bold $error"), " ",
-        (f"{status_text(attempt):>3}", "$success" if ok else "bold $error"), " ",
-        (f"{attempt.kind:<9}", KIND_STYLES.get(attempt.kind, "bold")), " ",
-        attempt.checkout_request_id, ("  → ", "$text-muted"), target,
+        (f"{eat(attempt.started_at):%H:%M:%S}", "$text-muted"),
+        " ",
+        ("✓" if ok else "✗", "$success" if ok else "bold $error"),
+        " ",
+        (f"{status_text(attempt):>3}", "$success" if ok else "bold $error"),
+        " ",
+        (f"{attempt.kind:<9}", KIND_STYLES.get(attempt.kind, "bold")),
+        " ",
+        attempt.checkout_request_id,
+        ("  → ", "$text-muted"),
+        target,
         (f"  {attempt.latency_ms:.0f} ms", "$text-muted"),
     )
     if attempt.error:
@@ -73,8 +85,9 @@ def attempt_facts(attempt: CallbackAttempt) -> Content:
         ("Diagnosis", attempt.error or "delivered: the merchant answered 2xx"),
     ]
     return Content("\n").join(
-        Content.assemble((f"{label:<19}", "bold $text-muted"), (value, "$warning" if label == "Diagnosis"
-                                                                   and attempt.error else ""))
+        Content.assemble(
+            (f"{label:<19}", "bold $text-muted"), (value, "$warning" if label == "Diagnosis" and attempt.error else "")
+        )
         for label, value in facts
     )
 
@@ -129,14 +142,18 @@ class CallbackInspectorScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="inspector"):
             yield Static(
-                "No callback sent yet. Settle a prompt, or press f to forge one.", id="empty",
+                "No callback sent yet. Settle a prompt, or press f to forge one.",
+                id="empty",
             )
             yield OptionList(id="attempts")
             yield Static(id="facts")
             with Horizontal(id="bodies"):
                 for body in ("request", "response"):
                     yield TextArea(
-                        id=body, read_only=True, show_line_numbers=False, soft_wrap=True,
+                        id=body,
+                        read_only=True,
+                        show_line_numbers=False,
+                        soft_wrap=True,
                         highlight_cursor_line=False,
                     )
         yield Footer()
@@ -238,6 +255,7 @@ class CallbackInspectorScreen(ModalScreen[None]):
             return
         self.add_attempt(attempt)
         self.notify(
-            attempt_words(attempt), title=f"{attempt.kind.capitalize()} callback",
+            attempt_words(attempt),
+            title=f"{attempt.kind.capitalize()} callback",
             severity="information" if attempt.ok else "error",
         )

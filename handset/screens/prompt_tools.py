@@ -43,7 +43,10 @@ def code_meaning(code: int | str) -> Content:
     """What a code means to the merchant, under the list."""
     money = "the customer pays" if code == 0 else "no money moves"
     return Content.assemble(
-        (f"{code}", "bold $accent"), " means ", (RESULT_PLAIN_WORDS[code], "bold"), f"; {money}.",
+        (f"{code}", "bold $accent"),
+        " means ",
+        (RESULT_PLAIN_WORDS[code], "bold"),
+        f"; {money}.",
     )
 
 
@@ -51,13 +54,16 @@ class ResultCodeScreen(Dialog[Transaction | None]):
     """Pick a result code of spec §4 and settle the prompt with it."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back to the prompt")]
-    DEFAULT_CSS = DIALOG_CSS.format(name="ResultCodeScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ResultCodeScreen")
+        + """
     ResultCodeScreen > .dialog { width: 110; padding: 1 1; }
     ResultCodeScreen.-short > .dialog { padding: 0 0; }
     ResultCodeScreen #codes { height: auto; max-height: 1fr; margin-top: 1; scrollbar-size-vertical: 1; }
     ResultCodeScreen #codes > .option-list--option { padding: 0 1; }
     ResultCodeScreen #meaning { margin: 1 1 0 1; color: $text-muted; }
     """
+    )
 
     def __init__(self, transaction: Transaction, who: str, settle: Settle) -> None:
         super().__init__()
@@ -70,10 +76,13 @@ class ResultCodeScreen(Dialog[Transaction | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = "Settle with a result code"
             box.border_subtitle = "↑↓ choose · Enter settle · Esc back"
-            yield Static(Content.assemble(
-                (self._who, "bold"), f" · {ksh_whole(txn.amount)} to {txn.merchant_name}\n",
-                (txn.checkout_request_id, "$text-muted"),
-            ))
+            yield Static(
+                Content.assemble(
+                    (self._who, "bold"),
+                    f" · {ksh_whole(txn.amount)} to {txn.merchant_name}\n",
+                    (txn.checkout_request_id, "$text-muted"),
+                )
+            )
             # The list scrolls itself on a short screen; what the chosen code means stays below it.
             yield OptionList(*(code_option(code) for code in PROMPT_CODES), id="codes")
             with Vertical(classes="dialog-foot"):
@@ -116,13 +125,16 @@ class CallbackPlanScreen(Dialog[Transaction | None]):
     """Choose how the prompt's callback is delivered; the numbers apply to delay and duplicate."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Back to the prompt")]
-    DEFAULT_CSS = DIALOG_CSS.format(name="CallbackPlanScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="CallbackPlanScreen")
+        + """
     CallbackPlanScreen > .dialog { width: 72; }
     CallbackPlanScreen #modes { height: auto; margin-top: 1; }
     CallbackPlanScreen .numbers { height: auto; }
     CallbackPlanScreen .numbers Label { width: 18; margin: 1 1 0 0; }
     CallbackPlanScreen .numbers Input { width: 12; }
     """
+    )
 
     def __init__(self, transaction: Transaction, current: CallbackPlan, late_delay: float, set_plan: SetPlan) -> None:
         super().__init__()
@@ -139,8 +151,10 @@ class CallbackPlanScreen(Dialog[Transaction | None]):
             with VerticalScroll(classes="dialog-body"):
                 yield Static(Content.styled(self.transaction.checkout_request_id, "$text-muted"))
                 yield OptionList(
-                    *(Option(Content.assemble((f"{mode:<10}", "bold"), late if mode == "late" else words), id=mode)
-                      for mode, words in PLAN_CHOICES),
+                    *(
+                        Option(Content.assemble((f"{mode:<10}", "bold"), late if mode == "late" else words), id=mode)
+                        for mode, words in PLAN_CHOICES
+                    ),
                     id="modes",
                 )
                 with Horizontal(classes="numbers"):
@@ -172,11 +186,13 @@ class CallbackPlanScreen(Dialog[Transaction | None]):
         seconds = self.query_one("#seconds", Input).value.strip() or "0"
         copies = self.query_one("#copies", Input).value.strip() or "0"
         try:
-            plan = CallbackPlan.model_validate({
-                "mode": mode,
-                "seconds": seconds if mode == "delay" else 0,
-                "copies": copies if mode == "duplicate" else 2,
-            })
+            plan = CallbackPlan.model_validate(
+                {
+                    "mode": mode,
+                    "seconds": seconds if mode == "delay" else 0,
+                    "copies": copies if mode == "duplicate" else 2,
+                }
+            )
         except ValidationError as exc:
             show_error(self, validation_words(exc))
             return

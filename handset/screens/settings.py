@@ -38,22 +38,38 @@ MODES = (
 
 # Each spec switch: setting name, label, and the choices with what they do.
 ERAS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("query_pending", "Pending query", (
-        ("current", "current: ResultCode 4999, still under processing"),
-        ("legacy", "legacy: HTTP 500, 500.001.1001"),
-    )),
-    ("result_desc_style", "ResultDesc style", (
-        ("current", "current: plain descriptions"),
-        ("legacy", "legacy: prefixed [STK_CB - ]"),
-    )),
-    ("account_reference", "AccountReference", (
-        ("strict", "strict: at most 12 characters"),
-        ("relaxed", "relaxed: longer ones accepted"),
-    )),
-    ("busy_phone", "Busy phone", (
-        ("callback", "callback: accepted, then 1001"),
-        ("error", "error: the push is refused at once"),
-    )),
+    (
+        "query_pending",
+        "Pending query",
+        (
+            ("current", "current: ResultCode 4999, still under processing"),
+            ("legacy", "legacy: HTTP 500, 500.001.1001"),
+        ),
+    ),
+    (
+        "result_desc_style",
+        "ResultDesc style",
+        (
+            ("current", "current: plain descriptions"),
+            ("legacy", "legacy: prefixed [STK_CB - ]"),
+        ),
+    ),
+    (
+        "account_reference",
+        "AccountReference",
+        (
+            ("strict", "strict: at most 12 characters"),
+            ("relaxed", "relaxed: longer ones accepted"),
+        ),
+    ),
+    (
+        "busy_phone",
+        "Busy phone",
+        (
+            ("callback", "callback: accepted, then 1001"),
+            ("error", "error: the push is refused at once"),
+        ),
+    ),
 )
 
 
@@ -65,7 +81,9 @@ class SettingsScreen(ModalScreen[bool]):
         Binding("ctrl+s", "apply", "Apply", priority=True),
     ]
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="SettingsScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="SettingsScreen")
+        + """
     SettingsScreen > .dialog { width: 96; padding: 0 2; }
     SettingsScreen.-short > .dialog { padding: 0 1; }
     SettingsScreen .section { color: $text; text-style: bold; margin-top: 1; }
@@ -82,6 +100,7 @@ class SettingsScreen(ModalScreen[bool]):
     SettingsScreen .buttons { margin: 1 0; }
     SettingsScreen.-short .buttons { margin: 1 0 0 0; }
     """
+    )
 
     def __init__(self, simulator: Simulator) -> None:
         super().__init__()
@@ -99,7 +118,10 @@ class SettingsScreen(ModalScreen[bool]):
                     yield Label("Mode")
                     yield Select(
                         [(f"{mode}: {words}", mode) for mode, words in MODES],
-                        value=unattended.mode, allow_blank=False, compact=True, id="mode",
+                        value=unattended.mode,
+                        allow_blank=False,
+                        compact=True,
+                        id="mode",
                     )
                 with Horizontal(classes="row"):
                     yield Label("Think time")
@@ -121,7 +143,10 @@ class SettingsScreen(ModalScreen[bool]):
                         yield Label(label)
                         yield Select(
                             [(words, value) for value, words in choices],
-                            value=getattr(settings, name), allow_blank=False, compact=True, id=name,
+                            value=getattr(settings, name),
+                            allow_blank=False,
+                            compact=True,
+                            id=name,
                         )
                 yield Static("Lifetimes", classes="section")
                 with Horizontal(classes="row"):
@@ -149,7 +174,8 @@ class SettingsScreen(ModalScreen[bool]):
                     yield Label("Access tokens")
                     yield Button("Revoke all now", variant="error", id="revoke", compact=True)
                     yield Static(
-                        "every token dies; the next call gets 404.001.03", id="tokens-note",
+                        "every token dies; the next call gets 404.001.03",
+                        id="tokens-note",
                     )
             with Vertical(classes="dialog-foot"):
                 yield Static(id="error", classes="error")
@@ -167,7 +193,13 @@ class SettingsScreen(ModalScreen[bool]):
     def _changes(self) -> dict[str, Any]:
         """What the fields say, typed text passed on as typed: the engine's models parse and judge it."""
         changes: dict[str, Any] = {name: self.query_one(f"#{name}", Select).value for name, _, _ in ERAS}
-        for name in ("token_lifetime", "prompt_timeout", "callback_retries", "callback_backoff", "callback_backoff_cap"):
+        for name in (
+            "token_lifetime",
+            "prompt_timeout",
+            "callback_retries",
+            "callback_backoff",
+            "callback_backoff_cap",
+        ):
             changes[name] = self._text(name)
         return changes
 
@@ -184,10 +216,15 @@ class SettingsScreen(ModalScreen[bool]):
             show_error(self, f"the rules are not JSON: {exc}")
             return
         try:
-            unattended = Unattended.model_validate({
-                **current.model_dump(), "mode": self.query_one("#mode", Select).value,
-                "think_time": self._text("think_time"), "seed": self._text("seed") or None, "rules": rules,
-            })
+            unattended = Unattended.model_validate(
+                {
+                    **current.model_dump(),
+                    "mode": self.query_one("#mode", Select).value,
+                    "think_time": self._text("think_time"),
+                    "seed": self._text("seed") or None,
+                    "rules": rules,
+                }
+            )
         except ValidationError as exc:
             show_error(self, validation_words(exc))
             return
@@ -202,9 +239,12 @@ class SettingsScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#revoke")
     def revoke_tokens(self) -> None:
         self._sim.revoke_tokens()
-        self.query_one("#tokens-note", Static).update(Content.styled(
-            "revoked: every token is dead, merchants must fetch a new one", "bold $warning",
-        ))
+        self.query_one("#tokens-note", Static).update(
+            Content.styled(
+                "revoked: every token is dead, merchants must fetch a new one",
+                "bold $warning",
+            )
+        )
         self.notify("Every access token is revoked.", title="Tokens")
 
     @on(Button.Pressed, "#close")

@@ -93,12 +93,24 @@ def request_entry(event: RequestHandled) -> ActivityEntry:
     status_style = "$success" if ok else "bold $error"
     path = event.path.split("?", 1)[0]  # the query string is in the detail view
     line = Content.assemble(
-        _stamp(event.at), " ", mark, " ", (str(event.status), status_style), " ", (f"{event.method:<4}", "bold"),
-        " ", path, (f"  {event.latency_ms:.0f} ms", "$text-muted"),
+        _stamp(event.at),
+        " ",
+        mark,
+        " ",
+        (str(event.status), status_style),
+        " ",
+        (f"{event.method:<4}", "bold"),
+        " ",
+        path,
+        (f"  {event.latency_ms:.0f} ms", "$text-muted"),
     )
     if not ok and (event.error_code or event.reason):
         why = Content.assemble(
-            "\n", INDENT, (event.error_code or "", "bold $warning"), " ", (event.reason or "", "$text"),
+            "\n",
+            INDENT,
+            (event.error_code or "", "bold $warning"),
+            " ",
+            (event.reason or "", "$text"),
         )
         line = Content.assemble(line, why)
     facts = [("Request", f"{event.method} {event.path}"), ("Status", str(event.status))]
@@ -108,7 +120,11 @@ def request_entry(event: RequestHandled) -> ActivityEntry:
         facts.append(("Reason", event.reason))
     facts.append(("Latency", f"{event.latency_ms:.1f} ms"))
     return ActivityEntry(
-        REQUEST, event.at, line, f"{event.method} {event.path}", facts,
+        REQUEST,
+        event.at,
+        line,
+        f"{event.method} {event.path}",
+        facts,
         [("Request body", event.request_body, True), ("Response body", event.response_body, True)],
         id=f"entry-{next(_serial)}",
     )
@@ -120,9 +136,15 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
     status = str(attempt.status) if attempt.status is not None else "no answer"
     target = attempt.url.split("://", 1)[-1]
     line = Content.assemble(
-        _stamp(at), " ", ("↩", "$accent" if ok else "bold $error"), " ",
-        (status, "$success" if ok else "bold $error"), " ", ("callback", "bold"),
-        f" #{attempt.attempt}" if attempt.attempt > 1 else "", f" → {target}",
+        _stamp(at),
+        " ",
+        ("↩", "$accent" if ok else "bold $error"),
+        " ",
+        (status, "$success" if ok else "bold $error"),
+        " ",
+        ("callback", "bold"),
+        f" #{attempt.attempt}" if attempt.attempt > 1 else "",
+        f" → {target}",
         (f"  {attempt.latency_ms:.0f} ms", "$text-muted"),
     )
     if not ok:
@@ -138,9 +160,14 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
     if attempt.error:
         facts.append(("Diagnosis", attempt.error))
     return ActivityEntry(
-        CALLBACK, at, line, f"Callback #{attempt.attempt} to {attempt.url}", facts,
+        CALLBACK,
+        at,
+        line,
+        f"Callback #{attempt.attempt} to {attempt.url}",
+        facts,
         [("Callback body sent", attempt.request_body, True), ("Merchant's answer", attempt.response_body, True)],
-        checkout_request_id=attempt.checkout_request_id, id=f"entry-{next(_serial)}",
+        checkout_request_id=attempt.checkout_request_id,
+        id=f"entry-{next(_serial)}",
     )
 
 
@@ -152,8 +179,17 @@ def settled_entry(txn: Transaction, handset_name: str | None, plan_note: str | N
     who = handset_name or phone_number(txn.msisdn)
     style = "$success" if code == 0 else "$warning"
     line = Content.assemble(
-        _stamp(txn.settled_at or txn.created_at), " ", ("●", style), " ", (f"{code}", f"bold {style}"),
-        " ", (words, style), "\n", INDENT, (who, "bold"), f" · {ksh_whole(txn.amount)} → {txn.merchant_name}",
+        _stamp(txn.settled_at or txn.created_at),
+        " ",
+        ("●", style),
+        " ",
+        (f"{code}", f"bold {style}"),
+        " ",
+        (words, style),
+        "\n",
+        INDENT,
+        (who, "bold"),
+        f" · {ksh_whole(txn.amount)} → {txn.merchant_name}",
     )
     if plan_note:
         line = Content.assemble(line, "\n", INDENT, ("↩ " + plan_note, "$accent"))
@@ -169,19 +205,30 @@ def settled_entry(txn: Transaction, handset_name: str | None, plan_note: str | N
     if plan_note:
         facts.append(("Callback", plan_note))
     return ActivityEntry(
-        SETTLED, txn.settled_at or txn.created_at, line, f"Payment {txn.checkout_request_id}", facts,
+        SETTLED,
+        txn.settled_at or txn.created_at,
+        line,
+        f"Payment {txn.checkout_request_id}",
+        facts,
         [("Prompt", txn.prompt, False), ("Callback body", txn.callback_body, True)],
-        checkout_request_id=txn.checkout_request_id, id=f"entry-{next(_serial)}",
+        checkout_request_id=txn.checkout_request_id,
+        id=f"entry-{next(_serial)}",
     )
 
 
 def history_divider(at: float) -> ActivityEntry:
     """The line between this run's entries (above) and those read back from the database (below)."""
     line = Content.assemble(
-        _stamp(at), " ", ("─── started; below: earlier payments and callbacks, from the database", "$text-muted"),
+        _stamp(at),
+        " ",
+        ("─── started; below: earlier payments and callbacks, from the database", "$text-muted"),
     )
     return ActivityEntry(
-        HISTORY, at, line, "Earlier entries", [("Where from", "the emulator's database, read at start")],
+        HISTORY,
+        at,
+        line,
+        "Earlier entries",
+        [("Where from", "the emulator's database, read at start")],
         id=f"entry-{next(_serial)}",
     )
 
@@ -195,8 +242,13 @@ def log_entry(record: logging.LogRecord, at: float) -> ActivityEntry:
     if record.exc_info:
         body += "\n\n" + logging.Formatter().formatException(record.exc_info)
     return ActivityEntry(
-        LOG, at, line, f"{record.levelname} from {record.name}", [("Logger", record.name)],
-        [("Message", body, False)], id=f"entry-{next(_serial)}",
+        LOG,
+        at,
+        line,
+        f"{record.levelname} from {record.name}",
+        [("Logger", record.name)],
+        [("Message", body, False)],
+        id=f"entry-{next(_serial)}",
     )
 
 
@@ -288,7 +340,9 @@ class NewestFirstList(OptionList):
             # Reading older entries: what is on screen stays put; the new ones wait above it.
             above = self._line_cache.index_to_line.get(shift, len(self._line_cache.lines)) if old_lines else 0
             self.scroll_to(y=scrolled + above, animate=False, immediate=True)
-            self.highlighted = highlighted + shift if highlighted is not None and highlighted + shift < len(options) else None
+            self.highlighted = (
+                highlighted + shift if highlighted is not None and highlighted + shift < len(options) else None
+            )
             self.unseen = min(self.unseen + shift, len(options))
         self.refresh()
 

@@ -205,9 +205,13 @@ class Phone(VerticalScroll, can_focus=False):
         if not self.built or shown == self._shown:
             return
         self._shown = shown
-        self.query_one("#owner", Static).update(Content.assemble(
-            (handset.name, "bold"), "\n", (phone_number(self.msisdn), "$text-muted"),
-        ))
+        self.query_one("#owner", Static).update(
+            Content.assemble(
+                (handset.name, "bold"),
+                "\n",
+                (phone_number(self.msisdn), "$text-muted"),
+            )
+        )
         wallet = self.query_one("#wallet", Static)
         wallet.border_title = "M-PESA"
         wallet.update(Content.assemble(("Balance  ", "$text-muted"), (ksh(handset.balance_cents), "bold")))

@@ -94,9 +94,8 @@ class HiddenTabs(Static):
         arrow = "◂" if self.direction < 0 else "▸"
         waiting = f" {prompts} ●" if prompts else f" {hidden}"
         self.update(Content(arrow + waiting if self.direction < 0 else waiting.lstrip() + " " + arrow))
-        self.tooltip = (
-            f"{hidden} more phone{'s' if hidden != 1 else ''} this way"
-            + (f", {prompts} with a prompt waiting (press n)" if prompts else "")
+        self.tooltip = f"{hidden} more phone{'s' if hidden != 1 else ''} this way" + (
+            f", {prompts} with a prompt waiting (press n)" if prompts else ""
         )
 
     @property
@@ -130,6 +129,7 @@ class PhonesAndLog(TabbedContent):
 
     def on_mount(self) -> None:
         strip = self.query_one("#tabs-scroll")
+
         # The strip scrolls to the active tab, and its content grows with tabs and labels.
         def changed() -> None:
             self.call_after_refresh(self.show_hidden_tabs)

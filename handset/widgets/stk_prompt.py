@@ -100,7 +100,11 @@ class StkPrompt(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="prompt-text")
         yield PinField(
-            placeholder="M-PESA PIN", password=True, restrict=r"\d{0,4}", max_length=4, id="pin",
+            placeholder="M-PESA PIN",
+            password=True,
+            restrict=r"\d{0,4}",
+            max_length=4,
+            id="pin",
         )
         yield Digits(id="big-countdown")
         yield Static(id="countdown")

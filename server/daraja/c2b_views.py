@@ -36,7 +36,8 @@ class C2BViews(ViewBase):
         self._check_token(request)
         payload = await self._payload(request, first_field="ShortCode")
         registration = wire.parse_register_url(
-            payload, strict_words=self.sim.settings.c2b_url_words == "strict",
+            payload,
+            strict_words=self.sim.settings.c2b_url_words == "strict",
         )
         return web.Response(text=self.sim.c2b.register(registration, version), content_type=JSON)
 

@@ -76,7 +76,9 @@ class _Authenticated(_Request):
             raise ValueError(f"Timestamp must be YYYYMMDDHHmmss (14 digits), got {text!r}")
         try:
             # Built directly: strptime is slow and this runs on every STK call.
-            datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]))
+            datetime(
+                int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14])
+            )
         except ValueError:
             raise ValueError(f"Timestamp {text!r} is not a real date and time") from None
         return text
@@ -157,7 +159,7 @@ class StkPushRequest(_Authenticated):
         if strict and len(text) > ACCOUNT_REFERENCE_MAX:
             raise ValueError(
                 f"AccountReference is {len(text)} characters; at most {ACCOUNT_REFERENCE_MAX} are allowed "
-                "(set account_reference = \"relaxed\" to accept longer ones, as the sandbox sometimes does)"
+                '(set account_reference = "relaxed" to accept longer ones, as the sandbox sometimes does)'
             )
         return text
 

@@ -65,7 +65,8 @@ class DarajaViews(ViewBase):
             # Daraja answers bad credentials with a bare 400 and no body.
             request[ERROR_CODE] = "400"
             request[REASON] = (
-                "the Basic credentials are not base64 of consumer_key:consumer_secret" if not sep
+                "the Basic credentials are not base64 of consumer_key:consumer_secret"
+                if not sep
                 else "this consumer key and secret are not among the configured credentials"
             )
             return web.Response(status=400)
@@ -88,9 +89,14 @@ class DarajaViews(ViewBase):
             raise Rejected(*first_error(exc)) from None
         self._check_password(push.business_short_code, push.password, push.timestamp)
         order = PushOrder(
-            shortcode=push.business_short_code, transaction_type=push.transaction_type, amount=push.amount,
-            party_a=push.party_a, party_b=push.party_b, phone=push.phone_number,
-            callback_url=push.callback_url, account_reference=push.account_reference,
+            shortcode=push.business_short_code,
+            transaction_type=push.transaction_type,
+            amount=push.amount,
+            party_a=push.party_a,
+            party_b=push.party_b,
+            phone=push.phone_number,
+            callback_url=push.callback_url,
+            account_reference=push.account_reference,
             transaction_desc=push.transaction_desc,
         )
         try:
@@ -99,10 +105,15 @@ class DarajaViews(ViewBase):
             raise Rejected(c.UNABLE_TO_LOCK, str(busy)) from None
         except DuplicatePush as twin:
             reason = str(twin)
-            raise Rejected(c.GatewayError(409, c.DUPLICATE_PUSH_CODE, reason[:1].upper() + reason[1:]), reason) from None
+            raise Rejected(
+                c.GatewayError(409, c.DUPLICATE_PUSH_CODE, reason[:1].upper() + reason[1:]), reason
+            ) from None
         ack = StkPushAck(
-            merchant_request_id=txn.merchant_request_id, checkout_request_id=txn.checkout_request_id,
-            response_code="0", response_description=c.ACK_DESCRIPTION, customer_message=c.ACK_DESCRIPTION,
+            merchant_request_id=txn.merchant_request_id,
+            checkout_request_id=txn.checkout_request_id,
+            response_code="0",
+            response_description=c.ACK_DESCRIPTION,
+            customer_message=c.ACK_DESCRIPTION,
         )
         return web.Response(text=ack.wire(), content_type=JSON)
 
@@ -126,16 +137,20 @@ class DarajaViews(ViewBase):
         if txn.pending:
             if self.sim.settings.query_pending == "legacy":
                 raise Rejected(
-                    c.STILL_PROCESSING, "the prompt is still live (legacy pending answer)",
+                    c.STILL_PROCESSING,
+                    "the prompt is still live (legacy pending answer)",
                     request_id=txn.checkout_request_id,
                 )
             code, desc = c.QUERY_PENDING_CODE, c.QUERY_PENDING_DESC
         else:
             code, desc = str(txn.result_code), txn.result_desc or ""
         result = StkQueryResult(
-            response_code="0", response_description=c.QUERY_ACCEPTED,
-            merchant_request_id=txn.merchant_request_id, checkout_request_id=txn.checkout_request_id,
-            result_code=code, result_desc=desc,
+            response_code="0",
+            response_description=c.QUERY_ACCEPTED,
+            merchant_request_id=txn.merchant_request_id,
+            checkout_request_id=txn.checkout_request_id,
+            result_code=code,
+            result_desc=desc,
         )
         return web.Response(text=result.wire(), content_type=JSON)
 

@@ -79,7 +79,11 @@ class InitiatorAckConversationFirst(_Ack):
 
 
 def render_ack(
-    api: InitiatorApi, originator_conversation_id: str, conversation_id: str, *, conversation_id_first: bool | None = None
+    api: InitiatorApi,
+    originator_conversation_id: str,
+    conversation_id: str,
+    *,
+    conversation_id_first: bool | None = None,
 ) -> str:
     """The HTTP 200 body accepting an initiator request (§8.3).
 
@@ -90,8 +94,10 @@ def render_ack(
     description = ACK_DESCRIPTION_NO_PERIOD if api is InitiatorApi.ACCOUNT_BALANCE else ACK_DESCRIPTION
     model = InitiatorAckConversationFirst if first else InitiatorAck
     return model(
-        originator_conversation_id=originator_conversation_id, conversation_id=conversation_id,
-        response_code="0", response_description=description,
+        originator_conversation_id=originator_conversation_id,
+        conversation_id=conversation_id,
+        response_code="0",
+        response_description=description,
     ).wire()
 
 
@@ -351,7 +357,6 @@ def credential_is_base64(credential: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return True
-
 
 
 IDENTIFIER_MSISDN = "1"

@@ -84,7 +84,11 @@ def only_daraja_business_errors_are_5xx(ctx, response, case) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
     daraja_api = case.path.startswith("/mpesa")
     headers = {"Authorization": f"Bearer {token}"} if daraja_api else {}

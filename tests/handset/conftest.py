@@ -35,7 +35,9 @@ def start_app(app_settings: Settings, clock: ManualClock):
 
     @contextlib.asynccontextmanager
     async def start(
-        settings: Settings | None = None, size: tuple[int, int] = SIZE, **app_options: Any,
+        settings: Settings | None = None,
+        size: tuple[int, int] = SIZE,
+        **app_options: Any,
     ) -> AsyncIterator[tuple[HandsetApp, Pilot, Merchant]]:
         app = make_app(settings or app_settings, clock=clock, ids=IdGenerator(seed=7), **app_options)
         app.animation_level = "none"  # pilot waits for animations after each key; none is faster

@@ -189,7 +189,10 @@ async def test_after_a_restart_the_log_shows_the_history_from_the_database(start
         kinds = [(entry.kind, entry.checkout_request_id) for entry in app.activity.entries]
         assert kinds[0] == ("history", None)  # the divider on top, then the newest first
         assert kinds[1:] == [
-            (CALLBACK, cancelled), (SETTLED, cancelled), (CALLBACK, paid), (SETTLED, paid),
+            (CALLBACK, cancelled),
+            (SETTLED, cancelled),
+            (CALLBACK, paid),
+            (SETTLED, paid),
         ]
         settled = app.activity.entries[4]
         assert "0 paid" in settled.summary.plain and "Wanjiku Kamau · Ksh100.00" in settled.summary.plain

@@ -41,7 +41,9 @@ async def test_the_connect_panels_curl_really_gets_a_token(start_app):
         await pilot.press("c")
         facts = app.screen.facts
         process = await asyncio.create_subprocess_shell(
-            facts.token_curl, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            facts.token_curl,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await process.communicate()
         assert b"access_token" in out
@@ -106,7 +108,9 @@ async def test_fifty_prompts_at_once_do_not_freeze_typing(tmp_path, receiver):
     clock = ManualClock()
     numbers = [f"2547100{n:05d}" for n in range(50)]
     settings = Settings(
-        port=0, db=tmp_path / "h.db", handsets=[HandsetConfig(msisdn=n, name=f"Load {n[-2:]}") for n in numbers],
+        port=0,
+        db=tmp_path / "h.db",
+        handsets=[HandsetConfig(msisdn=n, name=f"Load {n[-2:]}") for n in numbers],
     )
     app = make_app(settings, clock=clock, ids=IdGenerator(seed=7))
     async with app.run_test(size=SIZE) as pilot:
@@ -115,14 +119,20 @@ async def test_fifty_prompts_at_once_do_not_freeze_typing(tmp_path, receiver):
         await pilot.pause()
 
         async with httpx.AsyncClient(base_url=app.emulator.base_url, timeout=30) as client:
-            token = (await client.get(
-                "/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s"),
-            )).json()["access_token"]
+            token = (
+                await client.get(
+                    "/oauth/v1/generate",
+                    params={"grant_type": "client_credentials"},
+                    auth=("k", "s"),
+                )
+            ).json()["access_token"]
 
             async def push(number: str) -> int:
                 body = push_body(receiver.url, PartyA=number, PhoneNumber=number)
                 response = await client.post(
-                    "/mpesa/stkpush/v1/processrequest", json=body, headers={"Authorization": f"Bearer {token}"},
+                    "/mpesa/stkpush/v1/processrequest",
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}"},
                 )
                 return response.status_code
 
@@ -148,7 +158,6 @@ async def test_fifty_prompts_at_once_do_not_freeze_typing(tmp_path, receiver):
         assert app.focused is not first.prompt.pin_field, "a hidden PIN field kept the keyboard"
 
 
-
 async def test_connect_panel_values_are_never_wrapped_and_its_push_curl_runs(start_app):
     from rich.cells import cell_len
 
@@ -168,7 +177,9 @@ async def test_connect_panel_values_are_never_wrapped_and_its_push_curl_runs(sta
             assert shown.size.width == max(cell_len(line) for line in lines), fact.label
         # The STK Push command, as a merchant would paste it into a shell, line breaks and all.
         process = await asyncio.create_subprocess_shell(
-            panel.facts.push_curl, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            panel.facts.push_curl,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await process.communicate()
         assert b'"ResponseCode":"0"' in out.replace(b" ", b"")

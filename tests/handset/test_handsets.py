@@ -147,11 +147,15 @@ async def test_a_reset_brings_back_the_configured_phones(start_app):
         assert app.tabs.active == f"phone-{WANJIKU}"
         # The new tab strip underlines its active tab (tabs added one by one to a strip on screen got none).
         tab, underline = app.tabs.get_tab(f"phone-{WANJIKU}"), app.tabs.query_one("Underline")
-        assert (underline.highlight_start, underline.highlight_end) == tab.virtual_region.shrink(tab.styles.gutter).column_span
+        assert (underline.highlight_start, underline.highlight_end) == tab.virtual_region.shrink(
+            tab.styles.gutter
+        ).column_span
         phone = app.phones[WANJIKU]
         assert phone.built and phone.online and not phone.has_class("-offline")
         assert [tab.label.plain for tab in app.tabs.query("ContentTab")] == [
-            "Wanjiku Kamau", "Otieno Odhiambo", "Achieng Njeri",
+            "Wanjiku Kamau",
+            "Otieno Odhiambo",
+            "Achieng Njeri",
         ]
 
 
@@ -159,7 +163,9 @@ async def test_a_push_to_an_unknown_number_brings_its_phone_with_the_prompt(star
     async with start_app() as (app, pilot, merchant):
         await merchant.push(receiver.url, PartyA=NEW, PhoneNumber=NEW)
         await wait_until(lambda: NEW in app.phones and app.phones[NEW].prompt_waiting, "the new phone's prompt")
-        await wait_until(lambda: app.tabs.get_tab(f"phone-{NEW}").label.plain == "Customer 0111 ●", "the dot on its tab")
+        await wait_until(
+            lambda: app.tabs.get_tab(f"phone-{NEW}").label.plain == "Customer 0111 ●", "the dot on its tab"
+        )
         await pilot.press("n")
         assert app.tabs.active == f"phone-{NEW}"
         await pilot.press(*"1234", "enter")  # the default PIN

@@ -29,7 +29,10 @@ async def test_the_inspector_lists_attempts_and_resends_the_same_bytes(start_app
         await wait_until(lambda: inspector.attempts, "the first attempt listed")
         first = inspector.attempts[0]
         assert (first.kind, first.checkout_request_id, first.status, first.url) == (
-            "callback", checkout, 200, receiver.url,
+            "callback",
+            checkout,
+            200,
+            receiver.url,
         )
         assert '"ResultCode": 0' in inspector.query_one("#request").text
         assert '"Value": 100.00' in inspector.query_one("#request").text  # Daraja's spelling, kept
@@ -66,8 +69,14 @@ async def test_edit_and_send_delivers_the_edited_json(start_app, receiver):
         await pilot.press("ctrl+s")
 
         edited = (await receiver.wait_for(2))[1]
-        expected = receiver.received[0].raw.decode().replace('"ResultCode":0', '"ResultCode":1').replace(
-            "100.00", "1000.00",
+        expected = (
+            receiver.received[0]
+            .raw.decode()
+            .replace('"ResultCode":0', '"ResultCode":1')
+            .replace(
+                "100.00",
+                "1000.00",
+            )
         )
         assert edited.raw.decode() == expected  # compact, every other byte as the engine wrote it
         assert json.loads(edited.raw)["Body"]["stkCallback"]["CheckoutRequestID"] == checkout

@@ -39,10 +39,11 @@ async def test_the_log_file_never_prints_none(emulator, http, daraja, receiver, 
     await wait_until(lambda: any("FAILED" in line for line in lines()), "the failed callback's line")
     written = lines()
     assert written and not [line for line in written if "None" in line]
-    assert any("/simulator/handsets/254700000000  404" in line and "no handset with MSISDN" in line
-               for line in written)
+    assert any("/simulator/handsets/254700000000  404" in line and "no handset with MSISDN" in line for line in written)
     assert any(f"settled {paid} {WANJIKU} Ksh100.00: 0 (paid)" in line for line in written)
     assert any(f"settled {failed} {WANJIKU} Ksh7.00: 1032 (" in line for line in written)
     assert any(f"callback #1 {paid} -> {receiver.url}  200" in line for line in written)
-    assert any(f"settled {dropped} " in line and line.endswith("callback dropped on purpose (plan: drop)") for line in written)
+    assert any(
+        f"settled {dropped} " in line and line.endswith("callback dropped on purpose (plan: drop)") for line in written
+    )
     assert not [line for line in written if f"callback #1 {dropped}" in line]

@@ -42,7 +42,11 @@ async def test_correct_pin_pays_and_sends_the_success_callback(start_app, receiv
         assert callback["ResultDesc"] == "The service request is processed successfully."
         items = callback["CallbackMetadata"]["Item"]
         assert [item["Name"] for item in items] == [
-            "Amount", "MpesaReceiptNumber", "Balance", "TransactionDate", "PhoneNumber",
+            "Amount",
+            "MpesaReceiptNumber",
+            "Balance",
+            "TransactionDate",
+            "PhoneNumber",
         ]
         receipt = items[1]["Value"]
 

@@ -45,7 +45,10 @@ async def test_paying_more_than_the_balance_by_code_0_is_refused_in_the_picker(s
         await merchant.push(receiver.url, Amount=20_000)
         await wait_until(lambda: phone.prompt_waiting, "the prompt")
         await pilot.press("r", "enter")  # code 0 on a Ksh10,000 account
-        assert app.screen.error_text == "the payment cannot go through: the balance, Ksh10,000.00, is less than Ksh20,000.00"
+        assert (
+            app.screen.error_text
+            == "the payment cannot go through: the balance, Ksh10,000.00, is less than Ksh20,000.00"
+        )
         await pilot.press("escape")
         assert phone.prompt_waiting and app.focused is phone.prompt.pin_field
 
@@ -67,8 +70,10 @@ async def test_a_dropped_callback_never_arrives(start_app, receiver):
         await app.simulator.callbacks.wait_idle()  # anything started has arrived by now
         assert receiver.received == [] and app.simulator.callbacks.scheduled == 0
         # The log says the drop was meant, on the payment's own entry.
-        await wait_until(lambda: any(e.checkout_request_id == checkout and e.kind == "settled"
-                                     for e in app.activity.entries), "the payment's entry")
+        await wait_until(
+            lambda: any(e.checkout_request_id == checkout and e.kind == "settled" for e in app.activity.entries),
+            "the payment's entry",
+        )
         settled = next(e for e in app.activity.entries if e.checkout_request_id == checkout and e.kind == "settled")
         assert "↩ callback dropped on purpose (plan: drop)" in settled.summary.plain
         assert dict(settled.facts)["Callback"].startswith("callback dropped on purpose")
@@ -89,7 +94,8 @@ async def test_a_plan_set_through_the_control_api_shows_on_the_prompt(start_app,
         await wait_until(lambda: phone.prompt_waiting, "the prompt")
         assert not phone.prompt.query_one("#plan").display
         response = await merchant.client.put(
-            f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "delay", "seconds": 30},
+            f"/simulator/transactions/{checkout}/callback-plan",
+            json={"mode": "delay", "seconds": 30},
         )
         assert response.status_code == 200
         plan = phone.prompt.query_one("#plan")
@@ -98,8 +104,13 @@ async def test_a_plan_set_through_the_control_api_shows_on_the_prompt(start_app,
         assert response.status_code == 200
         await wait_until(lambda: str(plan.content) == "↩ Callback: drop", "the new plan")
         await pilot.press("escape")
-        await wait_until(lambda: any(e.checkout_request_id == checkout and "dropped on purpose" in e.summary.plain
-                                     for e in app.activity.entries), "the drop in the log")
+        await wait_until(
+            lambda: any(
+                e.checkout_request_id == checkout and "dropped on purpose" in e.summary.plain
+                for e in app.activity.entries
+            ),
+            "the drop in the log",
+        )
 
 
 async def test_duplicate_2_sends_the_same_bytes_twice(start_app, receiver):

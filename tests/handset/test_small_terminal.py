@@ -28,7 +28,9 @@ TILL, PAYBILL, TILL_KEY, PAYBILL_KEY = "600100", "600200", "till-passkey", "payb
 @pytest.fixture
 def long_names(tmp_path) -> Settings:
     return Settings(
-        port=0, db=tmp_path / "h.db", account_reference="relaxed",
+        port=0,
+        db=tmp_path / "h.db",
+        account_reference="relaxed",
         merchants=[
             MerchantConfig(shortcode=TILL, passkey=TILL_KEY, name=LONGEST_NAME, kind="till"),
             MerchantConfig(shortcode=PAYBILL, passkey=PAYBILL_KEY, name=LONGEST_NAME),
@@ -52,13 +54,24 @@ PROMPTS = [
 
 @pytest.mark.parametrize(("shortcode", "passkey", "kind", "reference"), PROMPTS)
 async def test_a_live_prompt_shows_all_its_parts_for_the_longest_merchant_name(
-    start_app, receiver, long_names, shortcode, passkey, kind, reference,
+    start_app,
+    receiver,
+    long_names,
+    shortcode,
+    passkey,
+    kind,
+    reference,
 ):
     async with start_app(long_names, size=SMALL) as (app, pilot, merchant):
         phone = app.phones[WANJIKU]
         checkout = await merchant.push(
-            receiver.url, BusinessShortCode=int(shortcode), PartyB=int(shortcode), TransactionType=kind,
-            Password=password(shortcode, passkey), Amount=250_000, AccountReference=reference,
+            receiver.url,
+            BusinessShortCode=int(shortcode),
+            PartyB=int(shortcode),
+            TransactionType=kind,
+            Password=password(shortcode, passkey),
+            Amount=250_000,
+            AccountReference=reference,
         )
         await wait_until(lambda: phone.prompt_waiting, "the prompt")
         # With a callback plan the prompt has one more line to fit.
@@ -156,7 +169,9 @@ async def test_every_other_dialog_shows_its_way_out(start_app, receiver):
     async with start_app(size=SMALL) as (app, pilot, merchant):
         phone = app.phones[WANJIKU]
         for key, screen_type, button in (
-            ("b", BalanceScreen, "#set"), ("c", ConnectScreen, "#close"), ("ctrl+r", ConfirmScreen, "#confirm"),
+            ("b", BalanceScreen, "#set"),
+            ("c", ConnectScreen, "#close"),
+            ("ctrl+r", ConfirmScreen, "#confirm"),
         ):
             await pilot.press(key)
             assert isinstance(app.screen, screen_type)

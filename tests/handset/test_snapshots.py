@@ -46,8 +46,14 @@ def snapshot_app(tmp_path) -> HandsetApp:
 
 def order(phone: str = WANJIKU, amount: int = 1500, reference: str = "INV-2041") -> PushOrder:
     return PushOrder(
-        shortcode="174379", transaction_type=PAYBILL, amount=amount, party_a=phone, party_b="174379",
-        phone=phone, callback_url="https://shop.example/mpesa/callback", account_reference=reference,
+        shortcode="174379",
+        transaction_type=PAYBILL,
+        amount=amount,
+        party_a=phone,
+        party_b="174379",
+        phone=phone,
+        callback_url="https://shop.example/mpesa/callback",
+        account_reference=reference,
         transaction_desc="Payment",
     )
 
@@ -119,9 +125,16 @@ def test_prompts_on_other_tabs(snap_compare, snapshot_app):
             app.simulator.push(order("254722000111", 2000, "RENT-NOV")),
         )
         # The notification, and both tabs relabelled with their ● (relabels are batched).
-        await until(pilot, lambda: app._notifications and all(
-            app.tabs.get_tab(f"phone-{msisdn}").label.plain.endswith("●") for msisdn in ("254712345678", "254722000111")
-        ))
+        await until(
+            pilot,
+            lambda: (
+                app._notifications
+                and all(
+                    app.tabs.get_tab(f"phone-{msisdn}").label.plain.endswith("●")
+                    for msisdn in ("254712345678", "254722000111")
+                )
+            ),
+        )
 
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
 
@@ -134,30 +147,54 @@ def test_activity_log(snap_compare, snapshot_app):
         await until_ready(pilot)
         sim = app.simulator
         now = sim.clock.now()
-        sim.bus.publish(RequestHandled(
-            at=now, method="GET", path="/oauth/v1/generate?grant_type=client_credentials", status=200,
-            response_body='{"access_token": "x", "expires_in": "3599"}', latency_ms=1.2,
-        ))
-        sim.bus.publish(RequestHandled(
-            at=now, method="POST", path="/mpesa/stkpush/v1/processrequest", status=500,
-            error_code="500.001.1001",
-            reason="the Password is not base64 of BusinessShortCode + passkey + Timestamp",
-            request_body='{"BusinessShortCode": "174379"}', latency_ms=2.4,
-        ))
+        sim.bus.publish(
+            RequestHandled(
+                at=now,
+                method="GET",
+                path="/oauth/v1/generate?grant_type=client_credentials",
+                status=200,
+                response_body='{"access_token": "x", "expires_in": "3599"}',
+                latency_ms=1.2,
+            )
+        )
+        sim.bus.publish(
+            RequestHandled(
+                at=now,
+                method="POST",
+                path="/mpesa/stkpush/v1/processrequest",
+                status=500,
+                error_code="500.001.1001",
+                reason="the Password is not base64 of BusinessShortCode + passkey + Timestamp",
+                request_body='{"BusinessShortCode": "174379"}',
+                latency_ms=2.4,
+            )
+        )
         txn = await sim.push(order())
         # Late, not dropped: the picture's callback attempts below stand for its late delivery.
         sim.set_callback_plan(txn.checkout_request_id, CallbackPlan(mode="late"))
         sim.clock.advance(9)
         sim.cancel(txn.checkout_request_id)
         for number, (status, error, latency) in enumerate(
-            [(None, "connection refused by shop.example: nothing is listening on that port", 3.0),
-             (200, None, 41.0)], start=1,
+            [(None, "connection refused by shop.example: nothing is listening on that port", 3.0), (200, None, 41.0)],
+            start=1,
         ):
-            sim.bus.publish(CallbackAttempted(at=sim.clock.now(), final=error is None, attempt=CallbackAttempt(
-                delivery_id=f"stk_callback:{txn.checkout_request_id}", attempt=number, started_at=sim.clock.now(),
-                url=txn.callback_url, request_body=txn.callback_body or "", status=status,
-                response_body='{"ResultCode": 0}' if status else None, latency_ms=latency, error=error,
-            )))
+            sim.bus.publish(
+                CallbackAttempted(
+                    at=sim.clock.now(),
+                    final=error is None,
+                    attempt=CallbackAttempt(
+                        delivery_id=f"stk_callback:{txn.checkout_request_id}",
+                        attempt=number,
+                        started_at=sim.clock.now(),
+                        url=txn.callback_url,
+                        request_body=txn.callback_body or "",
+                        status=status,
+                        response_body='{"ResultCode": 0}' if status else None,
+                        latency_ms=latency,
+                        error=error,
+                    ),
+                )
+            )
         await until(pilot, lambda: len(app.activity.entries) == 5)
         await pilot.press("l")
         await pilot.pause()
@@ -165,12 +202,20 @@ def test_activity_log(snap_compare, snapshot_app):
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
 
 
-def fixed_attempt(checkout: str, number: int, kind: str, status: int | None, error: str | None,
-                  latency: float, at: float, body: str) -> CallbackAttempt:
+def fixed_attempt(
+    checkout: str, number: int, kind: str, status: int | None, error: str | None, latency: float, at: float, body: str
+) -> CallbackAttempt:
     return CallbackAttempt(
-        delivery_id=f"stk_callback:{checkout}", attempt=number, started_at=at, url="https://shop.example/mpesa/callback",
-        request_body=body, status=status, response_body='{"ResultCode": 0, "ResultDesc": "Accepted"}' if status else None,
-        latency_ms=latency, error=error, kind=kind,
+        delivery_id=f"stk_callback:{checkout}",
+        attempt=number,
+        started_at=at,
+        url="https://shop.example/mpesa/callback",
+        request_body=body,
+        status=status,
+        response_body='{"ResultCode": 0, "ResultDesc": "Accepted"}' if status else None,
+        latency_ms=latency,
+        error=error,
+        kind=kind,
     )
 
 
@@ -205,8 +250,16 @@ def test_callback_inspector(snap_compare, snapshot_app):
             fixed_attempt(checkout, 1, "callback", None, refused, 3.0, now, body),
             fixed_attempt(checkout, 2, "retry", 200, None, 41.0, now + 1, body),
             fixed_attempt(checkout, 3, "resend", 200, None, 12.0, now + 30, body),
-            fixed_attempt(checkout, 4, "edited", 500, "merchant answered HTTP 500 (merchant error)", 8.0,
-                          now + 45, body.replace('"ResultCode":1032', '"ResultCode":0')),
+            fixed_attempt(
+                checkout,
+                4,
+                "edited",
+                500,
+                "merchant answered HTTP 500 (merchant error)",
+                8.0,
+                now + 45,
+                body.replace('"ResultCode":1032', '"ResultCode":0'),
+            ),
             fixed_attempt("ws_CO_27112026185100000708374149", 1, "forged", 200, None, 9.0, now + 60, body),
         ]
         for attempt in attempts:
@@ -244,7 +297,10 @@ def small_app() -> HandsetApp:
     # The connect panel shows the database's path: an in-memory one reads the same on every run
     # (a file's absolute path depends on the run, and a longer one scrolls sideways: one row more).
     settings = Settings(
-        port=0, db=Path(":memory:"), public_url=SHOWN_BASE_URL, callback_plan={"mode": "drop"},
+        port=0,
+        db=Path(":memory:"),
+        public_url=SHOWN_BASE_URL,
+        callback_plan={"mode": "drop"},
         merchants=[
             MerchantConfig(shortcode="174379", passkey=SANDBOX_PASSKEY, name="Daraja-Sandbox"),
             MerchantConfig(shortcode=LONG_SHORTCODE, passkey="long-name-passkey", name=LONGEST_NAME),
@@ -257,8 +313,14 @@ def small_app() -> HandsetApp:
 
 def long_order() -> PushOrder:
     return PushOrder(
-        shortcode=LONG_SHORTCODE, transaction_type=PAYBILL, amount=1500, party_a=WANJIKU, party_b=LONG_SHORTCODE,
-        phone=WANJIKU, callback_url="https://shop.example/mpesa/callback", account_reference="INV-2041",
+        shortcode=LONG_SHORTCODE,
+        transaction_type=PAYBILL,
+        amount=1500,
+        party_a=WANJIKU,
+        party_b=LONG_SHORTCODE,
+        phone=WANJIKU,
+        callback_url="https://shop.example/mpesa/callback",
+        account_reference="INV-2041",
         transaction_desc="Payment",
     )
 
@@ -300,7 +362,8 @@ async def settled(pilot) -> None:
     def scrollers() -> list[tuple]:
         return [
             (widget.size, widget.virtual_size, widget.show_horizontal_scrollbar, widget.show_vertical_scrollbar)
-            for widget in pilot.app.screen.query("*") if widget.is_scrollable
+            for widget in pilot.app.screen.query("*")
+            if widget.is_scrollable
         ]
 
     before = None
@@ -327,11 +390,18 @@ def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entri
             txn = await sim.push(order())
             sim.clock.advance(9)
             sim.cancel(txn.checkout_request_id)
-            sim.store.add_attempt(fixed_attempt(
-                txn.checkout_request_id, 1, "callback", None,
-                "connection refused by shop.example: nothing is listening on that port", 3.0, sim.clock.now(),
-                txn.callback_body or "",
-            ))
+            sim.store.add_attempt(
+                fixed_attempt(
+                    txn.checkout_request_id,
+                    1,
+                    "callback",
+                    None,
+                    "connection refused by shop.example: nothing is listening on that port",
+                    3.0,
+                    sim.clock.now(),
+                    txn.callback_body or "",
+                )
+            )
             await until(pilot, lambda: len(app.activity.entries) >= 1)
         await pilot.press(*keys)
         await pilot.pause()
@@ -343,21 +413,24 @@ def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entri
     return run_before
 
 
-@pytest.mark.parametrize(("keys", "scene"), [
-    pytest.param(("s",), {}, id="settings"),
-    pytest.param(("a",), {}, id="add-handset"),
-    pytest.param(("b",), {}, id="balance"),
-    pytest.param(("c",), {}, id="connect"),
-    pytest.param(("question_mark",), {}, id="keys"),
-    pytest.param(("ctrl+r",), {}, id="reset"),
-    pytest.param(("r",), {"prompt": True}, id="result-code"),
-    pytest.param(("p",), {"prompt": True}, id="callback-plan"),
-    pytest.param(("ctrl+q",), {"prompt": True}, id="quit-with-a-prompt"),
-    pytest.param(("l", "enter"), {"entries": True}, id="entry-detail"),
-    pytest.param(("i",), {"attempts": True}, id="callback-inspector"),
-    pytest.param(("i", "e"), {"attempts": True}, id="edit-callback"),
-    pytest.param(("i", "f"), {"attempts": True}, id="forge-callback"),
-])
+@pytest.mark.parametrize(
+    ("keys", "scene"),
+    [
+        pytest.param(("s",), {}, id="settings"),
+        pytest.param(("a",), {}, id="add-handset"),
+        pytest.param(("b",), {}, id="balance"),
+        pytest.param(("c",), {}, id="connect"),
+        pytest.param(("question_mark",), {}, id="keys"),
+        pytest.param(("ctrl+r",), {}, id="reset"),
+        pytest.param(("r",), {"prompt": True}, id="result-code"),
+        pytest.param(("p",), {"prompt": True}, id="callback-plan"),
+        pytest.param(("ctrl+q",), {"prompt": True}, id="quit-with-a-prompt"),
+        pytest.param(("l", "enter"), {"entries": True}, id="entry-detail"),
+        pytest.param(("i",), {"attempts": True}, id="callback-inspector"),
+        pytest.param(("i", "e"), {"attempts": True}, id="edit-callback"),
+        pytest.param(("i", "f"), {"attempts": True}, id="forge-callback"),
+    ],
+)
 def test_dialog_80x24(snap_compare, small_app, keys, scene):
     """Each dialog at 80x24: its fields, its buttons and its key hints, or a scrollbar to reach them."""
     assert snap_compare(small_app, terminal_size=SMALL, run_before=dialog_scene(*keys, **scene))

@@ -11,7 +11,8 @@ from tests.handset.tui_kit import fully_shown, wait_until
 
 def customers(tmp_path, names: list[str]) -> Settings:
     return Settings(
-        port=0, db=tmp_path / "h.db",
+        port=0,
+        db=tmp_path / "h.db",
         handsets=[HandsetConfig(msisdn=f"2547100000{n:02d}", name=name) for n, name in enumerate(names, start=1)],
     )
 
@@ -68,7 +69,8 @@ async def test_long_names_keep_the_part_that_tells_them_apart(start_app, tmp_pat
 
         # A name changed elsewhere (the control API) relabels the others when it makes them ambiguous.
         response = await merchant.client.patch(
-            "/simulator/handsets/254710000003", json={"name": "Customer Number 12 Nairobi Annex"},
+            "/simulator/handsets/254710000003",
+            json={"name": "Customer Number 12 Nairobi Annex"},
         )
         assert response.status_code == 200
         await wait_until(lambda: "Annex" in label(app, 3) or "Ann" in label(app, 3), "the renamed tab")

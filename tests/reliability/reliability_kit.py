@@ -44,7 +44,14 @@ LIMIT = 1_048_576  # settings.max_body_bytes default
 
 ENVELOPE_KEYS = ["requestId", "errorCode", "errorMessage"]
 ACK_KEYS = ["MerchantRequestID", "CheckoutRequestID", "ResponseCode", "ResponseDescription", "CustomerMessage"]
-QUERY_KEYS = ["ResponseCode", "ResponseDescription", "MerchantRequestID", "CheckoutRequestID", "ResultCode", "ResultDesc"]
+QUERY_KEYS = [
+    "ResponseCode",
+    "ResponseDescription",
+    "MerchantRequestID",
+    "CheckoutRequestID",
+    "ResultCode",
+    "ResultDesc",
+]
 # The only 500s the spec lets the gateway answer (all 500.001.1001).
 SPEC_500_MESSAGES = {
     "Merchant does not exist",
@@ -133,7 +140,9 @@ def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 10.0
     return RawResponse(status, headers, body_out)
 
 
-def request_head(method: str, target: bytes, headers: dict[str, str] | None = None, body_len: int | None = None) -> bytes:
+def request_head(
+    method: str, target: bytes, headers: dict[str, str] | None = None, body_len: int | None = None
+) -> bytes:
     lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}".encode("latin-1"))
@@ -251,7 +260,9 @@ class BackgroundEmulator:
         assert self.receiver is not None
         response = http.post(
             PUSH,
-            json=push_body(self.receiver.url_for("/health"), PhoneNumber=int(msisdn), PartyA=int(msisdn), Amount=amount),
+            json=push_body(
+                self.receiver.url_for("/health"), PhoneNumber=int(msisdn), PartyA=int(msisdn), Amount=amount
+            ),
             headers={"Authorization": f"Bearer {self.token()}"},
         )
         assert response.status_code == 200, response.text
@@ -264,7 +275,9 @@ class BackgroundEmulator:
         [stk] = self.wait(lambda: self.callbacks_for(checkout), f"the callback of {checkout}")
         assert stk["ResultCode"] == settled.json()["result_code"]
         detail = self.wait(
-            lambda: (d := http.get(f"/simulator/transactions/{checkout}").json())["callback_state"] == "delivered" and d,
+            lambda: (
+                (d := http.get(f"/simulator/transactions/{checkout}").json())["callback_state"] == "delivered" and d
+            ),
             f"{checkout} to be marked delivered",
         )
         self.settled[checkout] = detail
@@ -275,7 +288,9 @@ class BackgroundEmulator:
         http = self.http()
         n = next(self._health)
         msisdn = f"2541990{n:05d}"  # a range the bad-input strategies never produce
-        created = http.post("/simulator/handsets", json={"msisdn": msisdn, "name": "Health", "pin": "4321", "balance": 1000})
+        created = http.post(
+            "/simulator/handsets", json={"msisdn": msisdn, "name": "Health", "pin": "4321", "balance": 1000}
+        )
         assert created.status_code == 201, created.text
         detail = self.pay(msisdn, "4321", 7)
         assert detail["result_code"] == 0 and detail["amount"] == 7
@@ -285,8 +300,12 @@ class BackgroundEmulator:
         assert items["MpesaReceiptNumber"] == detail["receipt"]
         query = http.post(
             QUERY,
-            json={"BusinessShortCode": SHORTCODE, "Password": push_body("")["Password"], "Timestamp": push_body("")["Timestamp"],
-                  "CheckoutRequestID": detail["checkout_request_id"]},
+            json={
+                "BusinessShortCode": SHORTCODE,
+                "Password": push_body("")["Password"],
+                "Timestamp": push_body("")["Timestamp"],
+                "CheckoutRequestID": detail["checkout_request_id"],
+            },
             headers={"Authorization": f"Bearer {self.token()}"},
         )
         assert query.status_code == 200 and query.json()["ResultCode"] == "0", query.text
@@ -367,7 +386,9 @@ class ServeProcess:
     log: Path
 
 
-def spawn_serve(db: Path, log: Path, *flags: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> ServeProcess:
+def spawn_serve(
+    db: Path, log: Path, *flags: str, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> ServeProcess:
     """Run ``python -m handset serve --port 0 --db <db> ...`` and wait for its URL.
 
     ``log`` must be a new file for each process. Output goes to a file, not a pipe: the server prints a line per request and must
@@ -378,7 +399,10 @@ def spawn_serve(db: Path, log: Path, *flags: str, env: dict[str, str] | None = N
     out = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "handset", "serve", "--port", "0", "--db", str(db), *flags],
-        cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=environ,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     out.close()
     deadline = time.monotonic() + timeout

@@ -33,8 +33,13 @@ def _run(db: Path, *extra: str, prefix: list[str] | None = None, ui: str = "serv
     environ["PYTHONDONTWRITEBYTECODE"] = "1"  # another user may not write __pycache__ either
     command = [*(prefix or []), sys.executable, "-m", "handset", *(["serve"] if ui == "serve" else [])]
     return subprocess.run(
-        [*command, "--db", str(db), "--port", "0", *extra], cwd=ROOT, env=environ,
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+        [*command, "--db", str(db), "--port", "0", *extra],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 

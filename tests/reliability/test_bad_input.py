@@ -48,7 +48,9 @@ from tests.reliability.reliability_kit import (
 )
 
 FUZZ = settings(
-    max_examples=80, deadline=None, database=None,
+    max_examples=80,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 SEED_PHONES = ["254708374149", "254712345678", "254722000111"]
@@ -65,7 +67,9 @@ UTF8 = st.characters(codec="utf-8")
 LONE_SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 URL_TEXT = st.text(UTF8, max_size=30)  # what can go into a URL or a header
 TEXT = st.text(st.one_of(UTF8, UTF8, UTF8, LONE_SURROGATES), max_size=30)  # JSON strings may hold "\ud800"
-HUGE_TEXT = st.builds(operator.mul, st.sampled_from(["x", "é", "😀", "\x00", '"', "\\", " "]), st.integers(5_000, 300_000))
+HUGE_TEXT = st.builds(
+    operator.mul, st.sampled_from(["x", "é", "😀", "\x00", '"', "\\", " "]), st.integers(5_000, 300_000)
+)
 FLOATS = st.floats()  # NaN and Infinity included: json.dumps writes them, a strict server must refuse them
 SCALARS = st.none() | st.booleans() | st.integers() | FLOATS | TEXT
 JSON_VALUES = st.recursive(
@@ -74,8 +78,12 @@ JSON_VALUES = st.recursive(
 WRONG_TYPE = st.none() | st.booleans() | st.lists(SCALARS, max_size=2) | st.dictionaries(TEXT, SCALARS, max_size=2)
 # Wrong types that are still valid JSON: the error must then name the field.
 CLEAN_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | URL_TEXT
-CLEAN_WRONG_TYPE = (st.none() | st.booleans() | st.lists(CLEAN_SCALARS, max_size=2)
-                    | st.dictionaries(URL_TEXT, CLEAN_SCALARS, max_size=2))
+CLEAN_WRONG_TYPE = (
+    st.none()
+    | st.booleans()
+    | st.lists(CLEAN_SCALARS, max_size=2)
+    | st.dictionaries(URL_TEXT, CLEAN_SCALARS, max_size=2)
+)
 MISSING = object()
 
 
@@ -102,8 +110,11 @@ def mutated(draw, base: dict[str, Any]) -> dict[str, Any]:
 @st.composite
 def encoded(draw, payload: Any) -> bytes:
     """The payload as JSON bytes, or broken on purpose: invalid UTF-8, cut short, garbage."""
-    how = draw(st.sampled_from(
-        ["ascii", "utf8", "ascii", "utf8", "invalid-utf8", "truncated", "garbage", "empty", "not-object", "deep"]))
+    how = draw(
+        st.sampled_from(
+            ["ascii", "utf8", "ascii", "utf8", "invalid-utf8", "truncated", "garbage", "empty", "not-object", "deep"]
+        )
+    )
     if how == "not-object":
         payload = draw(st.lists(SCALARS, max_size=3) | SCALARS)
     if how == "deep":  # nested far beyond any real body; Python's json would recurse until it gives up
@@ -114,7 +125,11 @@ def encoded(draw, payload: Any) -> bytes:
     raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate becomes bytes that are not UTF-8
     if how == "invalid-utf8":
         at = draw(st.integers(0, len(raw)))
-        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80"])) + raw[at:]
+        raw = (
+            raw[:at]
+            + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\x80"]))
+            + raw[at:]
+        )
     elif how == "truncated":
         raw = raw[: draw(st.integers(0, max(0, len(raw) - 1)))]
     elif how == "garbage":
@@ -124,11 +139,22 @@ def encoded(draw, payload: Any) -> bytes:
     return raw
 
 
-CONTENT_TYPES = st.sampled_from([
-    "application/json", "application/json", "application/json", "application/json; charset=utf-8",
-    "Application/JSON", "application/json;charset=UTF-8",
-    "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz", "text/json", "", None,
-])
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/json",
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/json;charset=UTF-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=xyz",
+        "text/json",
+        "",
+        None,
+    ]
+)
 AUTH_KINDS = st.sampled_from(["valid"] * 5 + ["missing", "bogus", "basic", "empty-bearer", "expired-looking"])
 
 
@@ -202,7 +228,8 @@ def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundEmulator]
         server.pay("254712345678", "1234", 30, answer="cancel")
         server.pay("254712345678", "1234", 40, answer="0000")
         live = server.http().post(
-            PUSH, json=push_body(DEAD_CALLBACK, PhoneNumber=254722000111, PartyA=254722000111, Amount=5),
+            PUSH,
+            json=push_body(DEAD_CALLBACK, PhoneNumber=254722000111, PartyA=254722000111, Amount=5),
             headers={"Authorization": f"Bearer {server.token()}"},
         )
         server.live_checkout = check_ack(live.content)["CheckoutRequestID"]
@@ -230,7 +257,9 @@ def _post(bg: BackgroundEmulator, path: str, raw: bytes, ctype: str | None, head
     return bg.http().post(path, content=raw, headers=headers)
 
 
-def _daraja_oracle(raw: bytes, auth: str, ctype: str | None, response: httpx.Response, fields: dict[str, str]) -> dict[str, Any]:
+def _daraja_oracle(
+    raw: bytes, auth: str, ctype: str | None, response: httpx.Response, fields: dict[str, str]
+) -> dict[str, Any]:
     """What the spec says the gateway answers, checked in the order it checks."""
     context = f"{response.request.method} {response.request.url.path} auth={auth} ctype={ctype!r} body={raw[:120]!r}"
     if response.status_code == 200:
@@ -241,9 +270,15 @@ def _daraja_oracle(raw: bytes, auth: str, ctype: str | None, response: httpx.Res
         assert (error["errorCode"], error["errorMessage"]) == ("400.002.05", "Invalid Request Payload"), context
     elif auth != "valid":
         assert (response.status_code, error["errorCode"], error["errorMessage"]) == (
-            404, "404.001.03", "Invalid Access Token"), context
+            404,
+            "404.001.03",
+            "Invalid Access Token",
+        ), context
     elif not is_json_type(ctype):
-        assert (error["errorCode"], error["errorMessage"]) == ("400.002.02", "Bad Request - Invalid BusinessShortCode"), context
+        assert (error["errorCode"], error["errorMessage"]) == (
+            "400.002.02",
+            "Bad Request - Invalid BusinessShortCode",
+        ), context
     elif json_object(raw) is None:
         assert (error["errorCode"], error["errorMessage"]) == ("400.002.05", "Invalid Request Payload"), context
     elif response.status_code == 400:
@@ -267,8 +302,12 @@ def test_stk_push_survives_generated_requests(bg: BackgroundEmulator) -> None:
 
     # The unchanged body is one of the choices, so the fuzz reaches the success path too.
     @FUZZ
-    @given(payload=st.just(push_body(DEAD_CALLBACK)) | mutated(push_body(DEAD_CALLBACK)), data=st.data(),
-           auth=AUTH_KINDS, ctype=CONTENT_TYPES)
+    @given(
+        payload=st.just(push_body(DEAD_CALLBACK)) | mutated(push_body(DEAD_CALLBACK)),
+        data=st.data(),
+        auth=AUTH_KINDS,
+        ctype=CONTENT_TYPES,
+    )
     def run(payload: dict[str, Any], data: st.DataObject, auth: str, ctype: str | None) -> None:
         send(data.draw(encoded(payload)), auth, ctype)
 
@@ -281,16 +320,26 @@ def test_stk_push_survives_generated_requests(bg: BackgroundEmulator) -> None:
 
 
 def test_stk_query_survives_generated_requests(bg: BackgroundEmulator) -> None:
-    base = {"BusinessShortCode": "174379", "Password": push_body("")["Password"], "Timestamp": push_body("")["Timestamp"],
-            "CheckoutRequestID": "<settled>"}
+    base = {
+        "BusinessShortCode": "174379",
+        "Password": push_body("")["Password"],
+        "Timestamp": push_body("")["Timestamp"],
+        "CheckoutRequestID": "<settled>",
+    }
 
     @FUZZ
-    @given(payload=mutated(base), target=st.sampled_from(["<settled>", "<live>", "<random>"]), data=st.data(),
-           auth=AUTH_KINDS, ctype=CONTENT_TYPES)
+    @given(
+        payload=mutated(base),
+        target=st.sampled_from(["<settled>", "<live>", "<random>"]),
+        data=st.data(),
+        auth=AUTH_KINDS,
+        ctype=CONTENT_TYPES,
+    )
     def run(payload: dict[str, Any], target: str, data: st.DataObject, auth: str, ctype: str | None) -> None:
         if payload.get("CheckoutRequestID") == "<settled>":
             payload["CheckoutRequestID"] = {
-                "<settled>": bg.settled_checkout, "<live>": bg.live_checkout,
+                "<settled>": bg.settled_checkout,
+                "<live>": bg.live_checkout,
                 "<random>": data.draw(TEXT),
             }[target]
         raw = data.draw(encoded(payload))
@@ -308,9 +357,14 @@ def test_stk_query_survives_generated_requests(bg: BackgroundEmulator) -> None:
 @st.composite
 def basic_credentials(draw) -> tuple[str, bool]:
     """An Authorization header value and whether it carries a usable key:secret."""
-    kind = draw(st.sampled_from(["good", "good", "no-colon", "empty-key", "empty-secret", "not-base64", "not-utf8", "lower-basic"]))
+    kind = draw(
+        st.sampled_from(
+            ["good", "good", "no-colon", "empty-key", "empty-secret", "not-base64", "not-utf8", "lower-basic"]
+        )
+    )
     key = draw(st.text(UTF8.filter(lambda c: c != ":"), min_size=1, max_size=20))
     secret = draw(st.text(UTF8, min_size=1, max_size=20))
+
     def b64(raw: bytes) -> str:
         return base64.b64encode(raw).decode()
 
@@ -325,20 +379,35 @@ def basic_credentials(draw) -> tuple[str, bool]:
     if kind == "empty-secret":
         return "Basic " + b64(f"{key}:".encode()), False
     if kind == "not-base64":
-        return "Basic " + draw(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E).filter(lambda c: c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="), min_size=1, max_size=20)), False
+        return "Basic " + draw(
+            st.text(
+                st.characters(min_codepoint=0x21, max_codepoint=0x7E).filter(
+                    lambda c: c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+                ),
+                min_size=1,
+                max_size=20,
+            )
+        ), False
     return "Basic " + b64(b"\xff\xfe" + key.encode() + b":" + secret.encode()), False
 
 
 def test_oauth_survives_generated_requests(bg: BackgroundEmulator) -> None:
     @FUZZ
     @given(
-        grant=st.none() | st.just("client_credentials") | st.just("client_credentials") | st.sampled_from(
-            ["CLIENT_CREDENTIALS", "client_credentials ", "password", ""]) | URL_TEXT,
+        grant=st.none()
+        | st.just("client_credentials")
+        | st.just("client_credentials")
+        | st.sampled_from(["CLIENT_CREDENTIALS", "client_credentials ", "password", ""])
+        | URL_TEXT,
         auth=st.one_of(
             basic_credentials(),
-            st.tuples(st.sampled_from(["", "Bearer abc", "Digest x", "Basic", "Basic  ==", "Negotiate YIIG"]), st.just(False)),
-            st.tuples(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).map(str.strip),
-                      st.just(None)),
+            st.tuples(
+                st.sampled_from(["", "Bearer abc", "Digest x", "Basic", "Basic  ==", "Negotiate YIIG"]), st.just(False)
+            ),
+            st.tuples(
+                st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).map(str.strip),
+                st.just(None),
+            ),
         ),
         body=st.none() | st.binary(max_size=200),
     )
@@ -434,12 +503,15 @@ def control_request(draw) -> tuple[str, str, bytes | None, str, set[str] | None,
         path = template.replace("{checkout}", quote(value, safe="") if not value.startswith("<") else value)
         plain_param = _routable(value)
     if template == "/simulator/transactions":
-        params = draw(st.dictionaries(
-            st.sampled_from(["status", "limit", "offset", "msisdn", "result_code", "other"]),
-            st.sampled_from(["pending", "settled", "0", "1", "1000", "1001", "-1", str(2**63), "9" * 40])
-            | st.integers().map(str) | URL_TEXT,
-            max_size=4,
-        ))
+        params = draw(
+            st.dictionaries(
+                st.sampled_from(["status", "limit", "offset", "msisdn", "result_code", "other"]),
+                st.sampled_from(["pending", "settled", "0", "1", "1000", "1001", "-1", str(2**63), "9" * 40])
+                | st.integers().map(str)
+                | URL_TEXT,
+                max_size=4,
+            )
+        )
         path += "?" + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in params.items())
     raw, kind = draw(control_body(allowed or {"pin"})) if draw(st.booleans()) or allowed else (None, "none")
     return method, path, raw, kind, allowed, plain_param
@@ -493,8 +565,16 @@ ROUTES_AND_METHODS: list[tuple[str, set[str]]] = [
     ("/simulator/events", {"GET"}),
     ("/simulator/reset", {"POST"}),
 ]
-UNKNOWN_PATHS = ["/", "/mpesa/b2c/v3/paymentrequest", "/mpesa/stkpush/v2/processrequest", "/oauth/v2/generate",
-                 "/simulator/nothing", "/simulator", "/favicon.ico", "/mpesa/stkpush/v1/processrequest/"]
+UNKNOWN_PATHS = [
+    "/",
+    "/mpesa/b2c/v3/paymentrequest",
+    "/mpesa/stkpush/v2/processrequest",
+    "/oauth/v2/generate",
+    "/simulator/nothing",
+    "/simulator",
+    "/favicon.ico",
+    "/mpesa/stkpush/v1/processrequest/",
+]
 
 
 def test_wrong_methods_and_unknown_paths(bg: BackgroundEmulator) -> None:
@@ -528,14 +608,55 @@ def test_wrong_methods_and_unknown_paths(bg: BackgroundEmulator) -> None:
 
 
 SEGMENTS = st.one_of(
-    st.sampled_from(["..", ".", "", "%2e%2e", "%2E%2E", "%2F", "%2f..", "%00", "%ff", "%c3%a9", "%e2%82%ac", "%", "%zz",
-                     ";x=1", "~user", "*", "simulator", "mpesa", "handsets", "transactions", "oauth", "v1", "generate",
-                     "stkpush", "processrequest", "254708374149", "pin", "inbox"]),
+    st.sampled_from(
+        [
+            "..",
+            ".",
+            "",
+            "%2e%2e",
+            "%2E%2E",
+            "%2F",
+            "%2f..",
+            "%00",
+            "%ff",
+            "%c3%a9",
+            "%e2%82%ac",
+            "%",
+            "%zz",
+            ";x=1",
+            "~user",
+            "*",
+            "simulator",
+            "mpesa",
+            "handsets",
+            "transactions",
+            "oauth",
+            "v1",
+            "generate",
+            "stkpush",
+            "processrequest",
+            "254708374149",
+            "pin",
+            "inbox",
+        ]
+    ),
     URL_TEXT.map(lambda s: quote(s, safe="")),
     st.integers(200, 3000).map(lambda n: "a" * n),
 )
-PREFIXES = st.sampled_from(["/", "//", "/simulator/", "/mpesa/", "/oauth/v1/", "/simulator/handsets/",
-                            "/simulator/transactions/", "/mpesa/stkpush/v1/", "/%73imulator/", "/./simulator/"])
+PREFIXES = st.sampled_from(
+    [
+        "/",
+        "//",
+        "/simulator/",
+        "/mpesa/",
+        "/oauth/v1/",
+        "/simulator/handsets/",
+        "/simulator/transactions/",
+        "/mpesa/stkpush/v1/",
+        "/%73imulator/",
+        "/./simulator/",
+    ]
+)
 
 
 def _classify(raw_path: str) -> str | None:
@@ -550,8 +671,12 @@ def test_odd_paths(bg: BackgroundEmulator) -> None:
     """Unicode, dot segments, percent-encoding and long paths, sent byte for byte."""
 
     @settings(FUZZ, max_examples=120)
-    @given(prefix=PREFIXES, segments=st.lists(SEGMENTS, max_size=5), method=st.sampled_from(["GET", "POST", "PATCH"]),
-           query=st.none() | URL_TEXT.map(lambda s: quote(s, safe="=&")))
+    @given(
+        prefix=PREFIXES,
+        segments=st.lists(SEGMENTS, max_size=5),
+        method=st.sampled_from(["GET", "POST", "PATCH"]),
+        query=st.none() | URL_TEXT.map(lambda s: quote(s, safe="=&")),
+    )
     def run(prefix: str, segments: list[str], method: str, query: str | None) -> None:
         path = prefix + "/".join(segments) + ("" if query is None else "?" + query)
         decoded = unquote(path).lower()
@@ -605,26 +730,40 @@ def test_requests_that_are_not_http_get_a_400_and_do_no_harm(bg: BackgroundEmula
     bg.assert_healthy()
 
 
-BODY_ENDPOINTS = [("POST", PUSH), ("POST", QUERY), ("GET", OAUTH + "?grant_type=client_credentials"),
-                  ("POST", "/simulator/handsets"), ("PATCH", "/simulator/handsets/254708374149"),
-                  ("POST", "/simulator/transactions/ws_CO_x/pin"), ("GET", "/simulator/handsets"),
-                  ("POST", "/mpesa/unknown")]
+BODY_ENDPOINTS = [
+    ("POST", PUSH),
+    ("POST", QUERY),
+    ("GET", OAUTH + "?grant_type=client_credentials"),
+    ("POST", "/simulator/handsets"),
+    ("PATCH", "/simulator/handsets/254708374149"),
+    ("POST", "/simulator/transactions/ws_CO_x/pin"),
+    ("GET", "/simulator/handsets"),
+    ("POST", "/mpesa/unknown"),
+]
 
 
 def test_bodies_over_the_limit(bg: BackgroundEmulator) -> None:
     """Over 1 MiB, with a length or chunked: Daraja says Invalid Request Payload, control says 413."""
 
     @settings(FUZZ, max_examples=25)
-    @given(endpoint=st.sampled_from(BODY_ENDPOINTS), size=st.integers(LIMIT + 1, 3 * LIMIT), chunked=st.booleans(),
-           fill=st.sampled_from([b"x", b"{", b"\xff", b" "]))
+    @given(
+        endpoint=st.sampled_from(BODY_ENDPOINTS),
+        size=st.integers(LIMIT + 1, 3 * LIMIT),
+        chunked=st.booleans(),
+        fill=st.sampled_from([b"x", b"{", b"\xff", b" "]),
+    )
     def run(endpoint: tuple[str, str], size: int, chunked: bool, fill: bytes) -> None:
         method, path = endpoint
         raw = fill * size
         content: Any = raw
         if chunked:
             content = iter([raw[i : i + 65536] for i in range(0, len(raw), 65536)])
-        response = bg.http().request(method, path, content=content, headers={
-            "Authorization": f"Bearer {bg.token()}", "Content-Type": "application/json"})
+        response = bg.http().request(
+            method,
+            path,
+            content=content,
+            headers={"Authorization": f"Bearer {bg.token()}", "Content-Type": "application/json"},
+        )
         context = f"{method} {path} {size} bytes chunked={chunked}"
         if is_control_path(httpx.URL(path).path):
             data = check_control_answer(response.status_code, response.content, context)
@@ -641,7 +780,7 @@ def test_bodies_over_the_limit(bg: BackgroundEmulator) -> None:
     assert len(exact) == LIMIT
     headers = {"Authorization": f"Bearer {bg.token()}", "Content-Type": "application/json"}
     check_ack(bg.http().post(PUSH, content=exact, headers=headers).content)
-    over = bg.http().post(PUSH, content=exact[:-1] + b' }', headers=headers)
+    over = bg.http().post(PUSH, content=exact[:-1] + b" }", headers=headers)
     assert check_envelope(over.status_code, over.content)["errorCode"] == "400.002.05"
     bg.assert_healthy()
 
@@ -669,8 +808,12 @@ def test_each_query_field_wrong_or_missing_names_that_field(bg: BackgroundEmulat
     @settings(FUZZ, max_examples=50)
     @given(field=st.sampled_from(QUERY_FIELDS), value=CLEAN_WRONG_TYPE | st.just(MISSING))
     def run(field: str, value: Any) -> None:
-        body = {"BusinessShortCode": "174379", "Password": push_body("")["Password"],
-                "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": bg.settled_checkout}
+        body = {
+            "BusinessShortCode": "174379",
+            "Password": push_body("")["Password"],
+            "Timestamp": push_body("")["Timestamp"],
+            "CheckoutRequestID": bg.settled_checkout,
+        }
         if value is MISSING:
             del body[field]
         else:
@@ -713,9 +856,16 @@ def test_json_that_is_not_json_is_refused_everywhere(bg: BackgroundEmulator) -> 
     @given(target=st.sampled_from(["push", "query", "add", "patch", "pin"]), poison=POISON, data=st.data())
     def run(target: str, poison: Any, data: st.DataObject) -> None:
         if target in ("push", "query"):
-            body = push_body(DEAD_CALLBACK) if target == "push" else {
-                "BusinessShortCode": "174379", "Password": push_body("")["Password"],
-                "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": bg.settled_checkout}
+            body = (
+                push_body(DEAD_CALLBACK)
+                if target == "push"
+                else {
+                    "BusinessShortCode": "174379",
+                    "Password": push_body("")["Password"],
+                    "Timestamp": push_body("")["Timestamp"],
+                    "CheckoutRequestID": bg.settled_checkout,
+                }
+            )
             raw = _poisoned(body, data.draw(st.sampled_from([*body, "<key>", "Extra"])), poison)
             response = bg.http().post(PUSH if target == "push" else QUERY, content=raw, headers=_daraja_headers(bg))
             error = check_envelope(response.status_code, response.content, f"{target} {raw[:150]!r}")
@@ -750,8 +900,10 @@ def _daraja_headers(bg: BackgroundEmulator) -> dict[str, str]:
 def test_non_finite_and_huge_balances_are_a_400(bg: BackgroundEmulator) -> None:
     """json.loads accepts NaN and Infinity; round(NaN * 100) used to raise inside the engine."""
     for raw in (b'{"balance": NaN}', b'{"balance": Infinity}', b'{"balance": -Infinity}', b'{"balance": 1e308}'):
-        for method, path, body in (("PATCH", "/simulator/handsets/254712345678", raw),
-                                   ("POST", "/simulator/handsets", b'{"msisdn": "254799111222", ' + raw[1:])):
+        for method, path, body in (
+            ("PATCH", "/simulator/handsets/254712345678", raw),
+            ("POST", "/simulator/handsets", b'{"msisdn": "254799111222", ' + raw[1:]),
+        ):
             response = _control(bg, method, path, body)
             check_control_answer(response.status_code, response.content, raw.decode())
             assert response.status_code == 400, (raw, response.text)
@@ -771,8 +923,14 @@ def test_lone_surrogates_are_a_400(bg: BackgroundEmulator) -> None:
         response = bg.http().post(PUSH, content=raw, headers=_daraja_headers(bg))
         error = check_envelope(response.status_code, response.content, field)
         assert error["errorCode"].startswith("400."), (field, error)
-    query = json.dumps({"BusinessShortCode": "174379", "Password": push_body("")["Password"],
-                        "Timestamp": push_body("")["Timestamp"], "CheckoutRequestID": "@@"}).encode()
+    query = json.dumps(
+        {
+            "BusinessShortCode": "174379",
+            "Password": push_body("")["Password"],
+            "Timestamp": push_body("")["Timestamp"],
+            "CheckoutRequestID": "@@",
+        }
+    ).encode()
     response = bg.http().post(QUERY, content=query.replace(b"@@", b"\\udfff"), headers=_daraja_headers(bg))
     assert check_envelope(response.status_code, response.content, "query")["errorCode"].startswith("400.")
     # No phone was provisioned for a push that was refused.
@@ -795,12 +953,19 @@ def test_deeply_nested_json_is_a_400(bg: BackgroundEmulator) -> None:
 def test_msisdn_and_pin_must_be_ascii_digits(bg: BackgroundEmulator) -> None:
     """\\d took Arabic-Indic digits (a CheckoutRequestID then ended in them) and $ took a final newline."""
     odd = "2547١٢٣٤٥٦٧٨"
-    response = bg.http().post(PUSH, json=push_body(DEAD_CALLBACK, PhoneNumber=odd, PartyA=odd),
-                              headers={"Authorization": f"Bearer {bg.token()}"})
+    response = bg.http().post(
+        PUSH,
+        json=push_body(DEAD_CALLBACK, PhoneNumber=odd, PartyA=odd),
+        headers={"Authorization": f"Bearer {bg.token()}"},
+    )
     error = check_envelope(response.status_code, response.content, "PhoneNumber")
     assert error["errorMessage"] in {"Bad Request - Invalid PhoneNumber", "Bad Request - Invalid PartyA"}
-    for body in ({"msisdn": odd}, {"msisdn": "254712345679\n"}, {"msisdn": "254799111555", "pin": "١٢٣٤"},
-                 {"msisdn": "254799111556", "pin": "1234\n"}):
+    for body in (
+        {"msisdn": odd},
+        {"msisdn": "254712345679\n"},
+        {"msisdn": "254799111555", "pin": "١٢٣٤"},
+        {"msisdn": "254799111556", "pin": "1234\n"},
+    ):
         created = bg.http().post("/simulator/handsets", json=body)
         assert created.status_code == 400, (body, created.text)
     assert bg.http().patch("/simulator/handsets/254712345678", json={"pin": "١٢٣٤"}).status_code == 400
@@ -818,8 +983,10 @@ async def test_client_hanging_up_mid_body_is_not_reported_as_a_500(emulator: Emu
 
         def hang_up() -> None:
             with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
-                sock.sendall(b"POST /simulator/handsets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-                             + b'{"msisdn": "2547')
+                sock.sendall(
+                    b"POST /simulator/handsets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                    + b'{"msisdn": "2547'
+                )
 
         await asyncio.to_thread(hang_up)
         handled: list[dict[str, Any]] = []

@@ -34,10 +34,12 @@ async def test_thousand_concurrent_pushes(emulator: Emulator, receiver: Callback
     async with httpx.AsyncClient(base_url=emulator.base_url, timeout=60, limits=limits) as http:
         daraja = Daraja(http)
         await daraja.token()
-        created = await asyncio.gather(*(
-            http.post("/simulator/handsets", json={"msisdn": p, "name": f"Load {i}", "balance": 5000})
-            for i, p in enumerate(PHONES)
-        ))
+        created = await asyncio.gather(
+            *(
+                http.post("/simulator/handsets", json={"msisdn": p, "name": f"Load {i}", "balance": 5000})
+                for i, p in enumerate(PHONES)
+            )
+        )
         assert all(r.status_code == 201 for r in created)
         handsets_before, merchant_before = await _money(http)
         total_before = sum(handsets_before.values()) + merchant_before
@@ -67,7 +69,11 @@ async def test_thousand_concurrent_pushes(emulator: Emulator, receiver: Callback
         assert set(by_id) == set(checkouts)
         for (phone, amount), ack in zip(orders, acks, strict=True):
             txn = by_id[ack["CheckoutRequestID"]]
-            assert (txn["merchant_request_id"], txn["msisdn"], txn["amount"]) == (ack["MerchantRequestID"], phone, amount)
+            assert (txn["merchant_request_id"], txn["msisdn"], txn["amount"]) == (
+                ack["MerchantRequestID"],
+                phone,
+                amount,
+            )
             assert ack["CheckoutRequestID"].endswith(phone[-9:])
 
         # One live prompt per phone; the other nine settled 1001 at once.
@@ -80,9 +86,9 @@ async def test_thousand_concurrent_pushes(emulator: Emulator, receiver: Callback
         assert {t["msisdn"]: t["checkout_request_id"] for t in live} == {p: handsets[p]["live_prompt"] for p in PHONES}
 
         # The customers approve every live prompt, concurrently.
-        approvals = await asyncio.gather(*(
-            http.post(f"/simulator/transactions/{t['checkout_request_id']}/pin", json={"pin": "1234"}) for t in live
-        ))
+        approvals = await asyncio.gather(
+            *(http.post(f"/simulator/transactions/{t['checkout_request_id']}/pin", json={"pin": "1234"}) for t in live)
+        )
         assert [a.status_code for a in approvals] == [200] * len(live)
         assert {a.json()["result_code"] for a in approvals} == {0}
 
@@ -110,6 +116,8 @@ async def test_thousand_concurrent_pushes(emulator: Emulator, receiver: Callback
         results = {s["CheckoutRequestID"]: s["ResultCode"] for s in stk}
         assert results == {t["checkout_request_id"]: t["result_code"] for t in listing}
         await poll(lambda: emulator.simulator.store.due_deliveries() == [], "every callback to be marked delivered")
-        states = Counter(t["callback_state"] for t in
-                         (await http.get("/simulator/transactions", params={"limit": 1000})).json()["transactions"])
+        states = Counter(
+            t["callback_state"]
+            for t in (await http.get("/simulator/transactions", params={"limit": 1000})).json()["transactions"]
+        )
         assert states == {"delivered": PUSHES}

@@ -28,11 +28,15 @@ def _file_state(db: Path) -> dict[str, object]:
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         return {
             "balances": dict(conn.execute("SELECT owner, balance_cents FROM accounts WHERE kind = 'mpesa'")),
-            "merchants": dict(conn.execute(
-                "SELECT m.shortcode, a.balance_cents FROM merchants m JOIN accounts a ON a.owner = m.shortcode "
-                "AND a.kind = CASE m.kind WHEN 'till' THEN 'merchant' ELSE 'utility' END"
-            )),
-            "transactions": dict(conn.execute("SELECT checkout_request_id, COALESCE(result_code, 'pending') FROM transactions")),
+            "merchants": dict(
+                conn.execute(
+                    "SELECT m.shortcode, a.balance_cents FROM merchants m JOIN accounts a ON a.owner = m.shortcode "
+                    "AND a.kind = CASE m.kind WHEN 'till' THEN 'merchant' ELSE 'utility' END"
+                )
+            ),
+            "transactions": dict(
+                conn.execute("SELECT checkout_request_id, COALESCE(result_code, 'pending') FROM transactions")
+            ),
         }
 
 
@@ -41,8 +45,9 @@ async def _memory_state(http: httpx.AsyncClient, emulator: Emulator) -> dict[str
     merchants = (await http.get("/simulator/merchants")).json()["merchants"]
     listed = (await http.get("/simulator/transactions", params={"limit": 1000})).json()["transactions"]
     live = {t.checkout_request_id for t in emulator.simulator.live_transactions()}
-    transactions = {t["checkout_request_id"]: str(t["result_code"]) if t["result_code"] is not None else "pending"
-                    for t in listed}
+    transactions = {
+        t["checkout_request_id"]: str(t["result_code"]) if t["result_code"] is not None else "pending" for t in listed
+    }
     assert live == {c for c, code in transactions.items() if code == "pending"}, "live prompts and rows disagree"
     return {
         "balances": {h["msisdn"]: round(h["balance"] * 100) for h in handsets},
@@ -52,7 +57,11 @@ async def _memory_state(http: httpx.AsyncClient, emulator: Emulator) -> dict[str
 
 
 async def test_a_full_database_refuses_the_write_and_loses_nothing(
-    emulator: Emulator, receiver: CallbackReceiver, http: httpx.AsyncClient, daraja: Daraja, db_path: Path,
+    emulator: Emulator,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    daraja: Daraja,
+    db_path: Path,
 ) -> None:
     sim = emulator.simulator
     handled: list[RequestHandled] = []
@@ -108,9 +117,7 @@ async def test_a_full_database_refuses_the_write_and_loses_nothing(
     assert await _memory_state(http, emulator) == _file_state(db_path)
 
 
-async def test_a_really_full_disk_refuses_a_whole_group_commit(
-    tmp_path: Path, receiver: CallbackReceiver
-) -> None:
+async def test_a_really_full_disk_refuses_a_whole_group_commit(tmp_path: Path, receiver: CallbackReceiver) -> None:
     """On a real file system with no room left, SQLite fails at COMMIT (writing the WAL), so
     every push of that loop turn's group is refused together, and none of them goes live."""
     import asyncio
@@ -145,9 +152,9 @@ async def test_a_really_full_disk_refuses_a_whole_group_commit(
                         out.write(b"\0" * 4096)
                 except OSError:
                     pass
-            responses = await asyncio.gather(*(
-                daraja.push(receiver.url, PhoneNumber=FIRST_PHONE + n, PartyA=FIRST_PHONE + n) for n in range(40)
-            ))
+            responses = await asyncio.gather(
+                *(daraja.push(receiver.url, PhoneNumber=FIRST_PHONE + n, PartyA=FIRST_PHONE + n) for n in range(40))
+            )
             statuses = [r.status_code for r in responses]
             assert 500 in statuses, statuses
             assert all(r.json()["errorCode"] == "500.003.02" for r in responses if r.status_code == 500)

@@ -30,16 +30,20 @@ def _check_rows(db: Path) -> dict[str, sqlite3.Row]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         conn.row_factory = sqlite3.Row
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = {r["checkout_request_id"]: r for r in conn.execute(
-            "SELECT t.*, COALESCE(d.state, 'none') AS callback_state, d.body AS callback_body FROM transactions t "
-            "LEFT JOIN deliveries d ON d.id = 'stk_callback:' || t.checkout_request_id"
-        )}
+        rows = {
+            r["checkout_request_id"]: r
+            for r in conn.execute(
+                "SELECT t.*, COALESCE(d.state, 'none') AS callback_state, d.body AS callback_body FROM transactions t "
+                "LEFT JOIN deliveries d ON d.id = 'stk_callback:' || t.checkout_request_id"
+            )
+        }
         attempts: dict[str, list[sqlite3.Row]] = {}
         for a in conn.execute("SELECT * FROM callback_attempts ORDER BY delivery_id, attempt"):
             attempts.setdefault(a["delivery_id"].removeprefix("stk_callback:"), []).append(a)
-        handsets = {r["owner"]: r["balance_cents"] for r in conn.execute(
-            "SELECT owner, balance_cents FROM accounts WHERE kind = 'mpesa'"
-        )}
+        handsets = {
+            r["owner"]: r["balance_cents"]
+            for r in conn.execute("SELECT owner, balance_cents FROM accounts WHERE kind = 'mpesa'")
+        }
         merchant = conn.execute("SELECT SUM(balance_cents) FROM accounts WHERE kind != 'mpesa'").fetchone()[0]
     for checkout, row in rows.items():
         if row["status"] == "pending":
@@ -83,12 +87,15 @@ async def test_graceful_stop_mid_traffic(tmp_path: Path, receiver: CallbackRecei
     acked: dict[str, str] = {}  # CheckoutRequestID -> phone
     paid_by_pin: set[str] = set()
     try:
-        async with httpx.AsyncClient(base_url=emulator.base_url, timeout=30,
-                                     limits=httpx.Limits(max_connections=20)) as http:
+        async with httpx.AsyncClient(
+            base_url=emulator.base_url, timeout=30, limits=httpx.Limits(max_connections=20)
+        ) as http:
             daraja = Daraja(http)
             await daraja.token()
             for phone in PHONES:
-                assert (await http.post("/simulator/handsets", json={"msisdn": phone, "balance": 5000})).status_code == 201
+                assert (
+                    await http.post("/simulator/handsets", json={"msisdn": phone, "balance": 5000})
+                ).status_code == 201
             # A callback hanging at a slow merchant when the stop comes.
             hanging = (await daraja.push(slow.url("/hang"), Amount=9)).json()["CheckoutRequestID"]
             await http.post(f"/simulator/transactions/{hanging}/pin", json={"pin": "1234"})
@@ -105,7 +112,9 @@ async def test_graceful_stop_mid_traffic(tmp_path: Path, receiver: CallbackRecei
                     if answer.status_code == 409:  # that push found its phone busy: settled 1001 at once
                         assert "already settled with ResultCode 1001" in answer.json()["error"], answer.text
                         return
-                    assert answer.status_code == 200, f"a PIN answered during shutdown: {answer.status_code} {answer.text}"
+                    assert answer.status_code == 200, (
+                        f"a PIN answered during shutdown: {answer.status_code} {answer.text}"
+                    )
                     if answer.json()["result_code"] == 0:
                         paid_by_pin.add(checkout)
 
@@ -115,7 +124,9 @@ async def test_graceful_stop_mid_traffic(tmp_path: Path, receiver: CallbackRecei
             outcomes = await asyncio.gather(*traffic, return_exceptions=True)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         # A request the stopping server did not take fails to connect or is cut; none is answered wrongly.
-        assert all(isinstance(e, httpx.TransportError) for e in errors), [e for e in errors if not isinstance(e, httpx.TransportError)][:3]
+        assert all(isinstance(e, httpx.TransportError) for e in errors), [
+            e for e in errors if not isinstance(e, httpx.TransportError)
+        ][:3]
         assert len(errors) > 0, "the stop came too late to interrupt anything"
     finally:
         if emulator._runner is not None:

@@ -44,6 +44,7 @@ async def _pay(http: httpx.AsyncClient, daraja: Daraja, url: str, phone: str = "
 
 async def _final(http: httpx.AsyncClient, checkout: str, timeout: float = 10.0) -> dict[str, Any]:
     """The transaction once its callback is delivered or failed, read over the control API."""
+
     async def done() -> dict[str, Any] | None:
         detail = (await http.get(f"/simulator/transactions/{checkout}")).json()
         return detail if detail["callback_state"] in ("delivered", "failed") else None
@@ -54,15 +55,21 @@ async def _final(http: httpx.AsyncClient, checkout: str, timeout: float = 10.0) 
 async def _still_serving(http: httpx.AsyncClient, daraja: Daraja, receiver: CallbackReceiver) -> None:
     """A normal payment to a healthy merchant goes through end to end."""
     checkout = await _pay(http, daraja, receiver.url, phone="254712345678", amount=3)
-    await poll(lambda: any(c.json["Body"]["stkCallback"]["CheckoutRequestID"] == checkout for c in receiver.received),
-               "the healthy merchant's callback")
+    await poll(
+        lambda: any(c.json["Body"]["stkCallback"]["CheckoutRequestID"] == checkout for c in receiver.received),
+        "the healthy merchant's callback",
+    )
     assert (await _final(http, checkout))["callback_state"] == "delivered"
 
 
 @pytest.mark.parametrize("settings_overrides", [{"callback_timeout": 0.5}])
 @pytest.mark.parametrize("fault", ["refused", "hang", "redirect", "404", "500", "dns"])
 async def test_failed_delivery_is_recorded_in_plain_words(
-    fault: str, http: httpx.AsyncClient, daraja: Daraja, receiver: CallbackReceiver, merchant: FaultyMerchant,
+    fault: str,
+    http: httpx.AsyncClient,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    merchant: FaultyMerchant,
 ) -> None:
     bad: CallbackReceiver | None = None
     if fault in ("hang", "404", "500"):
@@ -104,7 +111,9 @@ async def test_failed_delivery_is_recorded_in_plain_words(
             await bad.stop()
 
 
-async def test_non_json_2xx_counts_as_delivered(http: httpx.AsyncClient, daraja: Daraja, merchant: FaultyMerchant) -> None:
+async def test_non_json_2xx_counts_as_delivered(
+    http: httpx.AsyncClient, daraja: Daraja, merchant: FaultyMerchant
+) -> None:
     checkout = await _pay(http, daraja, merchant.url("/text"))
     detail = await _final(http, checkout)
     assert detail["callback_state"] == "delivered"
@@ -117,7 +126,10 @@ async def test_non_json_2xx_counts_as_delivered(http: httpx.AsyncClient, daraja:
 
 @pytest.mark.parametrize("settings_overrides", [{"callback_timeout": 30.0}])
 async def test_slow_merchant_does_not_delay_another(
-    http: httpx.AsyncClient, daraja: Daraja, receiver: CallbackReceiver, merchant: FaultyMerchant,
+    http: httpx.AsyncClient,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    merchant: FaultyMerchant,
 ) -> None:
     slow = await _pay(http, daraja, merchant.url("/hang"), phone="254708374149")
     await poll(lambda: merchant.arrived("/hang"), "the slow merchant to receive its callback")
@@ -134,7 +146,10 @@ async def test_slow_merchant_does_not_delay_another(
 
 @pytest.mark.parametrize("settings_overrides", [{"callback_timeout": 30.0}])
 async def test_hundreds_of_hanging_callbacks_do_not_starve_another_merchant(
-    http: httpx.AsyncClient, daraja: Daraja, receiver: CallbackReceiver, merchant: FaultyMerchant,
+    http: httpx.AsyncClient,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    merchant: FaultyMerchant,
 ) -> None:
     """250 callbacks hang at one merchant (more than a whole shared connection pool once
     held: this starved everyone else until callback_timeout); another merchant's callback
@@ -149,7 +164,9 @@ async def test_hundreds_of_hanging_callbacks_do_not_starve_another_merchant(
 
     await asyncio.gather(*(hang_one(p) for p in phones))
     # The dispatcher lets 32 posts per origin be in flight; the rest of the 250 queue behind them.
-    await poll(lambda: len(merchant.arrived("/hang")) >= 30, "the slow merchant to be holding many callbacks", timeout=15)
+    await poll(
+        lambda: len(merchant.arrived("/hang")) >= 30, "the slow merchant to be holding many callbacks", timeout=15
+    )
     fast = await _pay(http, daraja, receiver.url, phone="254712345678")
     try:
         [callback] = await receiver.wait_for(1, timeout=5)
@@ -161,7 +178,10 @@ async def test_hundreds_of_hanging_callbacks_do_not_starve_another_merchant(
 
 @pytest.mark.parametrize("settings_overrides", [{"callback_retries": 2, "callback_backoff": 0.05}])
 async def test_retry_after_500_then_delivered(
-    emulator: Emulator, http: httpx.AsyncClient, daraja: Daraja, merchant: FaultyMerchant,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    daraja: Daraja,
+    merchant: FaultyMerchant,
 ) -> None:
     checkout = await _pay(http, daraja, merchant.url("/flaky"))
     # The second attempt is held open by the merchant: the first must already be on record.
@@ -174,7 +194,10 @@ async def test_retry_after_500_then_delivered(
     merchant.release.set()
     detail = await _final(http, checkout)
     assert detail["callback_state"] == "delivered"
-    assert [(a["attempt"], a["status"], a["ok"]) for a in detail["callback_attempts"]] == [(1, 500, False), (2, 200, True)]
+    assert [(a["attempt"], a["status"], a["ok"]) for a in detail["callback_attempts"]] == [
+        (1, 500, False),
+        (2, 200, True),
+    ]
     assert detail["callback_attempts"][1]["error"] is None
     await emulator.simulator.callbacks.wait_idle()  # the delivery is over: no third attempt can follow
     assert emulator.simulator.callbacks.in_flight == 0

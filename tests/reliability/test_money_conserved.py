@@ -52,7 +52,10 @@ class MoneyMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.clock = ManualClock()
         self.settings = Settings(
-            port=0, db=self.dir / "handset.db", prompt_timeout=60, callback_timeout=2,
+            port=0,
+            db=self.dir / "handset.db",
+            prompt_timeout=60,
+            callback_timeout=2,
             merchants=[
                 MerchantConfig(shortcode=PAYBILL_CODE, passkey="pk-paybill", name="Daraja-Sandbox"),
                 MerchantConfig(shortcode=TILL_CODE, passkey="pk-till", name="Corner Shop", kind="till"),
@@ -80,6 +83,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def call(self, fn, *args, **kwargs) -> Any:
         """Run an engine method inside the loop (settling starts callback tasks)."""
+
         async def inside() -> Any:
             return fn(*args, **kwargs)
 
@@ -87,8 +91,12 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def _boot(self) -> Simulator:
         self.generation += 1
-        sim = Simulator(self.settings, store=Store.open(self.settings.db_path()), clock=self.clock,
-                        ids=IdGenerator(seed=self.generation))
+        sim = Simulator(
+            self.settings,
+            store=Store.open(self.settings.db_path()),
+            clock=self.clock,
+            ids=IdGenerator(seed=self.generation),
+        )
         sim.bus.subscribe(self._on_event)
         self.run(sim.start())
         return sim
@@ -132,9 +140,15 @@ class MoneyMachine(RuleBasedStateMachine):
         busy = self.sim.live_prompt(phone) is not None
         locked = known and getattr(handset, "pin_locked", False)
         order = PushOrder(
-            shortcode=TILL_CODE if till else PAYBILL_CODE, transaction_type=BUY_GOODS if till else PAYBILL,
-            amount=amount, party_a=phone, party_b=TILL_CODE if till else PAYBILL_CODE, phone=phone,
-            callback_url=self.receiver.url, account_reference="ACC", transaction_desc="Pay",
+            shortcode=TILL_CODE if till else PAYBILL_CODE,
+            transaction_type=BUY_GOODS if till else PAYBILL,
+            amount=amount,
+            party_a=phone,
+            party_b=TILL_CODE if till else PAYBILL_CODE,
+            phone=phone,
+            callback_url=self.receiver.url,
+            account_reference="ACC",
+            transaction_desc="Pay",
         )
         txn = self.run(self.sim.push(order))
         if not known:  # an unknown number gets a new phone with the default balance
@@ -224,8 +238,12 @@ class MoneyMachine(RuleBasedStateMachine):
     def act_on_settled(self, data: st.DataObject, action: str) -> None:
         """A settled transaction refuses every further action and does not change."""
         checkout = data.draw(st.sampled_from(sorted(self.results)))
-        act = {"pin": lambda: self.sim.enter_pin(checkout, "1234"), "cancel": lambda: self.sim.cancel(checkout),
-               "time_out": lambda: self.sim.time_out(checkout), "settle": lambda: self.sim.settle_with(checkout, 0)}[action]
+        act = {
+            "pin": lambda: self.sim.enter_pin(checkout, "1234"),
+            "cancel": lambda: self.sim.cancel(checkout),
+            "time_out": lambda: self.sim.time_out(checkout),
+            "settle": lambda: self.sim.settle_with(checkout, 0),
+        }[action]
         try:
             self.call(act)
         except Conflict:
@@ -339,7 +357,10 @@ class MoneyMachine(RuleBasedStateMachine):
 
 
 MoneyMachine.TestCase.settings = settings(
-    max_examples=30, stateful_step_count=40, deadline=None, database=None,
+    max_examples=30,
+    stateful_step_count=40,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_money_is_conserved = MoneyMachine.TestCase

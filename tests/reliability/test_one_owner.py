@@ -27,8 +27,13 @@ def _run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     """Run ``python -m handset ...`` to its end, with no terminal (stdin closed)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HANDSET_")}
     return subprocess.run(
-        [sys.executable, "-m", "handset", *args], cwd=ROOT, env=environ, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "handset", *args],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

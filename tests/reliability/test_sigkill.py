@@ -47,8 +47,9 @@ async def test_sigkill_with_live_prompts_and_unsent_callbacks(tmp_path: Path) ->
     merchant_b = CallbackReceiver(hang=True)
     await merchant_a.start()
     await merchant_b.start()
-    first = await asyncio.to_thread(spawn_serve, db, tmp_path / "first.log", "--fresh",
-                                    "--prompt-timeout", str(PROMPT_TIMEOUT), env=ENV)
+    first = await asyncio.to_thread(
+        spawn_serve, db, tmp_path / "first.log", "--fresh", "--prompt-timeout", str(PROMPT_TIMEOUT), env=ENV
+    )
     second = None
     try:
         async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
@@ -101,9 +102,11 @@ async def test_sigkill_with_live_prompts_and_unsent_callbacks(tmp_path: Path) ->
         await merchant_b.start()
         await asyncio.sleep(max(0.0, created + PROMPT_TIMEOUT + 0.5 - time.monotonic()))
 
-        second = await asyncio.to_thread(spawn_serve, db, tmp_path / "second.log",
-                                         "--prompt-timeout", str(PROMPT_TIMEOUT), env=ENV)
+        second = await asyncio.to_thread(
+            spawn_serve, db, tmp_path / "second.log", "--prompt-timeout", str(PROMPT_TIMEOUT), env=ENV
+        )
         async with httpx.AsyncClient(base_url=second.url, timeout=10) as http:
+
             async def everything_delivered() -> dict[str, Any] | None:
                 snap = await _snapshot(http)
                 states = {t["callback_state"] for t in snap["transactions"].values()}
@@ -127,13 +130,17 @@ async def test_sigkill_with_live_prompts_and_unsent_callbacks(tmp_path: Path) ->
             assert (txn["status"], txn["result_code"], txn["receipt"]) == ("settled", 1037, None)
         a_after = _stk(merchant_a)
         assert a_after == Counter(delivered) + Counter(live), "A got a callback twice or missed one"
-        codes = {c.json["Body"]["stkCallback"]["CheckoutRequestID"]: c.json["Body"]["stkCallback"]["ResultCode"]
-                 for c in merchant_a.received}
+        codes = {
+            c.json["Body"]["stkCallback"]["CheckoutRequestID"]: c.json["Body"]["stkCallback"]["ResultCode"]
+            for c in merchant_a.received
+        }
         assert [codes[c] for c in live] == [1037, 1037]
         # The due callbacks went to B once each, with the results they settled with before the kill.
         assert _stk(merchant_b) == Counter(due)
-        b_codes = {c.json["Body"]["stkCallback"]["CheckoutRequestID"]: c.json["Body"]["stkCallback"]["ResultCode"]
-                   for c in merchant_b.received}
+        b_codes = {
+            c.json["Body"]["stkCallback"]["CheckoutRequestID"]: c.json["Body"]["stkCallback"]["ResultCode"]
+            for c in merchant_b.received
+        }
         assert [b_codes[c] for c in due] == [before["transactions"][c]["result_code"] for c in due] == [0, 1032]
     finally:
         for process in (first, second):

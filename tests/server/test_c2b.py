@@ -24,8 +24,11 @@ from tests.receiver import CallbackReceiver, serve_posts
 
 WANJIKU = "254708374149"
 PAYBILL = {"shortcode": "600984", "passkey": "pk", "name": "Sandbox Paybill 984"}
-SANDBOX = {"shortcode": "174379", "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
-           "name": "Daraja-Sandbox"}
+SANDBOX = {
+    "shortcode": "174379",
+    "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+    "name": "Daraja-Sandbox",
+}
 QUIET = {"shortcode": "600000", "passkey": "pk", "name": "No Validation", "external_validation": False}
 MERCHANTS = {"merchants": [SANDBOX, PAYBILL, QUIET], "c2b_validation_timeout": 0.5}
 
@@ -67,24 +70,39 @@ async def shop():
 
 
 async def _token(http: httpx.AsyncClient) -> dict[str, str]:
-    token = (await Daraja(http).token())
+    token = await Daraja(http).token()
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _register(http: httpx.AsyncClient, url: str, shortcode: str = "600984", version: int = 2,
-                    response_type: str = "Completed") -> httpx.Response:
-    return await http.post(f"/mpesa/c2b/v{version}/registerurl", headers=await _token(http), json={
-        "ShortCode": shortcode, "ResponseType": response_type,
-        "ConfirmationURL": f"{url}/c2b/confirmation", "ValidationURL": f"{url}/c2b/validation",
-    })
+async def _register(
+    http: httpx.AsyncClient, url: str, shortcode: str = "600984", version: int = 2, response_type: str = "Completed"
+) -> httpx.Response:
+    return await http.post(
+        f"/mpesa/c2b/v{version}/registerurl",
+        headers=await _token(http),
+        json={
+            "ShortCode": shortcode,
+            "ResponseType": response_type,
+            "ConfirmationURL": f"{url}/c2b/confirmation",
+            "ValidationURL": f"{url}/c2b/validation",
+        },
+    )
 
 
-async def _simulate(http: httpx.AsyncClient, shortcode: int = 600984, amount: int = 250, msisdn: int = 254708374149,
-                    ref: str = "INV-77") -> httpx.Response:
-    return await http.post("/mpesa/c2b/v2/simulate", headers=await _token(http), json={
-        "ShortCode": shortcode, "CommandID": "CustomerPayBillOnline", "Amount": amount, "Msisdn": msisdn,
-        "BillRefNumber": ref,
-    })
+async def _simulate(
+    http: httpx.AsyncClient, shortcode: int = 600984, amount: int = 250, msisdn: int = 254708374149, ref: str = "INV-77"
+) -> httpx.Response:
+    return await http.post(
+        "/mpesa/c2b/v2/simulate",
+        headers=await _token(http),
+        json={
+            "ShortCode": shortcode,
+            "CommandID": "CustomerPayBillOnline",
+            "Amount": amount,
+            "Msisdn": msisdn,
+            "BillRefNumber": ref,
+        },
+    )
 
 
 async def _settled(emulator: Emulator, count: int = 1) -> list[dict[str, Any]]:
@@ -100,8 +118,9 @@ async def _settled(emulator: Emulator, count: int = 1) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 @pytest.mark.parametrize("version", [1, 2])
-async def test_register_url_answers_as_each_version_does(emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
-                                                          version: int) -> None:
+async def test_register_url_answers_as_each_version_does(
+    emulator: Emulator, http: httpx.AsyncClient, shop: Shop, version: int
+) -> None:
     answer = await _register(http, shop.url, version=version)
     assert answer.status_code == 200
     body = answer.json()
@@ -111,17 +130,25 @@ async def test_register_url_answers_as_each_version_does(emulator: Emulator, htt
     assert (registration["shortcode"], registration["version"]) == ("600984", version)
 
 
-@pytest.mark.parametrize("settings_overrides", [{**MERCHANTS, "c2b_register": "production", "c2b_register_ack": "bare"}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{**MERCHANTS, "c2b_register": "production", "c2b_register_ack": "bare"}]
+)
 async def test_register_url_refusals(emulator: Emulator, http: httpx.AsyncClient, shop: Shop) -> None:
     first = await _register(http, shop.url)
     assert first.text == '{"ResponseDescription":"Success"}'
     again = await _register(http, shop.url)
     assert again.status_code == 500 and again.json()["errorCode"] == "500.003.1001"
     assert again.json()["errorMessage"] == "Duplicate notification info, SP ID is 107078, correlator is 600984"
-    mpesa = await http.post("/mpesa/c2b/v1/registerurl", headers=await _token(http), json={
-        "ShortCode": "600000", "ResponseType": "Completed", "ConfirmationURL": "https://shop.example/confirm",
-        "ValidationURL": "https://shop.example/mpesa/validate",
-    })
+    mpesa = await http.post(
+        "/mpesa/c2b/v1/registerurl",
+        headers=await _token(http),
+        json={
+            "ShortCode": "600000",
+            "ResponseType": "Completed",
+            "ConfirmationURL": "https://shop.example/confirm",
+            "ValidationURL": "https://shop.example/mpesa/validate",
+        },
+    )
     assert (mpesa.status_code, mpesa.json()["errorCode"]) == (400, "400.003.02")
     assert mpesa.json()["errorMessage"] == "Bad Request - Invalid ValidationURL - URL has the word MPESA"
     unknown = await _register(http, shop.url, shortcode="123456")
@@ -132,7 +159,9 @@ async def test_register_url_refusals(emulator: Emulator, http: httpx.AsyncClient
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 async def test_a_simulated_payment_is_validated_then_confirmed(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
 ) -> None:
     await _register(http, shop.url)
     ack = await _simulate(http)
@@ -144,21 +173,37 @@ async def test_a_simulated_payment_is_validated_then_confirmed(
 
     [validation] = shop.bodies("/validation")
     [confirmation] = shop.bodies("/confirmation")
-    keys = ["TransactionType", "TransID", "TransTime", "TransAmount", "BusinessShortCode", "BillRefNumber",
-            "InvoiceNumber", "OrgAccountBalance", "ThirdPartyTransID", "MSISDN", "FirstName"]
+    keys = [
+        "TransactionType",
+        "TransID",
+        "TransTime",
+        "TransAmount",
+        "BusinessShortCode",
+        "BillRefNumber",
+        "InvoiceNumber",
+        "OrgAccountBalance",
+        "ThirdPartyTransID",
+        "MSISDN",
+        "FirstName",
+    ]
     assert list(validation) == keys and list(confirmation) == keys
     assert all(isinstance(v, str) for v in (*validation.values(), *confirmation.values()))
     assert validation["OrgAccountBalance"] == "" and confirmation["OrgAccountBalance"] == "250.00"
     assert confirmation["TransID"] == validation["TransID"] == payment["trans_id"]
     assert (confirmation["TransactionType"], confirmation["TransAmount"], confirmation["BillRefNumber"]) == (
-        "Pay Bill", "250.00", "INV-77")
+        "Pay Bill",
+        "250.00",
+        "INV-77",
+    )
     assert confirmation["MSISDN"] == "2547 ***** 149" and confirmation["FirstName"] == "WANJIKU"
     assert shop.calls[0][1]["Content-Type"] == "application/json"
 
     handset = (await http.get(f"/simulator/handsets/{WANJIKU}")).json()
     assert handset["balance"] == 10_000 - 250
     [sms] = (await http.get(f"/simulator/handsets/{WANJIKU}/inbox")).json()["messages"]
-    assert sms["text"].startswith(f"{payment['trans_id']} Confirmed. Ksh250.00 sent to SANDBOX PAYBILL 984 for account INV-77")
+    assert sms["text"].startswith(
+        f"{payment['trans_id']} Confirmed. Ksh250.00 sent to SANDBOX PAYBILL 984 for account INV-77"
+    )
     merchants = {m["shortcode"]: m for m in (await http.get("/simulator/merchants")).json()["merchants"]}
     assert merchants["600984"]["accounts"]["utility"] == 250.0
     kinds = {d["channel"] for d in (await http.get("/simulator/deliveries")).json()["deliveries"]}
@@ -182,7 +227,11 @@ async def test_each_reject_code_cancels(emulator: Emulator, http: httpx.AsyncCli
 @pytest.mark.parametrize("response_type", ["Completed", "Cancelled"])
 @pytest.mark.parametrize("fault", ["slow", "garbage", "http 503", "not an object", "unreachable"])
 async def test_no_answer_leaves_it_to_the_response_type(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop, response_type: str, fault: str,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
+    response_type: str,
+    fault: str,
 ) -> None:
     if fault == "slow":
         shop.delay = 2.0  # past the 0.5 s allowed
@@ -212,7 +261,9 @@ async def test_no_answer_leaves_it_to_the_response_type(
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 async def test_without_external_validation_only_the_confirmation_is_sent(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
 ) -> None:
     await _register(http, shop.url, shortcode="600000")
     await _simulate(http, shortcode=600000)
@@ -223,7 +274,9 @@ async def test_without_external_validation_only_the_confirmation_is_sent(
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 async def test_without_urls_the_payment_completes_and_nobody_is_called(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
 ) -> None:
     await _simulate(http)
     [payment] = await _settled(emulator)
@@ -243,7 +296,9 @@ async def test_a_v1_registration_hashes_the_msisdn(emulator: Emulator, http: htt
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 async def test_a_payment_the_customer_cannot_afford_calls_nobody(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
 ) -> None:
     await _register(http, shop.url)
     await _simulate(http, amount=20_000)
@@ -254,7 +309,11 @@ async def test_a_payment_the_customer_cannot_afford_calls_nobody(
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 async def test_an_stk_payment_into_a_registered_paybill_also_confirms(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop, receiver: CallbackReceiver, daraja: Daraja,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
+    receiver: CallbackReceiver,
+    daraja: Daraja,
 ) -> None:
     await _register(http, shop.url, shortcode="174379")
     checkout = (await daraja.push(receiver.url, Amount=75, AccountReference="ORDER9")).json()["CheckoutRequestID"]
@@ -262,7 +321,10 @@ async def test_an_stk_payment_into_a_registered_paybill_also_confirms(
     await emulator.simulator.callbacks.wait_idle()
     [confirmation] = shop.bodies("/confirmation")
     assert (confirmation["TransID"], confirmation["BillRefNumber"], confirmation["TransAmount"]) == (
-        paid["receipt"], "ORDER9", "75.00")
+        paid["receipt"],
+        "ORDER9",
+        "75.00",
+    )
     assert confirmation["TransactionType"] == "Pay Bill" and confirmation["OrgAccountBalance"] == "75.00"
     assert shop.bodies("/validation") == []  # an STK payment is validated by the customer's PIN
     assert len(receiver.received) == 1
@@ -270,7 +332,11 @@ async def test_an_stk_payment_into_a_registered_paybill_also_confirms(
 
 @pytest.mark.parametrize("settings_overrides", [{**MERCHANTS, "stk_c2b_confirmation": False}])
 async def test_the_stk_confirmation_can_be_turned_off(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop, receiver: CallbackReceiver, daraja: Daraja,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
+    receiver: CallbackReceiver,
+    daraja: Daraja,
 ) -> None:
     await _register(http, shop.url, shortcode="174379")
     checkout = (await daraja.push(receiver.url)).json()["CheckoutRequestID"]
@@ -281,12 +347,20 @@ async def test_the_stk_confirmation_can_be_turned_off(
 
 @pytest.mark.parametrize("settings_overrides", [MERCHANTS])
 async def test_the_control_api_pays_a_paybill_and_checks_its_input(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
 ) -> None:
     await _register(http, shop.url)
-    paid = await http.post("/simulator/c2b/payments", json={
-        "msisdn": WANJIKU, "shortcode": "600984", "amount": 40, "account": "ACC-1",
-    })
+    paid = await http.post(
+        "/simulator/c2b/payments",
+        json={
+            "msisdn": WANJIKU,
+            "shortcode": "600984",
+            "amount": 40,
+            "account": "ACC-1",
+        },
+    )
     assert paid.status_code == 201 and paid.json()["status"] == "completed" and paid.json()["via"] == "control"
     assert len(shop.bodies("/validation")) == 1  # the validation was awaited before the answer
     for bad, words in (
@@ -305,7 +379,9 @@ async def test_the_control_api_pays_a_paybill_and_checks_its_input(
 
 @pytest.mark.parametrize("settings_overrides", [{**MERCHANTS, "c2b_simulate": "sandbox"}])
 async def test_the_sandbox_calls_back_for_its_test_number_only(
-    emulator: Emulator, http: httpx.AsyncClient, shop: Shop,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    shop: Shop,
 ) -> None:
     await _register(http, shop.url)
     await _simulate(http, msisdn=254712345678)
@@ -320,12 +396,20 @@ async def test_the_sandbox_calls_back_for_its_test_number_only(
 async def test_simulate_refusals(emulator: Emulator, http: httpx.AsyncClient) -> None:
     unknown = await _simulate(http, shortcode=123456)
     assert unknown.status_code == 400 and unknown.json()["errorMessage"] == "Bad Request - Invalid ShortCode"
-    bad = await http.post("/mpesa/c2b/v1/simulate", headers=await _token(http), json={
-        "ShortCode": 600984, "CommandID": "CustomerPayBillOnline", "Amount": 1, "Msisdn": "0712345678",
-    })
+    bad = await http.post(
+        "/mpesa/c2b/v1/simulate",
+        headers=await _token(http),
+        json={
+            "ShortCode": 600984,
+            "CommandID": "CustomerPayBillOnline",
+            "Amount": 1,
+            "Msisdn": "0712345678",
+        },
+    )
     assert bad.status_code == 400 and bad.json()["errorMessage"] == "Bad Request - Invalid Msisdn"
-    not_json = await http.post("/mpesa/c2b/v1/simulate", headers={**(await _token(http)), "Content-Type": "application/json"},
-                               content=b"{nope")
+    not_json = await http.post(
+        "/mpesa/c2b/v1/simulate", headers={**(await _token(http)), "Content-Type": "application/json"}, content=b"{nope"
+    )
     assert not_json.status_code == 400 and not_json.json()["errorCode"] == "400.002.05"
 
 
@@ -349,9 +433,16 @@ async def test_a_confirmation_owed_at_a_stop_goes_out_after_the_restart(tmp_path
     try:
         async with httpx.AsyncClient(base_url=first.base_url) as http:
             await _register(http, f"http://127.0.0.1:{port}", shortcode="600000")
-            paid = (await http.post("/simulator/c2b/payments", json={
-                "msisdn": WANJIKU, "shortcode": "600000", "amount": 10,
-            })).json()
+            paid = (
+                await http.post(
+                    "/simulator/c2b/payments",
+                    json={
+                        "msisdn": WANJIKU,
+                        "shortcode": "600000",
+                        "amount": 10,
+                    },
+                )
+            ).json()
         await asyncio.wait_for(hanging.wait(), 5)
         await first.stop()  # mid-delivery: the confirmation stays due
     finally:

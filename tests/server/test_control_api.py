@@ -22,15 +22,25 @@ async def test_default_handsets(http: httpx.AsyncClient) -> None:
 
 
 async def test_add_and_update_handset(http: httpx.AsyncClient) -> None:
-    created = await http.post("/simulator/handsets", json={"msisdn": "254711111111", "name": "Amina", "pin": "0000", "balance": 12.5})
+    created = await http.post(
+        "/simulator/handsets", json={"msisdn": "254711111111", "name": "Amina", "pin": "0000", "balance": 12.5}
+    )
     assert created.status_code == 201
     assert created.json()["balance"] == 12.5
     again = await http.post("/simulator/handsets", json={"msisdn": "254711111111"})
     assert again.status_code == 409 and "already exists" in again.json()["error"]
-    patched = await http.patch("/simulator/handsets/254711111111", json={"name": "Amina W", "balance": 99, "online": False, "pin": "1111"})
+    patched = await http.patch(
+        "/simulator/handsets/254711111111", json={"name": "Amina W", "balance": 99, "online": False, "pin": "1111"}
+    )
     assert patched.json() | {} == {
-        "msisdn": "254711111111", "name": "Amina W", "pin": "1111", "balance": 99.0, "online": False,
-        "pin_locked": False, "wrong_pins": 0, "live_prompt": None,
+        "msisdn": "254711111111",
+        "name": "Amina W",
+        "pin": "1111",
+        "balance": 99.0,
+        "online": False,
+        "pin_locked": False,
+        "wrong_pins": 0,
+        "live_prompt": None,
     }
     defaults = (await http.post("/simulator/handsets", json={"msisdn": "254122222222"})).json()
     assert defaults["pin"] == "1234" and defaults["balance"] == 10000.0 and defaults["name"]
@@ -41,7 +51,13 @@ async def test_add_and_update_handset(http: httpx.AsyncClient) -> None:
     [
         ("post", "/simulator/handsets", {"msisdn": "0712"}, 400, "msisdn must look like"),
         ("post", "/simulator/handsets", {"name": "x"}, 400, "msisdn is required"),
-        ("post", "/simulator/handsets", {"msisdn": "254711111112", "pin": 1234}, 400, "pin must be a string of 4 digits"),
+        (
+            "post",
+            "/simulator/handsets",
+            {"msisdn": "254711111112", "pin": 1234},
+            400,
+            "pin must be a string of 4 digits",
+        ),
         ("post", "/simulator/handsets", {"msisdn": "254711111112", "balance": "lots"}, 400, "balance must be a number"),
         ("post", "/simulator/handsets", {"msisdn": "254711111112", "balance": -1}, 400, "between 0 and 500000"),
         ("post", "/simulator/handsets", {"msisdn": "254711111112", "colour": "red"}, 400, "unknown field(s) colour"),
@@ -119,8 +135,14 @@ async def test_event_stream(http: httpx.AsyncClient, daraja: Daraja, receiver: C
     await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
     await asyncio.wait_for(listener, 5)
     kinds = [k for k, _ in events]
-    for expected in ("prompt.arrived", "callback_plan.changed", "transaction.settled", "sms.received",
-                     "handset.changed", "callback.attempted"):
+    for expected in (
+        "prompt.arrived",
+        "callback_plan.changed",
+        "transaction.settled",
+        "sms.received",
+        "handset.changed",
+        "callback.attempted",
+    ):
         assert expected in kinds
     assert kinds.index("prompt.arrived") < kinds.index("callback_plan.changed") < kinds.index("transaction.settled")
     assert kinds.index("transaction.settled") < kinds.index("callback.attempted")

@@ -23,7 +23,10 @@ async def _paid(daraja: Daraja, http: httpx.AsyncClient, url: str) -> str:
 
 
 async def test_a_settled_push_owes_one_delivery(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     checkout = await _paid(daraja, http, receiver.url)
     await emulator.simulator.callbacks.wait_idle()
@@ -39,10 +42,15 @@ async def test_a_settled_push_owes_one_delivery(
 
 
 async def test_deliveries_are_listed_by_channel_and_state(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     delivered = await _paid(daraja, http, receiver.url)
-    dropped = (await daraja.push(receiver.url, PhoneNumber=254712345678, PartyA=254712345678)).json()["CheckoutRequestID"]
+    dropped = (await daraja.push(receiver.url, PhoneNumber=254712345678, PartyA=254712345678)).json()[
+        "CheckoutRequestID"
+    ]
     await http.put(f"/simulator/transactions/{dropped}/callback-plan", json={"mode": "drop"})
     await http.post(f"/simulator/transactions/{dropped}/cancel")
     await emulator.simulator.callbacks.wait_idle()
@@ -59,7 +67,10 @@ async def test_deliveries_are_listed_by_channel_and_state(
 
 
 async def test_resend_and_edited_sends_by_delivery_id(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     dead = CallbackReceiver(status=500)
     await dead.start()
@@ -72,7 +83,9 @@ async def test_resend_and_edited_sends_by_delivery_id(
         resent = await http.post(f"/simulator/deliveries/{key}/resend", json={"url": receiver.url})
         assert resent.status_code == 200 and resent.json()["kind"] == "resend"
         assert (await http.get(f"/simulator/deliveries/{key}")).json()["state"] == "delivered"
-        edited = await http.post(f"/simulator/deliveries/{key}/send", json={"body": {"changed": True}, "url": receiver.url})
+        edited = await http.post(
+            f"/simulator/deliveries/{key}/send", json={"body": {"changed": True}, "url": receiver.url}
+        )
         assert edited.status_code == 200 and edited.json()["request_body"] == '{"changed":true}'
         assert [r.raw for r in receiver.received][-1] == b'{"changed":true}'
         attempts = (await http.get(f"/simulator/deliveries/{key}")).json()["attempts"]
@@ -84,7 +97,9 @@ async def test_resend_and_edited_sends_by_delivery_id(
 
 
 async def test_a_forged_callback_is_a_delivery_too(
-    emulator: Emulator, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     forged = (await http.post("/simulator/callbacks/forge", json={"url": receiver.url, "amount": 50})).json()
     key = forged["delivery_id"]
@@ -97,7 +112,10 @@ async def test_a_forged_callback_is_a_delivery_too(
 
 @pytest.mark.parametrize("settings_overrides", [{"callback_plan": {"mode": "delay", "seconds": 30}}])
 async def test_a_delayed_delivery_says_when(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     checkout = await _paid(daraja, http, receiver.url)
     detail = (await http.get(f"/simulator/deliveries/stk_callback:{checkout}")).json()

@@ -34,7 +34,11 @@ async def _push(daraja: Daraja, receiver: CallbackReceiver, **overrides: object)
 
 
 async def test_a_retried_push_is_flagged_within_the_window(
-    emulator: Emulator, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock,
+    emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    clock: ManualClock,
 ) -> None:
     flags = _flags(emulator)
     first = (await _push(daraja, receiver)).json()["CheckoutRequestID"]
@@ -69,7 +73,9 @@ async def test_a_retried_push_is_flagged_within_the_window(
 
 
 async def test_a_double_click_in_one_loop_turn_is_flagged(
-    emulator: Emulator, daraja: Daraja, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
 ) -> None:
     flags = _flags(emulator)
     await daraja.token()
@@ -82,7 +88,11 @@ async def test_a_double_click_in_one_loop_turn_is_flagged(
 
 @pytest.mark.parametrize("settings_overrides", [{"duplicate_push": "reject", "duplicate_window": 10}])
 async def test_reject_answers_409_and_stores_nothing(
-    emulator: Emulator, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock,
+    emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    clock: ManualClock,
 ) -> None:
     first = (await _push(daraja, receiver)).json()["CheckoutRequestID"]
     clock.advance(4)
@@ -100,7 +110,9 @@ async def test_reject_answers_409_and_stores_nothing(
 
 
 @pytest.mark.parametrize("settings_overrides", [{"duplicate_push": "allow"}])
-async def test_allow_says_nothing(emulator: Emulator, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_allow_says_nothing(
+    emulator: Emulator, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     flags = _flags(emulator)
     await _push(daraja, receiver)
     await _push(daraja, receiver)
@@ -109,7 +121,10 @@ async def test_allow_says_nothing(emulator: Emulator, daraja: Daraja, receiver: 
 
 
 async def test_the_setting_changes_at_runtime(
-    emulator: Emulator, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient,
+    emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
 ) -> None:
     changed = await http.patch("/simulator/settings", json={"duplicate_push": "reject", "duplicate_window": 5})
     assert changed.status_code == 200 and changed.json()["duplicate_push"] == "reject"

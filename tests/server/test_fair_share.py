@@ -57,10 +57,12 @@ async def test_an_emulator_with_a_budget_still_answers_every_request_and_callbac
             daraja = Daraja(http)
             await daraja.token()
             # Two pushes per phone: the second finds the phone busy and settles 1001 at once.
-            responses = await asyncio.gather(*(
-                daraja.push(receiver.url, PhoneNumber=254792000000 + n % 25, PartyA=254792000000 + n % 25)
-                for n in range(50)
-            ))
+            responses = await asyncio.gather(
+                *(
+                    daraja.push(receiver.url, PhoneNumber=254792000000 + n % 25, PartyA=254792000000 + n % 25)
+                    for n in range(50)
+                )
+            )
         assert [r.status_code for r in responses] == [200] * 50
         assert len({r.json()["CheckoutRequestID"] for r in responses}) == 50
         callbacks = await receiver.wait_for(25)

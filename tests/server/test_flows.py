@@ -30,7 +30,13 @@ async def _balance(http: httpx.AsyncClient, msisdn: str = PHONE) -> float:
 async def test_ack_shape(daraja: Daraja, receiver: CallbackReceiver) -> None:
     response = await daraja.push(receiver.url)
     ack = response.json()
-    assert list(ack) == ["MerchantRequestID", "CheckoutRequestID", "ResponseCode", "ResponseDescription", "CustomerMessage"]
+    assert list(ack) == [
+        "MerchantRequestID",
+        "CheckoutRequestID",
+        "ResponseCode",
+        "ResponseDescription",
+        "CustomerMessage",
+    ]
     assert ack["ResponseCode"] == "0"
     assert ack["ResponseDescription"] == ack["CustomerMessage"] == "Success. Request accepted for processing"
     # 2026-11-27 18:50:00.000 EAT, then the 9 national digits.
@@ -40,7 +46,9 @@ async def test_ack_shape(daraja: Daraja, receiver: CallbackReceiver) -> None:
     assert "ORDER1" not in response.text  # AccountReference is never echoed
 
 
-async def test_success(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, emulator: Emulator, clock: ManualClock) -> None:
+async def test_success(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, emulator: Emulator, clock: ManualClock
+) -> None:
     before = await _balance(http)
     merchant_before = emulator.simulator.merchant("174379").balance_cents
     checkout = await _push(daraja, receiver, Amount=100)
@@ -94,16 +102,26 @@ async def test_buy_goods_sms(daraja: Daraja, receiver: CallbackReceiver, http: h
 
 
 FAILURES = [
-    ("wrong_pin", lambda http, c: http.post(f"/simulator/transactions/{c}/pin", json={"pin": "9999"}), 2001,
-     "The initiator information is invalid."),
+    (
+        "wrong_pin",
+        lambda http, c: http.post(f"/simulator/transactions/{c}/pin", json={"pin": "9999"}),
+        2001,
+        "The initiator information is invalid.",
+    ),
     ("cancel", lambda http, c: http.post(f"/simulator/transactions/{c}/cancel"), 1032, "Request cancelled by user"),
-    ("timeout_now", lambda http, c: http.post(f"/simulator/transactions/{c}/timeout"), 1037,
-     "DS timeout user cannot be reached"),
+    (
+        "timeout_now",
+        lambda http, c: http.post(f"/simulator/transactions/{c}/timeout"),
+        1037,
+        "DS timeout user cannot be reached",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "act", "code", "desc"), FAILURES, ids=[f[0] for f in FAILURES])
-async def test_failures(name, act, code, desc, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_failures(
+    name, act, code, desc, daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     before = await _balance(http)
     checkout = await _push(daraja, receiver)
     response = await act(http, checkout)
@@ -135,7 +153,9 @@ async def test_prompt_timeout_is_a_setting(daraja: Daraja, receiver: CallbackRec
     assert (await daraja.query(checkout)).json()["ResultCode"] == "1037"
 
 
-async def test_offline_phone_times_out(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_offline_phone_times_out(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     await http.patch(f"/simulator/handsets/{PHONE}", json={"online": False})
     checkout = await _push(daraja, receiver)
     refused = await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})
@@ -157,7 +177,9 @@ async def test_insufficient_funds(daraja: Daraja, receiver: CallbackReceiver, ht
     assert await _balance(http) == 50
 
 
-async def test_wrong_pin_beats_insufficient_funds(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_wrong_pin_beats_insufficient_funds(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     await http.patch(f"/simulator/handsets/{PHONE}", json={"balance": 10})
     checkout = await _push(daraja, receiver, Amount=100)
     await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "0000"})
@@ -174,7 +196,9 @@ async def test_busy_phone_settles_1001(daraja: Daraja, receiver: CallbackReceive
     stk = callback.json["Body"]["stkCallback"]
     assert stk["CheckoutRequestID"] == busy
     assert stk["ResultCode"] == 1001
-    assert stk["ResultDesc"] == "Unable to lock subscriber, a transaction is already in process for the current subscriber"
+    assert (
+        stk["ResultDesc"] == "Unable to lock subscriber, a transaction is already in process for the current subscriber"
+    )
     # The first prompt is untouched and can still be paid.
     assert (await daraja.query(first)).json()["ResultCode"] == "4999"
     await http.post(f"/simulator/transactions/{first}/pin", json={"pin": "1234"})
@@ -198,7 +222,14 @@ async def test_query_before_and_after(daraja: Daraja, receiver: CallbackReceiver
     pending = await daraja.query(checkout)
     assert pending.status_code == 200
     body = pending.json()
-    assert list(body) == ["ResponseCode", "ResponseDescription", "MerchantRequestID", "CheckoutRequestID", "ResultCode", "ResultDesc"]
+    assert list(body) == [
+        "ResponseCode",
+        "ResponseDescription",
+        "MerchantRequestID",
+        "CheckoutRequestID",
+        "ResultCode",
+        "ResultDesc",
+    ]
     assert body["ResponseCode"] == "0"
     assert body["ResponseDescription"] == "The service request has been accepted successsfully"
     assert (body["ResultCode"], body["ResultDesc"]) == ("4999", "The transaction is still under processing")
@@ -216,14 +247,19 @@ async def test_query_pending_legacy(daraja: Daraja, receiver: CallbackReceiver) 
     response = await daraja.query(checkout)
     assert response.status_code == 500
     assert response.json() == {
-        "requestId": checkout, "errorCode": "500.001.1001", "errorMessage": "The transaction is being processed"
+        "requestId": checkout,
+        "errorCode": "500.001.1001",
+        "errorMessage": "The transaction is being processed",
     }
 
 
 async def test_query_errors(daraja: Daraja, receiver: CallbackReceiver) -> None:
     unknown = await daraja.query("ws_CO_01012026000000000700000000")
     assert unknown.status_code == 500
-    assert (unknown.json()["errorCode"], unknown.json()["errorMessage"]) == ("500.001.1001", "The transaction does not exist")
+    assert (unknown.json()["errorCode"], unknown.json()["errorMessage"]) == (
+        "500.001.1001",
+        "The transaction does not exist",
+    )
     wrong = await daraja.query("x", Password="d3Jvbmc=")
     assert (wrong.status_code, wrong.json()["errorMessage"]) == (500, "Wrong credentials")
     missing = await daraja.query("")
@@ -232,7 +268,9 @@ async def test_query_errors(daraja: Daraja, receiver: CallbackReceiver) -> None:
     assert bad_time.json()["errorMessage"] == "Bad Request - Invalid Timestamp"
 
 
-async def test_unknown_number_is_provisioned(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_unknown_number_is_provisioned(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     checkout = await _push(daraja, receiver, PhoneNumber=254799000111, PartyA=254799000111)
     handset = (await http.get("/simulator/handsets/254799000111")).json()
     assert handset["pin"] == "1234" and handset["balance"] == 10000.0
@@ -242,7 +280,9 @@ async def test_unknown_number_is_provisioned(daraja: Daraja, receiver: CallbackR
 
 
 @pytest.mark.parametrize("settings_overrides", [{"unknown_msisdn": "unreachable"}])
-async def test_unknown_number_unreachable(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_unknown_number_unreachable(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     checkout = await _push(daraja, receiver, PhoneNumber=254799000111)
     assert (await http.get("/simulator/handsets/254799000111")).status_code == 404
     assert (await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})).status_code == 409
@@ -250,7 +290,9 @@ async def test_unknown_number_unreachable(daraja: Daraja, receiver: CallbackRece
     assert (await receiver.wait_for(1))[0].json["Body"]["stkCallback"]["ResultCode"] == 1037
 
 
-async def test_settled_is_final(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
+async def test_settled_is_final(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
     checkout = await _push(daraja, receiver)
     await http.post(f"/simulator/transactions/{checkout}/cancel")
     for path, body in (("pin", {"pin": "1234"}), ("cancel", None), ("timeout", None)):
@@ -263,7 +305,9 @@ async def test_settled_is_final(daraja: Daraja, receiver: CallbackReceiver, http
     assert (await daraja.query(checkout)).json()["ResultCode"] == "1032"
 
 
-async def test_many_pushes_same_millisecond_have_unique_ids(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_many_pushes_same_millisecond_have_unique_ids(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     ids = set()
     for _ in range(20):
         ack = (await daraja.push(receiver.url)).json()

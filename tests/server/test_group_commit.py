@@ -21,19 +21,28 @@ from tests.daraja_client import Daraja
 
 def _committed(db: Path, checkout_request_id: str) -> bool:
     with sqlite3.connect(db) as other:
-        row = other.execute(
-            "SELECT 1 FROM transactions WHERE checkout_request_id=?", (checkout_request_id,)
-        ).fetchone()
+        row = other.execute("SELECT 1 FROM transactions WHERE checkout_request_id=?", (checkout_request_id,)).fetchone()
     return row is not None
 
 
 def _txn(number: int, checkout: str | None = None) -> Transaction:
     msisdn = f"2547{number:08d}"
     return Transaction(
-        checkout_request_id=checkout or f"ws_CO_27112026100000000{number:09d}", merchant_request_id=f"m-{number}",
-        msisdn=msisdn, shortcode="174379", merchant_name="Shop", transaction_type="CustomerPayBillOnline",
-        amount=1, party_a=msisdn, party_b="174379", account_reference="A", transaction_desc="D",
-        callback_url="http://127.0.0.1:9/cb", prompt="Pay", created_at=0.0, expires_at=60.0,
+        checkout_request_id=checkout or f"ws_CO_27112026100000000{number:09d}",
+        merchant_request_id=f"m-{number}",
+        msisdn=msisdn,
+        shortcode="174379",
+        merchant_name="Shop",
+        transaction_type="CustomerPayBillOnline",
+        amount=1,
+        party_a=msisdn,
+        party_b="174379",
+        account_reference="A",
+        transaction_desc="D",
+        callback_url="http://127.0.0.1:9/cb",
+        prompt="Pay",
+        created_at=0.0,
+        expires_at=60.0,
     )
 
 
@@ -45,7 +54,10 @@ async def _push(daraja: Daraja, number: int) -> str:
 
 
 async def test_concurrent_pushes_share_commits(
-    emulator: Emulator, daraja: Daraja, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    daraja: Daraja,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await daraja.token()
     store = emulator.simulator.store
@@ -64,7 +76,10 @@ async def test_concurrent_pushes_share_commits(
 
 
 async def test_no_push_is_acknowledged_before_its_commit(
-    emulator: Emulator, daraja: Daraja, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    daraja: Daraja,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Commits are held back: the pushes are taken, yet no merchant hears of them until they land."""
     await daraja.token()
@@ -134,10 +149,12 @@ async def test_closing_commits_the_open_group(tmp_path: Path) -> None:
 async def test_stopping_the_emulator_loses_no_acknowledged_push(emulator: Emulator, db_path: Path) -> None:
     async with httpx.AsyncClient(base_url=emulator.base_url) as http:
         daraja = Daraja(http)
-        responses = await asyncio.gather(*(
-            daraja.push("http://127.0.0.1:9/cb", PhoneNumber=254791000000 + n, PartyA=254791000000 + n)
-            for n in range(10)
-        ))
+        responses = await asyncio.gather(
+            *(
+                daraja.push("http://127.0.0.1:9/cb", PhoneNumber=254791000000 + n, PartyA=254791000000 + n)
+                for n in range(10)
+            )
+        )
     await emulator.stop()
     for response in responses:
         assert _committed(db_path, response.json()["CheckoutRequestID"])

@@ -20,8 +20,11 @@ from tests.receiver import CallbackReceiver
 
 WANJIKU = "254708374149"
 TILL = {"shortcode": "600100", "passkey": "till-passkey", "name": "Mama Mboga", "kind": "till"}
-SANDBOX = {"shortcode": "174379", "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
-           "name": "Daraja-Sandbox"}
+SANDBOX = {
+    "shortcode": "174379",
+    "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+    "name": "Daraja-Sandbox",
+}
 
 
 async def _pay(daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver, **overrides: object) -> dict:
@@ -35,13 +38,22 @@ async def _pay(daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiv
 
 @pytest.mark.parametrize("settings_overrides", [{"merchants": [SANDBOX, TILL]}])
 async def test_a_payment_is_one_posting_from_the_phone_to_the_receiving_account(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     ledger = emulator.simulator.ledger
     before = ledger.in_circulation()
     paybill = await _pay(daraja, http, receiver, Amount=250)
     till = await _pay(
-        daraja, http, receiver, Amount=70, BusinessShortCode=600100, PartyB=600100, TransactionType=BUY_GOODS,
+        daraja,
+        http,
+        receiver,
+        Amount=70,
+        BusinessShortCode=600100,
+        PartyB=600100,
+        TransactionType=BUY_GOODS,
         Password=password("600100", "till-passkey"),
     )
     assert ledger.balance(handset_account(WANJIKU)) == 1_000_000 - 32_000
@@ -53,7 +65,10 @@ async def test_a_payment_is_one_posting_from_the_phone_to_the_receiving_account(
         assert posting[2:7] == (debit, "mpesa", credit, "utility" if credit == "174379" else "merchant", cents)
     merchants = {m["shortcode"]: m for m in (await http.get("/simulator/merchants")).json()["merchants"]}
     assert merchants["174379"]["accounts"] == {
-        "working": 0.0, "utility": 250.0, "charges_paid": 0.0, "organization_settlement": 0.0,
+        "working": 0.0,
+        "utility": 250.0,
+        "charges_paid": 0.0,
+        "organization_settlement": 0.0,
     }
     assert merchants["600100"]["accounts"] == {"merchant": 70.0, "working": 0.0, "charges_paid": 0.0}
     assert merchants["600100"]["balance"] == 70.0
@@ -61,7 +76,8 @@ async def test_a_payment_is_one_posting_from_the_phone_to_the_receiving_account(
 
 
 async def test_a_balance_set_by_hand_comes_from_the_world(
-    emulator: Emulator, http: httpx.AsyncClient,
+    emulator: Emulator,
+    http: httpx.AsyncClient,
 ) -> None:
     ledger = emulator.simulator.ledger
     before = ledger.in_circulation()
@@ -75,7 +91,10 @@ async def test_a_balance_set_by_hand_comes_from_the_world(
 
 
 async def test_the_daily_limit_is_the_ledgers(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     await http.patch(f"/simulator/handsets/{WANJIKU}", json={"balance": 500_000})
     assert (await _pay(daraja, http, receiver, Amount=250_000))["result_code"] == 0

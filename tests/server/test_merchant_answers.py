@@ -57,7 +57,9 @@ def _differ_events(emulator: Emulator) -> list[AnswersDiffer]:
 
 async def _paid_with_copies(daraja: Daraja, http: httpx.AsyncClient, url: str, copies: int = 2) -> str:
     checkout = (await daraja.push(url)).json()["CheckoutRequestID"]
-    plan = await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "duplicate", "copies": copies})
+    plan = await http.put(
+        f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "duplicate", "copies": copies}
+    )
     assert plan.status_code == 200
     assert (await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})).status_code == 200
     return checkout
@@ -72,7 +74,12 @@ async def _paid_with_copies(daraja: Daraja, http: httpx.AsyncClient, url: str, c
     ids=["status", "body"],
 )
 async def test_a_handler_that_answers_a_copy_differently_is_pointed_out(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, shop_url, second, words: str,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    shop_url,
+    second,
+    words: str,
 ) -> None:
     events = _differ_events(emulator)
     checkout = await _paid_with_copies(daraja, http, await shop_url(second))
@@ -92,7 +99,10 @@ async def test_a_handler_that_answers_a_copy_differently_is_pointed_out(
 
 
 async def test_an_idempotent_handler_is_not_flagged(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, receiver: CallbackReceiver,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
 ) -> None:
     events = _differ_events(emulator)
     checkout = await _paid_with_copies(daraja, http, receiver.url, copies=3)
@@ -106,7 +116,10 @@ async def test_an_idempotent_handler_is_not_flagged(
 
 
 async def test_a_resend_is_a_copy_an_edited_send_is_not(
-    emulator: Emulator, daraja: Daraja, http: httpx.AsyncClient, shop_url,
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    shop_url,
 ) -> None:
     url = await shop_url((409, {"error": "seen it"}))
     checkout = (await daraja.push(url)).json()["CheckoutRequestID"]

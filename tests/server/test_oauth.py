@@ -82,7 +82,9 @@ async def test_token_expires_after_its_lifetime(http: httpx.AsyncClient, daraja,
     assert token  # the same token, now expired
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer not-a-real-token", "Basic " + base64.b64encode(b"a:b").decode()])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer not-a-real-token", "Basic " + base64.b64encode(b"a:b").decode()]
+)
 async def test_bad_bearer_tokens(http: httpx.AsyncClient, receiver, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
     for path in ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query"):

@@ -17,12 +17,12 @@ from tests.receiver import CallbackReceiver
 PHONE = "254708374149"
 
 
-
 async def _quiet(emulator: Emulator) -> None:
     """Every delivery started so far has finished (so anything sent has arrived): the moment to
     check that nothing else was sent. Scheduled (delayed, late) ones are not started yet."""
     await emulator.simulator.callbacks.wait_idle()
     assert emulator.simulator.callbacks.in_flight == 0
+
 
 async def _push(daraja: Daraja, receiver: CallbackReceiver, **overrides) -> str:
     response = await daraja.push(receiver.url, **overrides)
@@ -61,7 +61,9 @@ async def test_settle_with_unknown_code(daraja: Daraja, receiver: CallbackReceiv
     assert (await daraja.query(checkout)).json()["ResultCode"] == "4999"
 
 
-async def test_three_wrong_pins_lock_until_unlocked(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_three_wrong_pins_lock_until_unlocked(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     for _ in range(3):
         checkout = await _push(daraja, receiver)
         await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "0000"})
@@ -78,7 +80,9 @@ async def test_three_wrong_pins_lock_until_unlocked(daraja: Daraja, receiver: Ca
     assert (await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": "1234"})).json()["result_code"] == 0
 
 
-async def test_a_right_pin_resets_the_count(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient) -> None:
+async def test_a_right_pin_resets_the_count(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     for pin in ("0000", "0000", "1234", "0000", "0000"):
         checkout = await _push(daraja, receiver)
         await http.post(f"/simulator/transactions/{checkout}/pin", json={"pin": pin})
@@ -87,7 +91,11 @@ async def test_a_right_pin_resets_the_count(daraja: Daraja, receiver: CallbackRe
 
 
 async def test_delayed_callback(
-    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    clock: ManualClock,
+    emulator: Emulator,
 ) -> None:
     checkout = await _push(daraja, receiver)
     plan = await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "delay", "seconds": 30})
@@ -103,7 +111,11 @@ async def test_delayed_callback(
 
 @pytest.mark.parametrize("settings_overrides", [{"late_callback_delay": 600}])
 async def test_late_callback(
-    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    clock: ManualClock,
+    emulator: Emulator,
 ) -> None:
     checkout = await _push(daraja, receiver)
     await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "late"})
@@ -117,7 +129,11 @@ async def test_late_callback(
 
 
 async def test_dropped_callback(
-    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    clock: ManualClock,
+    emulator: Emulator,
 ) -> None:
     checkout = await _push(daraja, receiver)
     await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "drop"})
@@ -132,7 +148,10 @@ async def test_dropped_callback(
 
 
 async def test_duplicate_callbacks(
-    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    emulator: Emulator,
 ) -> None:
     checkout = await _push(daraja, receiver)
     await http.put(f"/simulator/transactions/{checkout}/callback-plan", json={"mode": "duplicate", "copies": 3})
@@ -179,7 +198,9 @@ async def test_resend_edit_and_forge(daraja: Daraja, receiver: CallbackReceiver,
     await receiver.wait_for(3)
     assert receiver.received[2].json["Body"]["stkCallback"]["CallbackMetadata"]["Item"][0]["Value"] == 1
 
-    forged = (await http.post("/simulator/callbacks/forge", json={"url": receiver.url, "result_code": 0, "amount": 500})).json()
+    forged = (
+        await http.post("/simulator/callbacks/forge", json={"url": receiver.url, "result_code": 0, "amount": 500})
+    ).json()
     assert forged["kind"] == "forged" and forged["ok"] is True
     await receiver.wait_for(4)
     stk = receiver.received[3].json["Body"]["stkCallback"]
@@ -208,7 +229,9 @@ async def test_inspector_errors(daraja: Daraja, receiver: CallbackReceiver, http
     assert (await http.post(f"/simulator/transactions/{checkout}/callback/send", json={})).status_code == 400
 
 
-async def test_resend_after_failure_marks_delivered(daraja: Daraja, http: httpx.AsyncClient, emulator: Emulator) -> None:
+async def test_resend_after_failure_marks_delivered(
+    daraja: Daraja, http: httpx.AsyncClient, emulator: Emulator
+) -> None:
     failing = CallbackReceiver(status=500)
     await failing.start()
     try:
@@ -245,7 +268,11 @@ async def test_retries_with_backoff(daraja: Daraja, http: httpx.AsyncClient, emu
 
 
 async def test_unattended_rules_at_runtime(
-    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock, emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    clock: ManualClock,
+    emulator: Emulator,
 ) -> None:
     rules = {
         "mode": "approve",
@@ -292,19 +319,30 @@ async def test_bad_rules_rejected(http: httpx.AsyncClient) -> None:
     assert (await http.get("/simulator/rules")).json()["mode"] == "human"
 
 
-@pytest.mark.parametrize(("msisdn", "code"), [
-    ("254799000000", 0), ("254799000001", 1), ("254799000017", 17), ("254799001001", 1001),
-    ("254799001019", 1019), ("254799001025", 1025), ("254799001032", 1032), ("254799002001", 2001),
-    ("254799002028", 2028), ("254799009999", 9999),
-])
+@pytest.mark.parametrize(
+    ("msisdn", "code"),
+    [
+        ("254799000000", 0),
+        ("254799000001", 1),
+        ("254799000017", 17),
+        ("254799001001", 1001),
+        ("254799001019", 1019),
+        ("254799001025", 1025),
+        ("254799001032", 1032),
+        ("254799002001", 2001),
+        ("254799002028", 2028),
+        ("254799009999", 9999),
+    ],
+)
 async def test_magic_numbers(msisdn: str, code: int, daraja: Daraja, receiver: CallbackReceiver) -> None:
     await _push(daraja, receiver, PhoneNumber=int(msisdn))
     [callback] = await receiver.wait_for(1)
     assert callback.json["Body"]["stkCallback"]["ResultCode"] == code
 
 
-async def test_the_wrong_pin_magic_number_never_locks_the_pin(daraja: Daraja, receiver: CallbackReceiver,
-                                                               http: httpx.AsyncClient) -> None:
+async def test_the_wrong_pin_magic_number_never_locks_the_pin(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient
+) -> None:
     for run in range(1, 5):  # one more than the wrong PINs that lock a handset
         await _push(daraja, receiver, PhoneNumber=254799002001, Amount=run)
         callback = (await receiver.wait_for(run))[run - 1].json["Body"]["stkCallback"]
@@ -314,7 +352,10 @@ async def test_the_wrong_pin_magic_number_never_locks_the_pin(daraja: Daraja, re
 
 
 async def test_magic_number_that_never_answers(
-    daraja: Daraja, receiver: CallbackReceiver, clock: ManualClock, emulator: Emulator,
+    daraja: Daraja,
+    receiver: CallbackReceiver,
+    clock: ManualClock,
+    emulator: Emulator,
 ) -> None:
     await _push(daraja, receiver, PhoneNumber=254799001037)
     await _quiet(emulator)
@@ -324,18 +365,28 @@ async def test_magic_number_that_never_answers(
 
 
 @pytest.mark.parametrize("settings_overrides", [{"unattended": {"mode": "random", "seed": 42}}])
-async def test_random_mode_is_repeatable(daraja: Daraja, receiver: CallbackReceiver, emulator: Emulator, clock: ManualClock) -> None:
+async def test_random_mode_is_repeatable(
+    daraja: Daraja, receiver: CallbackReceiver, emulator: Emulator, clock: ManualClock
+) -> None:
     phones = [254733000000 + n for n in range(12)]
     for phone in phones:
         await _push(daraja, receiver, PhoneNumber=phone)
     await asyncio.sleep(0.2)
     clock.advance(60)
     await receiver.wait_for(len(phones))
-    outcomes = {c.json["Body"]["stkCallback"]["CheckoutRequestID"][-9:]: c.json["Body"]["stkCallback"]["ResultCode"] for c in receiver.received}
+    outcomes = {
+        c.json["Body"]["stkCallback"]["CheckoutRequestID"][-9:]: c.json["Body"]["stkCallback"]["ResultCode"]
+        for c in receiver.received
+    }
     from server.rules import OutcomeRules, Unattended
 
     twin = OutcomeRules(Unattended(mode="random", seed=42))
-    expected = {str(p)[-9:]: {"approve": 0, "wrong_pin": 2001, "cancel": 1032, "timeout": 1037}[twin.decide(str(p), 100).outcome] for p in phones}
+    expected = {
+        str(p)[-9:]: {"approve": 0, "wrong_pin": 2001, "cancel": 1032, "timeout": 1037}[
+            twin.decide(str(p), 100).outcome
+        ]
+        for p in phones
+    }
     assert outcomes == expected
     assert len(set(outcomes.values())) > 1
 
@@ -349,11 +400,19 @@ async def test_revoke_tokens(daraja: Daraja, receiver: CallbackReceiver, http: h
     assert (await daraja.push(receiver.url, PhoneNumber=254712345678)).status_code == 200
 
 
-async def test_runtime_settings(daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock) -> None:
-    changed = await http.patch("/simulator/settings", json={
-        "token_lifetime": 60, "query_pending": "legacy", "result_desc_style": "legacy",
-        "account_reference": "relaxed", "busy_phone": "error",
-    })
+async def test_runtime_settings(
+    daraja: Daraja, receiver: CallbackReceiver, http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    changed = await http.patch(
+        "/simulator/settings",
+        json={
+            "token_lifetime": 60,
+            "query_pending": "legacy",
+            "result_desc_style": "legacy",
+            "account_reference": "relaxed",
+            "busy_phone": "error",
+        },
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["token_lifetime"] == 60
     token = await http.get("/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s"))

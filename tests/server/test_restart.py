@@ -26,7 +26,9 @@ async def test_state_survives_restart(settings: Settings, clock: ManualClock, re
         paid = (await daraja.push(receiver.url, Amount=250)).json()["CheckoutRequestID"]
         await http.post(f"/simulator/transactions/{paid}/pin", json={"pin": "1234"})
         await receiver.wait_for(1)
-        await http.post("/simulator/handsets", json={"msisdn": "254733000001", "name": "New Phone", "pin": "4321", "balance": 77})
+        await http.post(
+            "/simulator/handsets", json={"msisdn": "254733000001", "name": "New Phone", "pin": "4321", "balance": 77}
+        )
         await http.patch("/simulator/handsets/254712345678", json={"online": False, "name": "Renamed"})
         live = (await daraja.push(receiver.url, PhoneNumber=254733000001, Amount=50)).json()["CheckoutRequestID"]
     await first.stop()
@@ -38,8 +40,14 @@ async def test_state_survives_restart(settings: Settings, clock: ManualClock, re
             handsets = {h["msisdn"]: h for h in (await http.get("/simulator/handsets")).json()["handsets"]}
             assert handsets["254708374149"]["balance"] == 10000 - 250
             assert handsets["254733000001"] == {
-                "msisdn": "254733000001", "name": "New Phone", "pin": "4321", "balance": 77.0,
-                "online": True, "pin_locked": False, "wrong_pins": 0, "live_prompt": live,
+                "msisdn": "254733000001",
+                "name": "New Phone",
+                "pin": "4321",
+                "balance": 77.0,
+                "online": True,
+                "pin_locked": False,
+                "wrong_pins": 0,
+                "live_prompt": live,
             }
             assert handsets["254712345678"]["online"] is False
             assert handsets["254712345678"]["name"] == "Renamed"
@@ -88,7 +96,9 @@ async def test_due_callback_is_delivered_after_restart(settings: Settings, clock
         await working.stop()
 
 
-async def test_prompt_expired_while_down_settles_1037(settings: Settings, clock: ManualClock, receiver: CallbackReceiver) -> None:
+async def test_prompt_expired_while_down_settles_1037(
+    settings: Settings, clock: ManualClock, receiver: CallbackReceiver
+) -> None:
     first = await _start(settings, clock, seed=1)
     async with httpx.AsyncClient(base_url=first.base_url) as http:
         checkout = (await Daraja(http).push(receiver.url)).json()["CheckoutRequestID"]

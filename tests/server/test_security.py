@@ -30,8 +30,14 @@ async def test_openapi_document(http: httpx.AsyncClient) -> None:
     document = (await http.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     assert document["info"]["version"] == version("mpesa-handset") == handset.__version__
-    for path in ("/oauth/v1/generate", "/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query",
-                 "/simulator/handsets", "/simulator/transactions/{checkout_id}/pin", "/simulator/reset"):
+    for path in (
+        "/oauth/v1/generate",
+        "/mpesa/stkpush/v1/processrequest",
+        "/mpesa/stkpushquery/v1/query",
+        "/simulator/handsets",
+        "/simulator/transactions/{checkout_id}/pin",
+        "/simulator/reset",
+    ):
         assert path in document["paths"]
 
 

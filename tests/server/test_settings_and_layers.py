@@ -100,8 +100,13 @@ async def test_configured_merchant_till_and_credentials(tmp_path: Path, receiver
             daraja = Daraja(http)
             await daraja.token("ck", "cs")
             response = await daraja.push(
-                receiver.url, BusinessShortCode=600100, Password=password("600100", "shop-passkey"),
-                TransactionType="CustomerBuyGoodsOnline", PartyB=600100, PhoneNumber=254700000001, Amount=70,
+                receiver.url,
+                BusinessShortCode=600100,
+                Password=password("600100", "shop-passkey"),
+                TransactionType="CustomerBuyGoodsOnline",
+                PartyB=600100,
+                PhoneNumber=254700000001,
+                Amount=70,
             )
             assert response.status_code == 200, response.text
             checkout = response.json()["CheckoutRequestID"]

@@ -28,7 +28,8 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "prompt_timeout": ("prompt_timeout = 12.5", "12.5", 12.5),
     "token_lifetime": ("token_lifetime = 60", "60", 60),
     "credentials": (
-        '[[credentials]]\nkey = "k1"\nsecret = "s1"', '[{"key": "k1", "secret": "s1"}]',
+        '[[credentials]]\nkey = "k1"\nsecret = "s1"',
+        '[{"key": "k1", "secret": "s1"}]',
         [{"key": "k1", "secret": "s1"}],
     ),
     "merchants": (
@@ -53,12 +54,14 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "callback_backoff": ("callback_backoff = 0.5", "0.5", 0.5),
     "callback_backoff_cap": ("callback_backoff_cap = 9", "9", 9.0),
     "callback_plan": (
-        'callback_plan = { mode = "delay", seconds = 5 }', '{"mode": "delay", "seconds": 5}',
+        'callback_plan = { mode = "delay", seconds = 5 }',
+        '{"mode": "delay", "seconds": 5}',
         {"mode": "delay", "seconds": 5.0, "copies": 2},
     ),
     "late_callback_delay": ("late_callback_delay = 30", "30", 30.0),
     "unattended": (
-        '[unattended]\nmode = "approve"\nthink_time = 2', '{"mode": "approve", "think_time": 2}',
+        '[unattended]\nmode = "approve"\nthink_time = 2',
+        '{"mode": "approve", "think_time": 2}',
         {"mode": "approve", "think_time": 2.0, "seed": None, "magic_numbers": True, "rules": []},
     ),
     "c2b_validation_timeout": ("c2b_validation_timeout = 2.5", "2.5", 2.5),
@@ -189,7 +192,9 @@ def test_each_flag_beats_the_environment_and_the_file(
 
 def test_nested_variables_merge_with_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "handset.toml"
-    config.write_text('[unattended]\nmode = "approve"\nthink_time = 2\n[[unattended.rules]]\nmsisdn = "254712345678"\noutcome = "cancel"\n')
+    config.write_text(
+        '[unattended]\nmode = "approve"\nthink_time = 2\n[[unattended.rules]]\nmsisdn = "254712345678"\noutcome = "cancel"\n'
+    )
     monkeypatch.setenv("HANDSET_UNATTENDED__THINK_TIME", "5")
     monkeypatch.setenv("HANDSET_CALLBACK_PLAN__MODE", "drop")
     settings = load_settings(config, {"unattended.seed": 3})

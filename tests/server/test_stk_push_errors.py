@@ -64,7 +64,9 @@ CASES: list[tuple[str, Any, tuple[int, str, str]]] = [
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), CASES, ids=[f"{c[0]}={c[1]!r}"[:60] for c in CASES])
-async def test_push_rejections(daraja: Daraja, receiver, field: str, value: Any, expected: tuple[int, str, str]) -> None:
+async def test_push_rejections(
+    daraja: Daraja, receiver, field: str, value: Any, expected: tuple[int, str, str]
+) -> None:
     body = push_body(receiver.url)
     if value is MISSING:
         del body[field]
@@ -112,8 +114,13 @@ async def test_wrong_method_and_unknown_path(http: httpx.AsyncClient) -> None:
     "overrides",
     [
         {},  # numbers as JSON numbers
-        {"BusinessShortCode": "174379", "Amount": "100", "PartyA": "254708374149", "PartyB": "174379",
-         "PhoneNumber": "254708374149"},  # the same as strings
+        {
+            "BusinessShortCode": "174379",
+            "Amount": "100",
+            "PartyA": "254708374149",
+            "PartyB": "174379",
+            "PhoneNumber": "254708374149",
+        },  # the same as strings
         {"Amount": 100.0},
         {"PhoneNumber": 254112345678, "PartyA": 254112345678},  # 2541 numbers
         {"TransactionType": "CustomerBuyGoodsOnline"},

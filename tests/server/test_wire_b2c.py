@@ -18,10 +18,16 @@ from tests.server.wire_kit import MISSING, at, compact, invalid, keys, rejection
 
 # The docs' sample request (D-B2C), key order as printed.
 SAMPLE = {
-    "OriginatorConversationID": "600997_Test_32et3241ed8yu", "InitiatorName": "testapi",
-    "SecurityCredential": "RC6E9WDxXR4b9X2c6z3gp0oC5Th ==", "CommandID": "BusinessPayment",
-    "Amount": "10", "PartyA": "600992", "PartyB": "254705912645", "Remarks": "remarked",
-    "QueueTimeOutURL": "https://mydomain.com/path", "ResultURL": "https://mydomain.com/path",
+    "OriginatorConversationID": "600997_Test_32et3241ed8yu",
+    "InitiatorName": "testapi",
+    "SecurityCredential": "RC6E9WDxXR4b9X2c6z3gp0oC5Th ==",
+    "CommandID": "BusinessPayment",
+    "Amount": "10",
+    "PartyA": "600992",
+    "PartyB": "254705912645",
+    "Remarks": "remarked",
+    "QueueTimeOutURL": "https://mydomain.com/path",
+    "ResultURL": "https://mydomain.com/path",
     "Occassion": "ChristmasPay",
 }
 
@@ -158,9 +164,14 @@ def test_wrong_content_type_error_is_invalid_initiator_name() -> None:
 # --- the Result ---------------------------------------------------------------------------------------
 CONVERSATION = iw.Conversation("6e47-4967-bcb9-74445bede7d2149876", "AG_20260725_0100100306hfuhjt5vaj")
 PAYOUT = B2CPayout(
-    amount=10, receipt="UGP030DS9I", recipient_msisdn="254708374149", recipient_name="John Doe",
-    completed_at=at(2026, 7, 25, 3, 1, 31), utility_balance=Decimal("3020629.44"),
-    working_balance=Decimal("584459.00"), charges_paid_balance=Decimal("-2420.00"),
+    amount=10,
+    receipt="UGP030DS9I",
+    recipient_msisdn="254708374149",
+    recipient_name="John Doe",
+    completed_at=at(2026, 7, 25, 3, 1, 31),
+    utility_balance=Decimal("3020629.44"),
+    working_balance=Decimal("584459.00"),
+    charges_paid_balance=Decimal("-2420.00"),
 )
 
 # R-SCH, 2026-07-25: the raw sandbox body, slashes escaped.
@@ -185,8 +196,16 @@ def test_success_result_matches_the_sandbox_capture_byte_for_byte() -> None:
 
 
 def test_balances_from_the_ledgers_cents() -> None:
-    cents = B2CPayout(10, "UGP030DS9I", "254708374149", "John Doe", at(2026, 7, 25, 3, 1, 31),
-                      from_cents(302062944), from_cents(58445900), from_cents(-242000))
+    cents = B2CPayout(
+        10,
+        "UGP030DS9I",
+        "254708374149",
+        "John Doe",
+        at(2026, 7, 25, 3, 1, 31),
+        from_cents(302062944),
+        from_cents(58445900),
+        from_cents(-242000),
+    )
     assert b2c.render_success(CONVERSATION, cents) == compact(SUCCESS_CAPTURE)
 
 
@@ -211,10 +230,23 @@ def test_completed_time_is_eat() -> None:
 
 
 def test_unregistered_recipient_and_local_public_name() -> None:
-    payout = B2CPayout(500, "UGP030DS9J", "254705912645", "NICHOLAS JOHN SONGOK", at(2026, 7, 25),
-                       Decimal(1), Decimal(2), Decimal(3), recipient_registered=False)
-    params = {p["Key"]: p["Value"] for p in json.loads(b2c.render_success(
-        CONVERSATION, payout, local_public_name=True))["Result"]["ResultParameters"]["ResultParameter"]}
+    payout = B2CPayout(
+        500,
+        "UGP030DS9J",
+        "254705912645",
+        "NICHOLAS JOHN SONGOK",
+        at(2026, 7, 25),
+        Decimal(1),
+        Decimal(2),
+        Decimal(3),
+        recipient_registered=False,
+    )
+    params = {
+        p["Key"]: p["Value"]
+        for p in json.loads(b2c.render_success(CONVERSATION, payout, local_public_name=True))["Result"][
+            "ResultParameters"
+        ]["ResultParameter"]
+    }
     assert params["B2CRecipientIsRegisteredCustomer"] == "N"
     assert params["ReceiverPartyPublicName"] == "0705912645 - NICHOLAS JOHN SONGOK"
 
@@ -222,9 +254,14 @@ def test_unregistered_recipient_and_local_public_name() -> None:
 def test_legacy_parameter_order() -> None:
     items = json.loads(b2c.render_success(CONVERSATION, PAYOUT, legacy_order=True))["Result"]["ResultParameters"]
     assert [item["Key"] for item in items["ResultParameter"]] == [
-        "TransactionAmount", "TransactionReceipt", "B2CRecipientIsRegisteredCustomer",
-        "B2CChargesPaidAccountAvailableFunds", "ReceiverPartyPublicName", "TransactionCompletedDateTime",
-        "B2CUtilityAccountAvailableFunds", "B2CWorkingAccountAvailableFunds",
+        "TransactionAmount",
+        "TransactionReceipt",
+        "B2CRecipientIsRegisteredCustomer",
+        "B2CChargesPaidAccountAvailableFunds",
+        "ReceiverPartyPublicName",
+        "TransactionCompletedDateTime",
+        "B2CUtilityAccountAvailableFunds",
+        "B2CWorkingAccountAvailableFunds",
     ]
 
 
@@ -242,7 +279,12 @@ def test_failures_with_a_receipt_and_without() -> None:
     result = json.loads(text)["Result"]
     assert (result["ResultCode"], result["TransactionID"]) == (2001, "UGC030DL5G")
     assert keys(json.dumps(result)) == [
-        "ResultType", "ResultCode", "ResultDesc", "OriginatorConversationID", "ConversationID", "TransactionID",
+        "ResultType",
+        "ResultCode",
+        "ResultDesc",
+        "OriginatorConversationID",
+        "ConversationID",
+        "TransactionID",
         "ReferenceData",
     ]
 
@@ -254,6 +296,8 @@ def test_render_failure_refuses_success() -> None:
 
 def test_ack_puts_conversation_id_first() -> None:
     ack = iw.render_ack(iw.InitiatorApi.B2C, "600997_Test_32et3241ed8yu", "AG_20260725_0100100306hfuhjt5vaj")
-    assert ack == ('{"ConversationID":"AG_20260725_0100100306hfuhjt5vaj",'
-                   '"OriginatorConversationID":"600997_Test_32et3241ed8yu","ResponseCode":"0",'
-                   '"ResponseDescription":"Accept the service request successfully."}')
+    assert ack == (
+        '{"ConversationID":"AG_20260725_0100100306hfuhjt5vaj",'
+        '"OriginatorConversationID":"600997_Test_32et3241ed8yu","ResponseCode":"0",'
+        '"ResponseDescription":"Accept the service request successfully."}'
+    )

@@ -14,19 +14,28 @@ from server.flows.initiator_wire import AccountLine
 from tests.server.wire_kit import MISSING, at, compact, invalid, rejection, with_field
 
 QUERY = {
-    "Initiator": "testapiuser", "SecurityCredential": "ZmFrZQ==", "CommandID": "AccountBalance",
-    "PartyA": "600000", "IdentifierType": "4", "Remarks": "ok",
-    "QueueTimeOutURL": "http://myservice:8080/queuetimeouturl", "ResultURL": "http://myservice:8080/result",
+    "Initiator": "testapiuser",
+    "SecurityCredential": "ZmFrZQ==",
+    "CommandID": "AccountBalance",
+    "PartyA": "600000",
+    "IdentifierType": "4",
+    "Remarks": "ok",
+    "QueueTimeOutURL": "http://myservice:8080/queuetimeouturl",
+    "ResultURL": "http://myservice:8080/result",
 }
 
 
 def test_sample_query_is_accepted() -> None:
     query = balance.parse_balance(QUERY)
     assert (query.initiator, query.command_id, query.party_a, query.identifier_type) == (
-        "testapiuser", "AccountBalance", "600000", "4"
+        "testapiuser",
+        "AccountBalance",
+        "600000",
+        "4",
     )
     assert (query.queue_timeout_url, query.result_url) == (
-        "http://myservice:8080/queuetimeouturl", "http://myservice:8080/result"
+        "http://myservice:8080/queuetimeouturl",
+        "http://myservice:8080/result",
     )
 
 
@@ -59,9 +68,11 @@ def test_query_rejections(field: str, value: Any, expected: tuple[int, str, str]
 
 # --- the AccountBalance string ------------------------------------------------------------------------
 def test_2021_sandbox_account_balance_string() -> None:
-    real = ("Working Account|KES|1.00|1.00|0.00|0.00&Float Account|KES|0.00|0.00|0.00|0.00&Utility Account|KES|"
-            "11974737.63|11974737.63|0.00|1116744.00&Charges Paid Account|KES|-153780.00|-164505.00|10725.00|0.00&"
-            "Organization Settlement Account|KES|0.00|0.00|0.00|0.00")
+    real = (
+        "Working Account|KES|1.00|1.00|0.00|0.00&Float Account|KES|0.00|0.00|0.00|0.00&Utility Account|KES|"
+        "11974737.63|11974737.63|0.00|1116744.00&Charges Paid Account|KES|-153780.00|-164505.00|10725.00|0.00&"
+        "Organization Settlement Account|KES|0.00|0.00|0.00|0.00"
+    )
     lines = [
         AccountLine(iw.WORKING, Decimal(1)),
         AccountLine(iw.FLOAT, Decimal(0)),
@@ -104,8 +115,10 @@ CAPTURE = """{"Result":{"ResultType":0,"ResultCode":0,"ResultDesc":"The service 
 "ReferenceData":{"ReferenceItem":{"Key":"QueueTimeoutURL","Value":"https://internalapi.safaricom.co.ke/mpesa/abresults/v1/submit"}}}}"""
 
 CONVERSATION = iw.Conversation("8d0a-4cf1-a3f3-ebad341607ad16074", "AG_20260825_010020480ucukatfpxp2")
-FIVE = [AccountLine(name, Decimal(0)) for name in (iw.WORKING, iw.UTILITY, iw.CHARGES_PAID, iw.MERCHANT,
-                                           iw.ORGANIZATION_SETTLEMENT)]
+FIVE = [
+    AccountLine(name, Decimal(0))
+    for name in (iw.WORKING, iw.UTILITY, iw.CHARGES_PAID, iw.MERCHANT, iw.ORGANIZATION_SETTLEMENT)
+]
 PRODUCTION = iw.ResultStyle(escape_slashes=False, internal_base=iw.PRODUCTION_INTERNAL_BASE)
 
 
@@ -130,21 +143,27 @@ def test_failure_result() -> None:
     text = balance.render_failure(CONVERSATION, iw.CREDENTIAL_LOCKED, now=at(2026, 8, 25))
     result = json.loads(text)["Result"]
     assert (result["ResultCode"], result["ResultDesc"], result["TransactionID"]) == (
-        8006, "The security credential is locked.", "UHP0000000"
+        8006,
+        "The security credential is locked.",
+        "UHP0000000",
     )
     assert "ResultParameters" not in result
 
 
 def test_ack_has_no_period() -> None:
     ack = iw.render_ack(iw.InitiatorApi.ACCOUNT_BALANCE, "o", "c")
-    assert ack == ('{"OriginatorConversationID":"o","ConversationID":"c","ResponseCode":"0",'
-                   '"ResponseDescription":"Accept the service request successfully"}')
+    assert ack == (
+        '{"OriginatorConversationID":"o","ConversationID":"c","ResponseCode":"0",'
+        '"ResponseDescription":"Accept the service request successfully"}'
+    )
 
 
 def test_accounts_per_kind_agree_with_the_ledger() -> None:
     # The wire layer may not import the ledger (it sits on the store); the two lists must not drift.
     from server import ledger
 
-    in_ledger = {kind: tuple(ledger.ACCOUNT_NAMES[a] for a in accounts)
-                 for kind, accounts in ledger.ORGANISATION_ACCOUNTS.items()}
+    in_ledger = {
+        kind: tuple(ledger.ACCOUNT_NAMES[a] for a in accounts)
+        for kind, accounts in ledger.ORGANISATION_ACCOUNTS.items()
+    }
     assert in_ledger == balance.ACCOUNTS_BY_KIND

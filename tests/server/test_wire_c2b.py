@@ -14,7 +14,8 @@ from server.flows.jsontext import from_cents
 from tests.server.wire_kit import MISSING, at, compact, invalid, keys, rejection, with_field
 
 REGISTER = {
-    "ShortCode": "600984", "ResponseType": "Completed",
+    "ShortCode": "600984",
+    "ResponseType": "Completed",
     "ConfirmationURL": "https://example.com/c2b/confirmation",
     "ValidationURL": "https://example.com/c2b/validation",
 }
@@ -65,8 +66,9 @@ REGISTER_ERRORS: list[tuple[str, Any, tuple[int, str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), REGISTER_ERRORS,
-                         ids=[f"{c[0]}={c[1]!r}"[:60] for c in REGISTER_ERRORS])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"), REGISTER_ERRORS, ids=[f"{c[0]}={c[1]!r}"[:60] for c in REGISTER_ERRORS]
+)
 def test_register_rejections(field: str, value: Any, expected: tuple[int, str, str]) -> None:
     assert rejection(c2b.parse_register_url, with_field(REGISTER, field, value)) == expected
 
@@ -85,7 +87,9 @@ def test_other_words_pass_by_default_and_fail_when_strict() -> None:
     body = {**REGISTER, "ValidationURL": "https://abc.ngrok.io/validation"}
     assert c2b.parse_register_url(body).validation_url == "https://abc.ngrok.io/validation"
     assert rejection(c2b.parse_register_url, body, strict_words=True) == (
-        400, "400.003.02", "Bad Request - Invalid ValidationURL - URL has the word NGROK"
+        400,
+        "400.003.02",
+        "Bad Request - Invalid ValidationURL - URL has the word NGROK",
     )
     execute = {**REGISTER, "ConfirmationURL": "https://example.com/execute"}
     assert rejection(c2b.parse_register_url, execute, strict_words=True)[2].endswith("URL has the word EXEC")
@@ -107,8 +111,10 @@ def test_register_ack_v1_as_the_docs_sample() -> None:
 
 def test_register_ack_v2_says_success_in_sentence_case() -> None:
     ack = c2b.render_register_ack(2, "6e86-45dd-91ac-fd5d4178ab523408729")
-    assert ack == ('{"OriginatorCoversationID":"6e86-45dd-91ac-fd5d4178ab523408729",'
-                   '"ResponseCode":"0","ResponseDescription":"Success"}')
+    assert ack == (
+        '{"OriginatorCoversationID":"6e86-45dd-91ac-fd5d4178ab523408729",'
+        '"ResponseCode":"0","ResponseDescription":"Success"}'
+    )
 
 
 def test_register_ack_bare_2026_form() -> None:
@@ -118,29 +124,41 @@ def test_register_ack_bare_2026_form() -> None:
 def test_duplicate_registration_errors() -> None:
     notification = c2b.duplicate_registration_error("600998")
     assert (notification.status, notification.code, notification.message) == (
-        500, "500.003.1001", "Duplicate notification info, SP ID is 107078, correlator is 600998"
+        500,
+        "500.003.1001",
+        "Duplicate notification info, SP ID is 107078, correlator is 600998",
     )
     registered = c2b.duplicate_registration_error("600998", form="registered")
     assert (registered.status, registered.code, registered.message) == (
-        500, "500.003.1001", "Urls are already registered."
+        500,
+        "500.003.1001",
+        "Urls are already registered.",
     )
 
 
 # --- simulate (§11) ----------------------------------------------------------------------------------
-SIMULATE = {"ShortCode": 600984, "CommandID": "CustomerPayBillOnline", "Amount": 1,
-            "Msisdn": 254708374149, "BillRefNumber": "Test Ref"}
+SIMULATE = {
+    "ShortCode": 600984,
+    "CommandID": "CustomerPayBillOnline",
+    "Amount": 1,
+    "Msisdn": 254708374149,
+    "BillRefNumber": "Test Ref",
+}
 
 
 def test_simulate_sample_is_accepted() -> None:
     request = c2b.parse_simulate(SIMULATE)
     assert (request.short_code, request.command_id, request.amount, request.msisdn, request.bill_ref_number) == (
-        "600984", "CustomerPayBillOnline", 1, "254708374149", "Test Ref"
+        "600984",
+        "CustomerPayBillOnline",
+        1,
+        "254708374149",
+        "Test Ref",
     )
 
 
 def test_simulate_numbers_as_strings_and_command_id_with_a_space() -> None:
-    body = {"ShortCode": "600984", "Command ID": "CustomerBuyGoodsOnline", "Amount": "10",
-            "Msisdn": "254708374149"}
+    body = {"ShortCode": "600984", "Command ID": "CustomerBuyGoodsOnline", "Amount": "10", "Msisdn": "254708374149"}
     request = c2b.parse_simulate(body)
     assert (request.command_id, request.amount, request.bill_ref_number) == ("CustomerBuyGoodsOnline", 10, "")
 
@@ -171,8 +189,9 @@ SIMULATE_ERRORS: list[tuple[str, Any, tuple[int, str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), SIMULATE_ERRORS,
-                         ids=[f"{c[0]}={c[1]!r}"[:60] for c in SIMULATE_ERRORS])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"), SIMULATE_ERRORS, ids=[f"{c[0]}={c[1]!r}"[:60] for c in SIMULATE_ERRORS]
+)
 def test_simulate_rejections(field: str, value: Any, expected: tuple[int, str, str]) -> None:
     assert rejection(c2b.parse_simulate, with_field(SIMULATE, field, value)) == expected
 
@@ -195,8 +214,14 @@ def test_simulate_ack_as_the_docs_sample() -> None:
 
 # --- validation and confirmation bodies (§10.2, §10.3) ---------------------------------------------
 FRAPPE = C2BPayment(
-    trans_id="SB62A1SVRK", trans_time=at(2024, 2, 6, 17, 52, 4), amount=Decimal(1), business_short_code="4130669",
-    msisdn="254712345845", first_name="Peter", bill_ref_number="peter", org_account_balance=Decimal("161.00"),
+    trans_id="SB62A1SVRK",
+    trans_time=at(2024, 2, 6, 17, 52, 4),
+    amount=Decimal(1),
+    business_short_code="4130669",
+    msisdn="254712345845",
+    first_name="Peter",
+    bill_ref_number="peter",
+    org_account_balance=Decimal("161.00"),
 )
 
 
@@ -217,13 +242,15 @@ def test_validation_has_an_empty_balance_and_only_strings() -> None:
 
 def test_confirmation_needs_the_balance_after() -> None:
     with pytest.raises(ValueError):
-        c2b.render_confirmation(C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John"),
-                                registration_version=2)
+        c2b.render_confirmation(
+            C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John"), registration_version=2
+        )
 
 
 def test_amount_and_balance_texts() -> None:
-    payment = C2BPayment("SB62A1SVRK", 0.0, Decimal("10.5"), "600984", "254708374149", "John",
-                         org_account_balance=from_cents(16500))
+    payment = C2BPayment(
+        "SB62A1SVRK", 0.0, Decimal("10.5"), "600984", "254708374149", "John", org_account_balance=from_cents(16500)
+    )
     body = json.loads(c2b.render_confirmation(payment, registration_version=2))
     assert (body["TransAmount"], body["OrgAccountBalance"]) == ("10.50", "165.00")
 
@@ -247,29 +274,59 @@ def test_msisdn_by_registration_version(msisdn: str, version: Literal[1, 2], sty
 
 
 def test_names_omitted_by_default_and_optional() -> None:
-    payment = C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John", middle_name="J",
-                         last_name="Doe", org_account_balance=Decimal(1))
+    payment = C2BPayment(
+        "SB62A1SVRK",
+        0.0,
+        Decimal(1),
+        "600984",
+        "254708374149",
+        "John",
+        middle_name="J",
+        last_name="Doe",
+        org_account_balance=Decimal(1),
+    )
     default = json.loads(c2b.render_confirmation(payment, registration_version=2))
     assert list(default)[-1] == "FirstName" and default["FirstName"] == "JOHN"
     empty = json.loads(c2b.render_confirmation(payment, registration_version=2, style=C2BStyle(names="empty")))
     assert list(empty)[-3:] == ["FirstName", "MiddleName", "LastName"]
     assert (empty["MiddleName"], empty["LastName"]) == ("", "")
-    full = json.loads(c2b.render_confirmation(
-        payment, registration_version=1, style=C2BStyle(names="full", upper_names=False)))
+    full = json.loads(
+        c2b.render_confirmation(payment, registration_version=1, style=C2BStyle(names="full", upper_names=False))
+    )
     assert (full["FirstName"], full["MiddleName"], full["LastName"]) == ("John", "J", "Doe")
 
 
 def test_key_order_is_the_spec_table() -> None:
     body = c2b.render_confirmation(FRAPPE, registration_version=2, style=C2BStyle(names="empty"))
     assert keys(body) == [
-        "TransactionType", "TransID", "TransTime", "TransAmount", "BusinessShortCode", "BillRefNumber",
-        "InvoiceNumber", "OrgAccountBalance", "ThirdPartyTransID", "MSISDN", "FirstName", "MiddleName", "LastName",
+        "TransactionType",
+        "TransID",
+        "TransTime",
+        "TransAmount",
+        "BusinessShortCode",
+        "BillRefNumber",
+        "InvoiceNumber",
+        "OrgAccountBalance",
+        "ThirdPartyTransID",
+        "MSISDN",
+        "FirstName",
+        "MiddleName",
+        "LastName",
     ]
 
 
 def test_slashes_plain_by_default_escaped_on_request() -> None:
-    payment = C2BPayment("SB62A1SVRK", 0.0, Decimal(1), "600984", "254708374149", "John", bill_ref_number="INV/7",
-                         third_party_trans_id="tp-1", org_account_balance=Decimal(1))
+    payment = C2BPayment(
+        "SB62A1SVRK",
+        0.0,
+        Decimal(1),
+        "600984",
+        "254708374149",
+        "John",
+        bill_ref_number="INV/7",
+        third_party_trans_id="tp-1",
+        org_account_balance=Decimal(1),
+    )
     assert '"BillRefNumber":"INV/7"' in c2b.render_confirmation(payment, registration_version=2)
     escaped = c2b.render_confirmation(payment, registration_version=2, style=C2BStyle(escape_slashes=True))
     assert '"BillRefNumber":"INV\\/7"' in escaped
@@ -313,8 +370,7 @@ ANSWERS: list[tuple[int | None, Any, Verdict, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("status", "body", "verdict", "code"), ANSWERS,
-                         ids=[f"{a[0]}-{a[1]!r}"[:50] for a in ANSWERS])
+@pytest.mark.parametrize(("status", "body", "verdict", "code"), ANSWERS, ids=[f"{a[0]}-{a[1]!r}"[:50] for a in ANSWERS])
 def test_validation_answers(status: int | None, body: Any, verdict: Verdict, code: str | None) -> None:
     answer = c2b.parse_validation_answer(status, body)
     assert (answer.verdict, answer.result_code) == (verdict, code)
@@ -327,8 +383,9 @@ def test_reject_reason_names_the_code_meaning() -> None:
 
 
 def test_third_party_trans_id_is_kept_for_the_confirmation() -> None:
-    answer = c2b.parse_validation_answer(200, '{"ResultCode": "0", "ResultDesc": "Accepted", '
-                                              '"ThirdPartyTransID": "1234567890"}')
+    answer = c2b.parse_validation_answer(
+        200, '{"ResultCode": "0", "ResultDesc": "Accepted", "ThirdPartyTransID": "1234567890"}'
+    )
     assert answer.third_party_trans_id == "1234567890"
     assert c2b.parse_validation_answer(200, '{"ResultCode": 0, "ThirdPartyTransID": 42}').third_party_trans_id == "42"
     assert c2b.parse_validation_answer(200, '{"ResultCode": 0, "ThirdPartyTransID": [1]}').third_party_trans_id == ""

@@ -23,16 +23,25 @@ from server.flows.status import wire as status
 from tests.server import test_wire_b2c, test_wire_balance, test_wire_c2b, test_wire_reversal, test_wire_status
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(10**40), max_value=10**40),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-    st.text(alphabet="0123456789", min_size=1, max_size=40), st.just("x" * 100_000),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.text(alphabet="0123456789", min_size=1, max_size=40),
+    st.just("x" * 100_000),
 )
-_values = st.recursive(_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)), max_leaves=6)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=6,
+)
 
 
 def _bodies(sample: dict[str, Any]) -> st.SearchStrategy[Any]:
     """The sample with each field kept, dropped or replaced, plus stray keys; or not an object at all."""
+
     def build(choices: list[tuple[int, Any]], extra: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
         for (key, value), (how, other) in zip(sample.items(), choices, strict=True):
@@ -43,8 +52,11 @@ def _bodies(sample: dict[str, Any]) -> st.SearchStrategy[Any]:
         return {**body, **extra}
 
     per_field = st.tuples(st.integers(0, 2), _values)
-    mutated = st.builds(build, st.lists(per_field, min_size=len(sample), max_size=len(sample)),
-                        st.dictionaries(st.text(max_size=12), _values, max_size=2))
+    mutated = st.builds(
+        build,
+        st.lists(per_field, min_size=len(sample), max_size=len(sample)),
+        st.dictionaries(st.text(max_size=12), _values, max_size=2),
+    )
     return st.one_of(mutated, _values)
 
 
@@ -74,9 +86,12 @@ def test_parsers_answer_a_model_or_a_daraja_error(data: st.DataObject) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(status_code=st.one_of(st.none(), st.integers(100, 599)),
-       body=st.one_of(st.none(), st.binary(max_size=200), st.text(max_size=200),
-                      _values.map(lambda v: json.dumps(v, allow_nan=True))))
+@given(
+    status_code=st.one_of(st.none(), st.integers(100, 599)),
+    body=st.one_of(
+        st.none(), st.binary(max_size=200), st.text(max_size=200), _values.map(lambda v: json.dumps(v, allow_nan=True))
+    ),
+)
 def test_validation_answers_never_raise(status_code: int | None, body: Any) -> None:
     answer = c2b.parse_validation_answer(status_code, body)
     assert answer.reason

@@ -48,39 +48,59 @@ def test_ack_key_order_and_text_per_api(api: InitiatorApi, first: str, descripti
 
 
 def test_ack_key_order_can_be_forced_either_way() -> None:
-    assert keys(iw.render_ack(InitiatorApi.B2C, OCID, CID, conversation_id_first=False))[0] == "OriginatorConversationID"
+    assert (
+        keys(iw.render_ack(InitiatorApi.B2C, OCID, CID, conversation_id_first=False))[0] == "OriginatorConversationID"
+    )
     assert keys(iw.render_ack(InitiatorApi.REVERSAL, OCID, CID, conversation_id_first=True))[0] == "ConversationID"
 
 
 def test_duplicate_originator_envelope() -> None:
     assert (iw.DUPLICATE_ORIGINATOR.status, iw.DUPLICATE_ORIGINATOR.code, iw.DUPLICATE_ORIGINATOR.message) == (
-        500, "500.002.1001", "Duplicate OriginatorConversationID."
+        500,
+        "500.002.1001",
+        "Duplicate OriginatorConversationID.",
     )
 
 
 def test_401_token_form_echoes_the_token() -> None:
     error = iw.invalid_access_token_401("abc123")
-    assert (error.status, error.code, error.message) == (401, "401.002.01", "Error Occurred - Invalid Access Token - abc123")
+    assert (error.status, error.code, error.message) == (
+        401,
+        "401.002.01",
+        "Error Occurred - Invalid Access Token - abc123",
+    )
 
 
 # --- the Result envelope (§8.4) ------------------------------------------------------------------
 def _failure(code: int | str, style: iw.ResultStyle = iw.DEFAULT_STYLE) -> str:
     return iw.render_result(
-        iw.Conversation(OCID, CID), code=code, transaction_id="UGP0000000", parameters=None,
-        reference=iw.queue_timeout_reference(iw.B2C_RESULTS, style), style=style,
+        iw.Conversation(OCID, CID),
+        code=code,
+        transaction_id="UGP0000000",
+        parameters=None,
+        reference=iw.queue_timeout_reference(iw.B2C_RESULTS, style),
+        style=style,
     )
 
 
 def test_result_envelope_key_order_and_types() -> None:
     text = iw.render_result(
-        iw.Conversation(OCID, CID), code=0, transaction_id="UGP030DS9I",
+        iw.Conversation(OCID, CID),
+        code=0,
+        transaction_id="UGP030DS9I",
         parameters=[iw.Param("A", 1), iw.Param("B", "x"), iw.Param("C", Decimal("2.5")), iw.Param("D")],
         reference=iw.queue_timeout_reference(iw.B2C_RESULTS),
     )
     result = json.loads(text)["Result"]
     assert list(result) == [
-        "ResultType", "ResultCode", "ResultDesc", "OriginatorConversationID", "ConversationID", "TransactionID",
-        "ResultParameters", "ReferenceData",
+        "ResultType",
+        "ResultCode",
+        "ResultDesc",
+        "OriginatorConversationID",
+        "ConversationID",
+        "TransactionID",
+        "ResultParameters",
+        "ReferenceData",
     ]
     assert result["ResultType"] == 0 and result["ResultCode"] == 0
     assert '{"Key":"C","Value":2.50}' in text  # money: two decimals, a number
@@ -121,11 +141,21 @@ def test_slashes_escaped_by_default_and_plain_on_request() -> None:
 @pytest.mark.parametrize(
     ("service", "base", "url"),
     [
-        (iw.B2C_RESULTS, iw.SANDBOX_INTERNAL_BASE, "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit"),
-        (iw.ACCOUNT_BALANCE_RESULTS, iw.PRODUCTION_INTERNAL_BASE,
-         "https://internalapi.safaricom.co.ke/mpesa/abresults/v1/submit"),
-        (iw.REVERSAL_RESULTS, iw.PRODUCTION_INTERNAL_BASE_HTTP,
-         "http://internalapi.safaricom.co.ke/mpesa/reversalresults/v1/submit"),
+        (
+            iw.B2C_RESULTS,
+            iw.SANDBOX_INTERNAL_BASE,
+            "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit",
+        ),
+        (
+            iw.ACCOUNT_BALANCE_RESULTS,
+            iw.PRODUCTION_INTERNAL_BASE,
+            "https://internalapi.safaricom.co.ke/mpesa/abresults/v1/submit",
+        ),
+        (
+            iw.REVERSAL_RESULTS,
+            iw.PRODUCTION_INTERNAL_BASE_HTTP,
+            "http://internalapi.safaricom.co.ke/mpesa/reversalresults/v1/submit",
+        ),
     ],
 )
 def test_queue_timeout_reference_is_darajas_own_url(service: str, base: str, url: str) -> None:
@@ -135,11 +165,15 @@ def test_queue_timeout_reference_is_darajas_own_url(service: str, base: str, url
 
 def test_reference_sequence_is_written_as_an_array() -> None:
     text = iw.render_result(
-        iw.Conversation(OCID, CID), code=0, transaction_id="X", parameters=None,
+        iw.Conversation(OCID, CID),
+        code=0,
+        transaction_id="X",
+        parameters=None,
         reference=[iw.Param("BillReferenceNumber", "19008"), iw.Param("Occassion")],
     )
     assert json.loads(text)["Result"]["ReferenceData"]["ReferenceItem"] == [
-        {"Key": "BillReferenceNumber", "Value": "19008"}, {"Key": "Occassion"},
+        {"Key": "BillReferenceNumber", "Value": "19008"},
+        {"Key": "Occassion"},
     ]
 
 
@@ -184,8 +218,12 @@ def test_the_table_has_nothing_the_spec_lacks() -> None:
 def test_result_uses_the_table_text_unless_told_otherwise() -> None:
     assert json.loads(_failure(8006))["Result"]["ResultDesc"] == "The security credential is locked."
     custom = iw.render_result(
-        iw.Conversation(OCID, CID), code=1, transaction_id="X", parameters=None,
-        reference=iw.Param("QueueTimeoutURL", "u"), desc="Queue timed out",
+        iw.Conversation(OCID, CID),
+        code=1,
+        transaction_id="X",
+        parameters=None,
+        reference=iw.Param("QueueTimeoutURL", "u"),
+        desc="Queue timed out",
     )
     assert json.loads(custom)["Result"]["ResultDesc"] == "Queue timed out"
 
@@ -221,11 +259,18 @@ def test_receipt_prefix_matches_the_receipts_the_generator_makes() -> None:
 
 # --- QueueTimeOutURL body (§8.5) -------------------------------------------------------------------
 def test_queue_timeout_echo_keeps_the_request_as_sent() -> None:
-    request = {"InitiatorName": "testapi", "Amount": 10, "PartyB": "254708374149",
-               "QueueTimeOutURL": "https://m.example/q", "OriginatorConversationID": "x-1"}
+    request = {
+        "InitiatorName": "testapi",
+        "Amount": 10,
+        "PartyB": "254708374149",
+        "QueueTimeOutURL": "https://m.example/q",
+        "OriginatorConversationID": "x-1",
+    }
     echo = iw.render_queue_timeout_echo(request)
-    assert echo == ('{"InitiatorName":"testapi","Amount":10,"PartyB":"254708374149",'
-                    '"QueueTimeOutURL":"https:\\/\\/m.example\\/q","OriginatorConversationID":"x-1"}')
+    assert echo == (
+        '{"InitiatorName":"testapi","Amount":10,"PartyB":"254708374149",'
+        '"QueueTimeOutURL":"https:\\/\\/m.example\\/q","OriginatorConversationID":"x-1"}'
+    )
     assert json.loads(iw.render_queue_timeout_echo(request, escape_slashes=False)) == request
     assert "\\/" not in iw.render_queue_timeout_echo(request, escape_slashes=False)
 
@@ -249,16 +294,23 @@ def test_account_line_fields() -> None:
 @pytest.mark.parametrize(
     ("amount", "text"),
     [
-        (Decimal(1), "1.00"), (Decimal("3020629.44"), "3020629.44"), (Decimal(584459), "584459.00"),
-        (Decimal("-2420"), "-2420.00"), (Decimal("-0"), "0.00"), (Decimal("0.001"), "0.00"),
-        (Decimal("1E+3"), "1000.00"), (Decimal(0), "0.00"),
+        (Decimal(1), "1.00"),
+        (Decimal("3020629.44"), "3020629.44"),
+        (Decimal(584459), "584459.00"),
+        (Decimal("-2420"), "-2420.00"),
+        (Decimal("-0"), "0.00"),
+        (Decimal("0.001"), "0.00"),
+        (Decimal("1E+3"), "1000.00"),
+        (Decimal(0), "0.00"),
     ],
 )
 def test_money_text(amount: Decimal, text: str) -> None:
     assert jsontext.money_text(amount) == text
 
 
-@pytest.mark.parametrize(("cents", "text"), [(302062944, "3020629.44"), (-242000, "-2420.00"), (5, "0.05"), (0, "0.00")])
+@pytest.mark.parametrize(
+    ("cents", "text"), [(302062944, "3020629.44"), (-242000, "-2420.00"), (5, "0.05"), (0, "0.00")]
+)
 def test_from_cents(cents: int, text: str) -> None:
     assert jsontext.money_text(jsontext.from_cents(cents)) == text
 
@@ -359,14 +411,55 @@ def test_request_models_document_their_wire_keys_in_check_order() -> None:
     expected: dict[type[WireRequest], list[str]] = {
         RegisterUrlRequest: ["ShortCode", "ResponseType", "ValidationURL", "ConfirmationURL"],
         SimulateRequest: ["ShortCode", "CommandID", "Amount", "Msisdn", "BillRefNumber"],
-        B2CRequest: ["OriginatorConversationID", "InitiatorName", "SecurityCredential", "CommandID", "Amount",
-                     "PartyA", "PartyB", "Remarks", "QueueTimeOutURL", "ResultURL", "Occassion"],
-        StatusRequest: ["Initiator", "SecurityCredential", "CommandID", "TransactionID", "OriginalConversationID",
-                        "PartyA", "IdentifierType", "ResultURL", "QueueTimeOutURL", "Remarks", "Occasion"],
-        BalanceRequest: ["Initiator", "SecurityCredential", "CommandID", "PartyA", "IdentifierType", "Remarks",
-                         "QueueTimeOutURL", "ResultURL"],
-        ReversalRequest: ["Initiator", "SecurityCredential", "CommandID", "TransactionID", "Amount", "ReceiverParty",
-                          "RecieverIdentifierType", "ResultURL", "QueueTimeOutURL", "Remarks", "Occasion"],
+        B2CRequest: [
+            "OriginatorConversationID",
+            "InitiatorName",
+            "SecurityCredential",
+            "CommandID",
+            "Amount",
+            "PartyA",
+            "PartyB",
+            "Remarks",
+            "QueueTimeOutURL",
+            "ResultURL",
+            "Occassion",
+        ],
+        StatusRequest: [
+            "Initiator",
+            "SecurityCredential",
+            "CommandID",
+            "TransactionID",
+            "OriginalConversationID",
+            "PartyA",
+            "IdentifierType",
+            "ResultURL",
+            "QueueTimeOutURL",
+            "Remarks",
+            "Occasion",
+        ],
+        BalanceRequest: [
+            "Initiator",
+            "SecurityCredential",
+            "CommandID",
+            "PartyA",
+            "IdentifierType",
+            "Remarks",
+            "QueueTimeOutURL",
+            "ResultURL",
+        ],
+        ReversalRequest: [
+            "Initiator",
+            "SecurityCredential",
+            "CommandID",
+            "TransactionID",
+            "Amount",
+            "ReceiverParty",
+            "RecieverIdentifierType",
+            "ResultURL",
+            "QueueTimeOutURL",
+            "Remarks",
+            "Occasion",
+        ],
     }
     for model, wire_keys in expected.items():
         assert list(model.model_json_schema(by_alias=True)["properties"]) == wire_keys, model.__name__
@@ -374,8 +467,14 @@ def test_request_models_document_their_wire_keys_in_check_order() -> None:
 
 @pytest.mark.parametrize(
     ("credential", "ok"),
-    [("ZmFrZQ==", True), ("ZmFr\nZQ==", True), ("ZmFr ZQ==", True), ("Safaricom123!!", False), ("   ", False),
-     ("RC6E9WDxXR4b9X2c6z3gp0oC5Th ==", False)],  # the last: the docs' placeholder, not base64
+    [
+        ("ZmFrZQ==", True),
+        ("ZmFr\nZQ==", True),
+        ("ZmFr ZQ==", True),
+        ("Safaricom123!!", False),
+        ("   ", False),
+        ("RC6E9WDxXR4b9X2c6z3gp0oC5Th ==", False),
+    ],  # the last: the docs' placeholder, not base64
 )
 def test_credential_is_base64(credential: str, ok: bool) -> None:
     assert iw.credential_is_base64(credential) is ok

@@ -15,17 +15,26 @@ from tests.server.wire_kit import MISSING, at, compact, invalid, rejection, with
 
 # The docs' sample request (D-REV).
 REQUEST = {
-    "Initiator": "apiop37", "SecurityCredential": "ZmFrZQ==", "CommandID": "TransactionReversal",
-    "TransactionID": "PDU91HIVIT", "Amount": "200", "ReceiverParty": "603021",
-    "RecieverIdentifierType": "11", "ResultURL": "https://mydomain.com/reversal/result",
-    "QueueTimeOutURL": "https://mydomain.com/reversal/queue", "Remarks": "Payment reversal",
+    "Initiator": "apiop37",
+    "SecurityCredential": "ZmFrZQ==",
+    "CommandID": "TransactionReversal",
+    "TransactionID": "PDU91HIVIT",
+    "Amount": "200",
+    "ReceiverParty": "603021",
+    "RecieverIdentifierType": "11",
+    "ResultURL": "https://mydomain.com/reversal/result",
+    "QueueTimeOutURL": "https://mydomain.com/reversal/queue",
+    "Remarks": "Payment reversal",
 }
 
 
 def test_sample_request_is_accepted() -> None:
     request = reversal.parse_reversal(REQUEST)
     assert (request.transaction_id, request.amount, request.receiver_party, request.reciever_identifier_type) == (
-        "PDU91HIVIT", 200, "603021", "11"
+        "PDU91HIVIT",
+        200,
+        "603021",
+        "11",
     )
     assert request.occasion is None
 
@@ -33,7 +42,9 @@ def test_sample_request_is_accepted() -> None:
 def test_the_correct_spelling_is_refused_as_observed() -> None:
     body = {**with_field(REQUEST, "RecieverIdentifierType", MISSING), "ReceiverIdentifierType": "11"}
     assert rejection(reversal.parse_reversal, body) == (
-        400, "400.002.02", "Bad Request - Invalid RecieverIdentifierType"
+        400,
+        "400.002.02",
+        "Bad Request - Invalid RecieverIdentifierType",
     )
 
 
@@ -89,7 +100,10 @@ SAMPLE = """{"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The ser
 
 CONVERSATION = iw.Conversation("dad6-4c34-8787-c8cb963a496d1268232", "AG_20211114_201018edbbf9f1582eaa")
 DONE = Reversed(
-    receipt="SKE52PAWR9", original_receipt="SKC82PACB8", amount=Decimal(1), completed_at=at(2021, 11, 14, 13, 27, 11),
+    receipt="SKE52PAWR9",
+    original_receipt="SKC82PACB8",
+    amount=Decimal(1),
+    completed_at=at(2021, 11, 14, 13, 27, 11),
     debit_account=iw.AccountLine(iw.UTILITY, Decimal("7722179.62")),
     credit_party_public_name="254705912645 - NICHOLAS JOHN SONGOK",
     debit_party_public_name="600992 - Safaricom Daraja 992",
@@ -108,11 +122,14 @@ def test_success_result_escapes_slashes_by_default() -> None:
 @pytest.mark.parametrize("codes_as_strings", [False, True])
 def test_unknown_original_receipt(codes_as_strings: bool) -> None:
     style = iw.ResultStyle(codes_as_strings=codes_as_strings)
-    text = reversal.render_failure(CONVERSATION, iw.ORIGINAL_INVALID, iw.no_transaction_id(at(2024, 11, 14)),
-                                   style=style)
+    text = reversal.render_failure(
+        CONVERSATION, iw.ORIGINAL_INVALID, iw.no_transaction_id(at(2024, 11, 14)), style=style
+    )
     result = json.loads(text)["Result"]
     assert (result["ResultCode"], result["ResultDesc"], result["TransactionID"]) == (
-        "R000002", "The OriginalTransactionID is invalid.", "SKE0000000"
+        "R000002",
+        "The OriginalTransactionID is invalid.",
+        "SKE0000000",
     )
     assert "ResultParameters" not in result
     assert '"ResultCode":"R000002"' in text

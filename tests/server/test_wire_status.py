@@ -15,17 +15,26 @@ from server.flows.status.wire import QueriedTransaction
 from tests.server.wire_kit import MISSING, at, compact, invalid, rejection, with_field
 
 QUERY = {
-    "Initiator": "testapiuser", "SecurityCredential": "ZmFrZQ==", "CommandID": "TransactionStatusQuery",
-    "TransactionID": "NEF61H8J60", "OriginalConversationID": "7071-4170-a0e5-8345632bad442144258",
-    "PartyA": "600782", "IdentifierType": "4", "ResultURL": "https://merchant.example/result",
-    "QueueTimeOutURL": "https://merchant.example/timeout", "Remarks": "OK", "Occasion": "OK",
+    "Initiator": "testapiuser",
+    "SecurityCredential": "ZmFrZQ==",
+    "CommandID": "TransactionStatusQuery",
+    "TransactionID": "NEF61H8J60",
+    "OriginalConversationID": "7071-4170-a0e5-8345632bad442144258",
+    "PartyA": "600782",
+    "IdentifierType": "4",
+    "ResultURL": "https://merchant.example/result",
+    "QueueTimeOutURL": "https://merchant.example/timeout",
+    "Remarks": "OK",
+    "Occasion": "OK",
 }
 
 
 def test_sample_query_is_accepted() -> None:
     query = status.parse_status(QUERY)
     assert (query.initiator, query.command_id, query.transaction_id) == (
-        "testapiuser", "TransactionStatusQuery", "NEF61H8J60"
+        "testapiuser",
+        "TransactionStatusQuery",
+        "NEF61H8J60",
     )
     assert query.original_conversation_id == "7071-4170-a0e5-8345632bad442144258"
     assert (query.party_a, query.identifier_type, query.remarks, query.occasion) == ("600782", "4", "OK", "OK")
@@ -36,7 +45,8 @@ def test_by_receipt_only_or_by_conversation_only() -> None:
     assert (by_receipt.transaction_id, by_receipt.original_conversation_id) == ("NEF61H8J60", None)
     by_conversation = status.parse_status(with_field(QUERY, "TransactionID", ""))
     assert (by_conversation.transaction_id, by_conversation.original_conversation_id) == (
-        None, "7071-4170-a0e5-8345632bad442144258"
+        None,
+        "7071-4170-a0e5-8345632bad442144258",
     )
 
 
@@ -111,15 +121,22 @@ QUERIED = QueriedTransaction(
     credit_party_name=status.party_name("4130669", "KERICHO COUNTY KAPKATET DISTRICT HOSPITAL" + " " * 20),
     originator_conversation_id="3fec-4d4e-8899-f6343499627422355256",
     conversation_id="AG_20240206_2070311589e691000924",
-    initiated_at=at(2024, 2, 6, 14, 36, 45), finalised_at=at(2024, 2, 6, 14, 36, 45),
-    amount=Decimal(1), receipt="SB659DEI29", reason_type=status.PAY_UTILITY_WITH_OD, debit_account_type=status.CUSTOMER_ACCOUNT,
+    initiated_at=at(2024, 2, 6, 14, 36, 45),
+    finalised_at=at(2024, 2, 6, 14, 36, 45),
+    amount=Decimal(1),
+    receipt="SB659DEI29",
+    reason_type=status.PAY_UTILITY_WITH_OD,
+    debit_account_type=status.CUSTOMER_ACCOUNT,
 )
 CONVERSATION = iw.Conversation("8aec-4878-bb2e-835d301b747563942456", "AG_20240206_202018931e291815db5d")
 
 
 def test_success_result_matches_the_production_capture_byte_for_byte() -> None:
     text = status.render_success(
-        CONVERSATION, QUERIED, now=at(2024, 2, 6, 14, 37), occasion="Payment of invoice for services rendered",
+        CONVERSATION,
+        QUERIED,
+        now=at(2024, 2, 6, 14, 37),
+        occasion="Payment of invoice for services rendered",
     )
     assert text == compact(CAPTURE)
 
@@ -131,17 +148,24 @@ def test_reference_item_without_an_occasion_has_no_value() -> None:
 
 def test_string_values_option_writes_times_and_amount_as_strings() -> None:
     queried = replace(QUERIED, amount=Decimal("300"))
-    items = json.loads(status.render_success(CONVERSATION, queried, now=at(2024, 2, 6), occasion=None,
-                                             string_values=True))["Result"]["ResultParameters"]["ResultParameter"]
+    items = json.loads(
+        status.render_success(CONVERSATION, queried, now=at(2024, 2, 6), occasion=None, string_values=True)
+    )["Result"]["ResultParameters"]["ResultParameter"]
     values = {item["Key"]: item.get("Value") for item in items}
     assert (values["InitiatedTime"], values["FinalisedTime"], values["Amount"]) == (
-        "20240206143645", "20240206143645", "300"
+        "20240206143645",
+        "20240206143645",
+        "300",
     )
 
 
 def test_b2c_transaction_carries_debit_party_charges() -> None:
-    queried = replace(QUERIED, charges=status.b2c_fee(Decimal("22.4")), reason_type=status.B2C_PAYMENT,
-                      debit_account_type=status.UTILITY_ACCOUNT)
+    queried = replace(
+        QUERIED,
+        charges=status.b2c_fee(Decimal("22.4")),
+        reason_type=status.B2C_PAYMENT,
+        debit_account_type=status.UTILITY_ACCOUNT,
+    )
     text = status.render_success(CONVERSATION, queried, now=at(2024, 2, 6), occasion=None)
     assert '{"Key":"DebitPartyCharges","Value":"Fee For B2C Payment|KES|22.40"}' in text
     assert "CreditPartyCharges" not in text

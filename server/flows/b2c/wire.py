@@ -148,7 +148,8 @@ def parse_b2c(
     off, it gets the usual ``Bad Request - Invalid ResultURL``.
     """
     return checks.parse(
-        B2CRequest, payload,
+        B2CRequest,
+        payload,
         context={"version": 3 if pochi else version, "pochi": pochi},
         errors={"ResultURL": INVALID_RESULT_URL} if result_url_quirk else None,
     )
@@ -198,8 +199,9 @@ def result_parameters(payout: B2CPayout, *, legacy_order: bool = False, local_pu
     """The 8 success parameters, in the 2024-2026 order, or with ``legacy_order`` the 2019/2020 one (§12)."""
     amount = Param("TransactionAmount", payout.amount)
     receipt = Param("TransactionReceipt", payout.receipt)
-    name = Param("ReceiverPartyPublicName", public_name(payout.recipient_msisdn, payout.recipient_name,
-                                                        local=local_public_name))
+    name = Param(
+        "ReceiverPartyPublicName", public_name(payout.recipient_msisdn, payout.recipient_name, local=local_public_name)
+    )
     completed = Param("TransactionCompletedDateTime", completed_time(payout.completed_at))
     utility = Param("B2CUtilityAccountAvailableFunds", money(payout.utility_balance))
     working = Param("B2CWorkingAccountAvailableFunds", money(payout.working_balance))
@@ -220,9 +222,12 @@ def render_success(
 ) -> str:
     """The Result of a completed payment: ResultCode 0, the receipt as TransactionID, 8 parameters."""
     return render_result(
-        conversation, code=0, transaction_id=payout.receipt,
+        conversation,
+        code=0,
+        transaction_id=payout.receipt,
         parameters=result_parameters(payout, legacy_order=legacy_order, local_public_name=local_public_name),
-        reference=queue_timeout_reference(B2C_RESULTS, style), style=style,
+        reference=queue_timeout_reference(B2C_RESULTS, style),
+        style=style,
     )
 
 
@@ -237,6 +242,10 @@ def render_failure(
     if code in (0, "0"):
         raise ValueError("render_failure is for failures; a success is render_success")
     return render_result(
-        conversation, code=code, transaction_id=transaction_id, parameters=None,
-        reference=queue_timeout_reference(B2C_RESULTS, style), style=style,
+        conversation,
+        code=code,
+        transaction_id=transaction_id,
+        parameters=None,
+        reference=queue_timeout_reference(B2C_RESULTS, style),
+        style=style,
     )

@@ -126,9 +126,12 @@ def render_success(
 ) -> str:
     """The Result of a balance query; ``now`` is the completion time and dates the TransactionID."""
     return render_result(
-        conversation, code=0, transaction_id=no_transaction_id(now),
+        conversation,
+        code=0,
+        transaction_id=no_transaction_id(now),
         parameters=result_parameters(lines, completed_at=now, action_type=action_type),
-        reference=queue_timeout_reference(ACCOUNT_BALANCE_RESULTS, style), style=style,
+        reference=queue_timeout_reference(ACCOUNT_BALANCE_RESULTS, style),
+        style=style,
     )
 
 
@@ -139,6 +142,10 @@ def render_failure(
     if code in (0, "0"):
         raise ValueError("render_failure is for failures; a success is render_success")
     return render_result(
-        conversation, code=code, transaction_id=no_transaction_id(now), parameters=None,
-        reference=queue_timeout_reference(ACCOUNT_BALANCE_RESULTS, style), style=style,
+        conversation,
+        code=code,
+        transaction_id=no_transaction_id(now),
+        parameters=None,
+        reference=queue_timeout_reference(ACCOUNT_BALANCE_RESULTS, style),
+        style=style,
     )

@@ -92,16 +92,22 @@ class C2B:
         if request.short_code in self._registrations and sim.settings.c2b_register == "production":
             raise WireError(
                 wire.duplicate_registration_error(request.short_code),
-                f"URLs for {request.short_code} are registered already (c2b_register is \"production\")",
+                f'URLs for {request.short_code} are registered already (c2b_register is "production")',
             )
         registration = C2BRegistration(
-            request.short_code, version, request.response_type, request.confirmation_url, request.validation_url,
+            request.short_code,
+            version,
+            request.response_type,
+            request.confirmation_url,
+            request.validation_url,
             sim.clock.now(),
         )
         sim.store.save_registration(registration)
         self._registrations[registration.shortcode] = registration
         return wire.render_register_ack(
-            version, sim.ids.register_originator_id(version), bare=sim.settings.c2b_register_ack == "bare",
+            version,
+            sim.ids.register_originator_id(version),
+            bare=sim.settings.c2b_register_ack == "bare",
         )
 
     def registration(self, shortcode: str) -> C2BRegistration | None:
@@ -111,7 +117,11 @@ class C2B:
         return sorted(self._registrations.values(), key=lambda r: r.shortcode)
 
     def payments(
-        self, msisdn: str | None = None, shortcode: str | None = None, limit: int = 100, offset: int = 0,
+        self,
+        msisdn: str | None = None,
+        shortcode: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[C2BPaymentRecord]:
         """C2B payments, newest first (STK payments are transactions, not listed here)."""
         return self._sim.store.c2b_payments(msisdn, shortcode, limit, offset)
@@ -122,16 +132,28 @@ class C2B:
         if self._sim.merchant(request.short_code) is None:
             raise unknown_shortcode(request.short_code)
         calls = self._sim.settings.c2b_simulate == "any" or request.msisdn == SANDBOX_PAYER
-        task = asyncio.get_running_loop().create_task(self.pay(
-            request.msisdn, request.short_code, request.amount, request.bill_ref_number, request.command_id,
-            via="simulate", call_merchant=calls,
-        ))
+        task = asyncio.get_running_loop().create_task(
+            self.pay(
+                request.msisdn,
+                request.short_code,
+                request.amount,
+                request.bill_ref_number,
+                request.command_id,
+                via="simulate",
+                call_merchant=calls,
+            )
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return wire.render_simulate_ack(self._sim.ids.originator_conversation_id())
 
     async def customer_pays(
-        self, msisdn: object, shortcode: object, amount: object, account: object = "", command_id: object = None,
+        self,
+        msisdn: object,
+        shortcode: object,
+        amount: object,
+        account: object = "",
+        command_id: object = None,
     ) -> C2BPaymentRecord:
         """A customer pays a paybill or till from the control API (later, the phone's menu): the values
         are checked first (InvalidInput, NotFound), then the payment runs as any other."""
@@ -151,8 +173,14 @@ class C2B:
         return await self.pay(msisdn, merchant.shortcode, amount, account, str(command), via="control")
 
     async def pay(
-        self, msisdn: str, shortcode: str, amount: int, bill_ref: str = "", command_id: str = PAYBILL,
-        via: str = "control", call_merchant: bool = True,
+        self,
+        msisdn: str,
+        shortcode: str,
+        amount: int,
+        bill_ref: str = "",
+        command_id: str = PAYBILL,
+        via: str = "control",
+        call_merchant: bool = True,
     ) -> C2BPaymentRecord:
         """A customer pays ``amount`` KES to ``shortcode``: checks, validation, money, SMS, confirmation."""
         sim = self._sim
@@ -161,8 +189,9 @@ class C2B:
             raise NotFound(f"no organisation with shortcode {shortcode}")
         now = sim.clock.now()
         trans_id = self._new_receipt(now)
-        record = C2BPaymentRecord(trans_id, shortcode, msisdn, amount, bill_ref, command_id, C2B_COMPLETED, "", via,
-                                  "", now)
+        record = C2BPaymentRecord(
+            trans_id, shortcode, msisdn, amount, bill_ref, command_id, C2B_COMPLETED, "", via, "", now
+        )
         handset = sim.handset(msisdn) or sim.provision(msisdn)
         if handset is None:
             return self._settle(record, C2B_FAILED, f"{msisdn} is not an M-PESA customer here (unknown_msisdn)")
@@ -176,8 +205,10 @@ class C2B:
             answer = await self._validate(payment, registration)
             record.third_party_trans_id = answer.third_party_trans_id
             if not answer.completes(registration.response_type):
-                why = answer.reason if answer.verdict is not wire.Verdict.NO_ANSWER else (
-                    f"{answer.reason}; the registered ResponseType is Cancelled"
+                why = (
+                    answer.reason
+                    if answer.verdict is not wire.Verdict.NO_ANSWER
+                    else (f"{answer.reason}; the registered ResponseType is Cancelled")
                 )
                 return self._settle(record, C2B_REJECTED, why)
             # The world may have moved while the merchant thought: check the money again.
@@ -196,9 +227,15 @@ class C2B:
         first, _, rest = name.partition(" ")
         middle, _, last = rest.rpartition(" ")
         return wire.C2BPayment(
-            trans_id=record.trans_id, trans_time=record.created_at, amount=Decimal(record.amount),
-            business_short_code=record.shortcode, msisdn=record.msisdn, first_name=first,
-            middle_name=middle, last_name=last, bill_ref_number=record.bill_ref,
+            trans_id=record.trans_id,
+            trans_time=record.created_at,
+            amount=Decimal(record.amount),
+            business_short_code=record.shortcode,
+            msisdn=record.msisdn,
+            first_name=first,
+            middle_name=middle,
+            last_name=last,
+            bill_ref_number=record.bill_ref,
             transaction_type=wire.transaction_type_for(record.command_id),
             third_party_trans_id=record.third_party_trans_id,
         )
@@ -212,16 +249,30 @@ class C2B:
         sim = self._sim
         version: Literal[1, 2] = 2 if registration.version == 2 else 1
         body = wire.render_validation(payment, registration_version=version, style=self._style())
-        call = Delivery(delivery_id(C2B_VALIDATION, payment.trans_id), registration.validation_url, body,
-                        state="failed", created_at=sim.clock.now())
+        call = Delivery(
+            delivery_id(C2B_VALIDATION, payment.trans_id),
+            registration.validation_url,
+            body,
+            state="failed",
+            created_at=sim.clock.now(),
+        )
         sim.store.save_delivery(call)
         attempt = await sim.callbacks.send_now(
-            call.id, call.url, body, "callback", mark_delivered=True, timeout=sim.settings.c2b_validation_timeout,
+            call.id,
+            call.url,
+            body,
+            "callback",
+            mark_delivered=True,
+            timeout=sim.settings.c2b_validation_timeout,
         )
         return wire.parse_validation_answer(attempt.status, attempt.response_body)
 
     def _complete(
-        self, record: C2BPaymentRecord, merchant: Merchant, name: str, registration: C2BRegistration | None,
+        self,
+        record: C2BPaymentRecord,
+        merchant: Merchant,
+        name: str,
+        registration: C2BRegistration | None,
     ) -> C2BPaymentRecord:
         sim = self._sim
         now = sim.clock.now()
@@ -232,16 +283,32 @@ class C2B:
                 with sim.store.atomic():
                     record.status, record.reason = C2B_COMPLETED, "paid"
                     sim.store.add_c2b_payment(record)
-                    sim.ledger.pay(handset_account(record.msisdn), credit, record.amount * 100, now, record.trans_id,
-                                   "c2b payment")
-                    message = sim.store.add_message(record.msisdn, MPESA_SENDER, confirmation_sms(
-                        record.trans_id, record.amount, merchant.name, record.bill_ref, record.command_id, now,
-                        sim.ledger.current(handset_account(record.msisdn)),
-                        sim.ledger.remaining_today(record.msisdn, now),
-                    ), now)
+                    sim.ledger.pay(
+                        handset_account(record.msisdn), credit, record.amount * 100, now, record.trans_id, "c2b payment"
+                    )
+                    message = sim.store.add_message(
+                        record.msisdn,
+                        MPESA_SENDER,
+                        confirmation_sms(
+                            record.trans_id,
+                            record.amount,
+                            merchant.name,
+                            record.bill_ref,
+                            record.command_id,
+                            now,
+                            sim.ledger.current(handset_account(record.msisdn)),
+                            sim.ledger.remaining_today(record.msisdn, now),
+                        ),
+                        now,
+                    )
                     if registration is not None and registration.confirmation_url:
                         confirmation = self._confirmation(
-                            record, name, merchant, registration, sim.ledger.current(credit), now,
+                            record,
+                            name,
+                            merchant,
+                            registration,
+                            sim.ledger.current(credit),
+                            now,
                         )
                         sim.store.save_delivery(confirmation)
                 break
@@ -254,16 +321,24 @@ class C2B:
         return record
 
     def _confirmation(
-        self, record: C2BPaymentRecord, name: str, merchant: Merchant, registration: C2BRegistration,
-        balance_after_cents: int, now: float,
+        self,
+        record: C2BPaymentRecord,
+        name: str,
+        merchant: Merchant,
+        registration: C2BRegistration,
+        balance_after_cents: int,
+        now: float,
     ) -> Delivery:
         version: Literal[1, 2] = 2 if registration.version == 2 else 1
         payment = self._payment(record, name, merchant)
         body = wire.render_confirmation(
-            _with_balance(payment, balance_after_cents), registration_version=version, style=self._style(),
+            _with_balance(payment, balance_after_cents),
+            registration_version=version,
+            style=self._style(),
         )
-        return Delivery(delivery_id(C2B_CONFIRMATION, record.trans_id), registration.confirmation_url, body,
-                        created_at=now)
+        return Delivery(
+            delivery_id(C2B_CONFIRMATION, record.trans_id), registration.confirmation_url, body, created_at=now
+        )
 
     def _settle(self, record: C2BPaymentRecord, status: str, reason: str) -> C2BPaymentRecord:
         """A payment that did not go through: kept, with why, and announced."""
@@ -279,14 +354,25 @@ class C2B:
         return record
 
     # --- an STK payment into a paybill is a C2B payment too (§10.1) ----------------------------
-    def stk_confirmation(self, txn: Transaction, merchant: Merchant, name: str, balance_after_cents: int) -> Delivery | None:
+    def stk_confirmation(
+        self, txn: Transaction, merchant: Merchant, name: str, balance_after_cents: int
+    ) -> Delivery | None:
         """The confirmation an STK payment into a paybill with a ConfirmationURL also fires."""
         registration = self._registrations.get(merchant.shortcode)
         if not self._sim.settings.stk_c2b_confirmation or registration is None or not registration.confirmation_url:
             return None
         record = C2BPaymentRecord(
-            txn.receipt or "", merchant.shortcode, txn.msisdn, txn.amount, txn.account_reference,
-            txn.transaction_type, C2B_COMPLETED, "paid", "stk", "", txn.settled_at or txn.created_at,
+            txn.receipt or "",
+            merchant.shortcode,
+            txn.msisdn,
+            txn.amount,
+            txn.account_reference,
+            txn.transaction_type,
+            C2B_COMPLETED,
+            "paid",
+            "stk",
+            "",
+            txn.settled_at or txn.created_at,
         )
         return self._confirmation(record, name, merchant, registration, balance_after_cents, record.created_at)
 

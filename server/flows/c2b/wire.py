@@ -105,9 +105,7 @@ def parse_register_url(payload: Any, *, strict_words: bool = False, https_only: 
     ``strict_words`` also refuses the docs' other words (§9 "strict", inferred); ``https_only``
     refuses http URLs as production does (§9: the sandbox allows http).
     """
-    return checks.parse(
-        RegisterUrlRequest, payload, context={"strict_words": strict_words, "https_only": https_only}
-    )
+    return checks.parse(RegisterUrlRequest, payload, context={"strict_words": strict_words, "https_only": https_only})
 
 
 class _Ack(BaseModel):
@@ -295,9 +293,7 @@ def _render(payment: C2BPayment, balance: str, version: Literal[1, 2], style: C2
     return jsontext.dumps(body, escape_slashes=style.escape_slashes)
 
 
-def render_validation(
-    payment: C2BPayment, *, registration_version: Literal[1, 2], style: C2BStyle = C2BStyle()
-) -> str:
+def render_validation(payment: C2BPayment, *, registration_version: Literal[1, 2], style: C2BStyle = C2BStyle()) -> str:
     """The body POSTed to the ValidationURL: every value a string, ``OrgAccountBalance`` empty (§10.2)."""
     return _render(payment, "", registration_version, style)
 
@@ -307,7 +303,9 @@ def render_confirmation(
 ) -> str:
     """The body POSTed to the ConfirmationURL, with the balance after the payment (§10.2)."""
     if payment.org_account_balance is None:
-        raise ValueError("a confirmation carries the shortcode's balance after the payment: org_account_balance is None")
+        raise ValueError(
+            "a confirmation carries the shortcode's balance after the payment: org_account_balance is None"
+        )
     return _render(payment, jsontext.money_text(payment.org_account_balance), registration_version, style)
 
 
@@ -380,13 +378,17 @@ def parse_validation_answer(status: int | None, body: bytes | str | None) -> Val
     # 0 or "0" only: not 0.0, not false (equal to 0 in Python), not "00".
     accepted = (isinstance(code, int) and not isinstance(code, bool) and code == 0) or code == "0"
     if accepted:
-        return ValidationAnswer(Verdict.ACCEPT, "the merchant accepted the payment", code_text, desc_text,
-                                third_party_text)
+        return ValidationAnswer(
+            Verdict.ACCEPT, "the merchant accepted the payment", code_text, desc_text, third_party_text
+        )
     meaning = VALIDATION_REJECT_CODES.get(code) if isinstance(code, str) else None
     why = f" ({meaning})" if meaning else ""
     return ValidationAnswer(
-        Verdict.REJECT, f"the merchant rejected the payment with ResultCode {code_text[:_SHOWN]}{why}",
-        code_text, desc_text, third_party_text,
+        Verdict.REJECT,
+        f"the merchant rejected the payment with ResultCode {code_text[:_SHOWN]}{why}",
+        code_text,
+        desc_text,
+        third_party_text,
     )
 
 

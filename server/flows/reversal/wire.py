@@ -141,8 +141,12 @@ def result_parameters(done: Reversed) -> list[Param]:
 def render_success(conversation: Conversation, done: Reversed, *, style: ResultStyle = DEFAULT_STYLE) -> str:
     """The Result of a completed reversal: its new receipt as TransactionID."""
     return render_result(
-        conversation, code=0, transaction_id=done.receipt, parameters=result_parameters(done),
-        reference=queue_timeout_reference(REVERSAL_RESULTS, style), style=style,
+        conversation,
+        code=0,
+        transaction_id=done.receipt,
+        parameters=result_parameters(done),
+        reference=queue_timeout_reference(REVERSAL_RESULTS, style),
+        style=style,
     )
 
 
@@ -153,6 +157,10 @@ def render_failure(
     if code in (0, "0"):
         raise ValueError("render_failure is for failures; a success is render_success")
     return render_result(
-        conversation, code=code, transaction_id=transaction_id, parameters=None,
-        reference=queue_timeout_reference(REVERSAL_RESULTS, style), style=style,
+        conversation,
+        code=code,
+        transaction_id=transaction_id,
+        parameters=None,
+        reference=queue_timeout_reference(REVERSAL_RESULTS, style),
+        style=style,
     )

@@ -84,7 +84,9 @@ class StatusRequest(InitiatorRequest):
         # A shortcode, or an MSISDN with IdentifierType 1 (some clients query that way).
         code = checks.digits(value, "PartyA")
         if not (_SHORTCODE.fullmatch(code) or _MSISDN.fullmatch(code)):
-            raise ValueError(f"PartyA must be a shortcode of 5 to 7 digits or an MSISDN like 2547XXXXXXXX, got {code!r}")
+            raise ValueError(
+                f"PartyA must be a shortcode of 5 to 7 digits or an MSISDN like 2547XXXXXXXX, got {code!r}"
+            )
         return code
 
     @field_validator("identifier_type", mode="before")
@@ -206,9 +208,12 @@ def render_success(
 ) -> str:
     """The Result of a query that found its transaction. ``now`` dates the zero-padded TransactionID."""
     return render_result(
-        conversation, code=0, transaction_id=no_transaction_id(now),
+        conversation,
+        code=0,
+        transaction_id=no_transaction_id(now),
         parameters=result_parameters(queried, string_values=string_values),
-        reference=occasion_reference(occasion), style=style,
+        reference=occasion_reference(occasion),
+        style=style,
     )
 
 
@@ -224,8 +229,12 @@ def render_failure(
     if code in (0, "0"):
         raise ValueError("render_failure is for failures; a success is render_success")
     return render_result(
-        conversation, code=code, transaction_id=no_transaction_id(now), parameters=None,
-        reference=occasion_reference(occasion), style=style,
+        conversation,
+        code=code,
+        transaction_id=no_transaction_id(now),
+        parameters=None,
+        reference=occasion_reference(occasion),
+        style=style,
     )
 
 
