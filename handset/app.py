@@ -33,6 +33,7 @@ from textual.widgets.tabbed_content import ContentTabs
 from server import heap
 from server.clock import Clock
 from server.errors import EngineError
+from server.events import AnswersDiffer, C2BPaymentSettled, DuplicatePushFlagged
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
 from server.models import Message as InboxMessage
@@ -46,7 +47,10 @@ from .texts import ksh, ksh_whole, plan_words, settled_plan_note
 from .throttle import Throttle
 from .widgets.activity import (
     ActivityLog,
+    answers_entry,
+    c2b_entry,
     callback_entry,
+    duplicate_entry,
     history_divider,
     log_entry,
     request_entry,
@@ -154,6 +158,7 @@ class HandsetApp(App[None]):
             EngineBridge.RequestHandled: self.log_request,
             EngineBridge.CallbackAttempted: self.log_callback,
             EngineBridge.StateReset: self.rebuild_phones,
+            EngineBridge.Noticed: self.log_notice,
         }
 
     @property
@@ -552,6 +557,22 @@ class HandsetApp(App[None]):
             for screen in self.screen_stack:
                 if isinstance(screen, inspector.CallbackInspectorScreen):
                     screen.add_attempt(message.attempt)
+
+    def log_notice(self, message: EngineBridge.Noticed) -> None:
+        event = message.event
+        if isinstance(event, DuplicatePushFlagged):
+            self.activity.add(duplicate_entry(event))
+        elif isinstance(event, AnswersDiffer):
+            self.activity.add(answers_entry(event))
+            self.notify(
+                "\n".join(event.differences), title="The merchant answered a copy differently", severity="warning"
+            )
+        elif isinstance(event, C2BPaymentSettled):
+            payment = event.payment
+            merchant, handset = self.simulator.merchant(payment.shortcode), self.simulator.handset(payment.msisdn)
+            self.activity.add(
+                c2b_entry(payment, merchant.name if merchant else None, handset.name if handset else None)
+            )
 
     @on(EngineBridge.LogRecorded)
     def log_record(self, message: EngineBridge.LogRecorded) -> None:

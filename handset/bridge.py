@@ -85,6 +85,13 @@ class EngineBridge:
             super().__init__()
             self.request = request
 
+    class Noticed(Message):
+        """Something the engine points out: a possible double submit, answers that differ, a C2B payment."""
+
+        def __init__(self, event: engine.Event) -> None:
+            super().__init__()
+            self.event = event
+
     class StateReset(Message):
         """The engine went back to its configured defaults."""
 
@@ -158,6 +165,8 @@ class EngineBridge:
             return cls.RequestHandled(event)
         if isinstance(event, engine.StateReset):
             return cls.StateReset()
+        if isinstance(event, (engine.DuplicatePushFlagged, engine.AnswersDiffer, engine.C2BPaymentSettled)):
+            return cls.Noticed(event)
         return None
 
 

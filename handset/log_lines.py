@@ -9,11 +9,29 @@ from pathlib import Path
 
 from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
-from server.events import CallbackAttempted, Event, EventBus, RequestHandled, TransactionSettled
+from server.events import (
+    AnswersDiffer,
+    C2BPaymentSettled,
+    CallbackAttempted,
+    DuplicatePushFlagged,
+    Event,
+    EventBus,
+    RequestHandled,
+    TransactionSettled,
+    duplicate_words,
+)
 
 from .texts import ksh_whole, settled_plan_note
 
-_LOGGED = (RequestHandled, CallbackAttempted, TransactionSettled)
+_LOGGED = (
+    RequestHandled,
+    CallbackAttempted,
+    TransactionSettled,
+    DuplicatePushFlagged,
+    AnswersDiffer,
+    C2BPaymentSettled,
+)
+_CHANNEL_WORDS = {"stk_callback": "callback", "c2b_validation": "validation", "c2b_confirmation": "confirmation"}
 
 
 def _hms(at: float) -> str:
@@ -26,7 +44,7 @@ def _hms_of(second: int) -> str:
 
 
 def log_line(event: Event) -> str | None:
-    """One console line per request and per callback attempt."""
+    """One console line per request, settlement, delivery attempt and notice."""
     if not isinstance(event, _LOGGED):
         return None
     clock = _hms(event.at)
@@ -42,7 +60,8 @@ def log_line(event: Event) -> str | None:
     if isinstance(event, CallbackAttempted):
         a = event.attempt
         outcome = f"{a.status}" if a.ok else f"FAILED {a.error}"
-        return f"{clock}  callback #{a.attempt} {a.checkout_request_id} -> {a.url}  {outcome}  {a.latency_ms:.1f} ms"
+        what = _CHANNEL_WORDS.get(a.channel, a.channel)
+        return f"{clock}  {what} #{a.attempt} {a.subject} -> {a.url}  {outcome}  {a.latency_ms:.1f} ms"
     if isinstance(event, TransactionSettled):
         t = event.transaction
         code = t.wire_result_code
@@ -52,6 +71,17 @@ def log_line(event: Event) -> str | None:
             line += f" ({words})"
         plan = settled_plan_note(t)
         return f"{line}  {plan}" if plan else line
+    if isinstance(event, DuplicatePushFlagged):
+        t = event.transaction
+        return f"{clock}  NOTE {t.checkout_request_id}: {duplicate_words(event.original, event.seconds_ago)}"
+    if isinstance(event, AnswersDiffer):
+        return f"{clock}  NOTE {event.delivery_id}: the merchant answered a copy differently: " + "; ".join(
+            event.differences
+        )
+    if isinstance(event, C2BPaymentSettled):
+        p = event.payment
+        line = f"{clock}  c2b {p.trans_id} {p.msisdn} {ksh_whole(p.amount)} -> {p.shortcode}: {p.status}"
+        return line if p.status == "completed" else f"{line} ({p.reason})"
     return None
 
 

@@ -43,9 +43,9 @@ class EditCallbackScreen(Dialog[CallbackAttempt | None]):
     """
     )
 
-    def __init__(self, checkout_request_id: str, url: str, body: str, send: SendEdited) -> None:
+    def __init__(self, subject: str, url: str, body: str, send: SendEdited) -> None:
         super().__init__()
-        self.checkout_request_id = checkout_request_id
+        self.subject = subject  # what the delivery is about: a CheckoutRequestID, a TransID, ...
         self.url = url
         self._body = body
         self._send = send
@@ -64,7 +64,7 @@ class EditCallbackScreen(Dialog[CallbackAttempt | None]):
                     self.url,
                     "\n",
                     ("For ", "$text-muted"),
-                    self.checkout_request_id,
+                    self.subject,
                 )
             )
             yield TextArea(text, id="body", show_line_numbers=True, tab_behavior="indent")

@@ -18,11 +18,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from server.answers import AnswerComparison, compare_answers
 from server.clock import eat
 from server.errors import EngineError
-from server.models import CallbackAttempt
+from server.models import STK_CALLBACK, CallbackAttempt
 
-from ..widgets.activity import pretty_body
+from ..widgets.activity import CHANNEL_WORDS, pretty_body
 from .callback_dialogs import EditCallbackScreen, ForgeCallbackScreen
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ KIND_STYLES = {
 
 def attempt_key(attempt: CallbackAttempt) -> str:
     """One attempt's identity, so an attempt both in the log and in an event is listed once."""
-    return f"{attempt.checkout_request_id}#{attempt.attempt}@{attempt.started_at!r}"
+    return f"{attempt.delivery_id}#{attempt.attempt}@{attempt.started_at!r}"
 
 
 def status_text(attempt: CallbackAttempt) -> str:
@@ -52,7 +53,7 @@ def status_text(attempt: CallbackAttempt) -> str:
 
 
 def attempt_line(attempt: CallbackAttempt) -> Content:
-    """The list row: when, how it went, what kind, for which CheckoutRequestID, where, how fast."""
+    """The list row: when, how it went, what kind, what it carried about what, where, how fast."""
     ok = attempt.ok
     target = attempt.url.split("://", 1)[-1]
     line = Content.assemble(
@@ -64,7 +65,8 @@ def attempt_line(attempt: CallbackAttempt) -> Content:
         " ",
         (f"{attempt.kind:<9}", KIND_STYLES.get(attempt.kind, "bold")),
         " ",
-        attempt.checkout_request_id,
+        "" if attempt.channel == STK_CALLBACK else (f"{CHANNEL_WORDS.get(attempt.channel, attempt.channel)} ", "bold"),
+        attempt.subject,
         ("  → ", "$text-muted"),
         target,
         (f"  {attempt.latency_ms:.0f} ms", "$text-muted"),
@@ -76,8 +78,8 @@ def attempt_line(attempt: CallbackAttempt) -> Content:
 
 def attempt_facts(attempt: CallbackAttempt) -> Content:
     facts = [
-        ("CheckoutRequestID", attempt.checkout_request_id),
-        ("Kind", f"{attempt.kind} (attempt {attempt.attempt} for this ID)"),
+        ("Delivery", f"{CHANNEL_WORDS.get(attempt.channel, attempt.channel)} for {attempt.subject}"),
+        ("Kind", f"{attempt.kind} (attempt {attempt.attempt} of this delivery)"),
         ("URL", attempt.url),
         ("Sent", f"{eat(attempt.started_at):%d/%m/%Y %H:%M:%S} EAT"),
         ("HTTP status", str(attempt.status) if attempt.status is not None else "no answer"),
@@ -90,6 +92,30 @@ def attempt_facts(attempt: CallbackAttempt) -> Content:
         )
         for label, value in facts
     )
+
+
+def copies_view(comparison: AnswerComparison) -> Content:
+    """The merchant's answers to each copy of the same bytes, side by side, and what differs."""
+    if len(comparison.copies) < 2:
+        return Content("")
+    rows = [Content.styled("Answers to the copies of this delivery", "bold $text-muted")]
+    for copy in comparison.copies:
+        odd = copy.attempt in comparison.odd_ones
+        body = " ".join((copy.response_body or "").split())
+        rows.append(
+            Content.assemble(
+                (f"  #{copy.attempt:<3}", "$text-muted"),
+                (f"{copy.kind:<9} ", KIND_STYLES.get(copy.kind, "bold")),
+                (f"{copy.status} ", "bold $error" if odd else "$success"),
+                (body[:70] + ("…" if len(body) > 70 else ""), "$error" if odd else ""),
+            )
+        )
+    if comparison.differ:
+        rows += [Content.styled(f"≠ {line}", "bold $error") for line in comparison.differences]
+        rows.append(Content.styled("  an idempotent handler answers every copy alike", "$text-muted"))
+    else:
+        rows.append(Content.styled("= every copy got the same answer", "$success"))
+    return Content("\n").join(rows)
 
 
 def attempt_words(attempt: CallbackAttempt) -> str:
@@ -123,6 +149,7 @@ class CallbackInspectorScreen(ModalScreen[None]):
     CallbackInspectorScreen #attempts > .option-list--option { padding: 0 1; }
     CallbackInspectorScreen #empty { color: $text-muted; text-style: italic; padding: 1 2; height: auto; }
     CallbackInspectorScreen #facts { height: auto; padding: 0 1; margin: 1 0 0 0; }
+    CallbackInspectorScreen #copies { height: auto; padding: 0 1; margin: 1 0 0 0; }
     CallbackInspectorScreen #bodies { height: 3fr; }
     CallbackInspectorScreen #request { width: 3fr; }
     CallbackInspectorScreen #response { width: 2fr; }
@@ -147,6 +174,7 @@ class CallbackInspectorScreen(ModalScreen[None]):
             )
             yield OptionList(id="attempts")
             yield Static(id="facts")
+            yield Static(id="copies")
             with Horizontal(id="bodies"):
                 for body in ("request", "response"):
                     yield TextArea(
@@ -210,6 +238,9 @@ class CallbackInspectorScreen(ModalScreen[None]):
 
     def _show(self, attempt: CallbackAttempt | None) -> None:
         self.query_one("#facts", Static).update(attempt_facts(attempt) if attempt else "")
+        copies = compare_answers(self._sim.delivery_attempts(attempt.delivery_id)) if attempt else None
+        self.query_one("#copies", Static).update(copies_view(copies) if copies else "")
+        self.query_one("#copies").display = copies is not None and len(copies.copies) > 1
         self.query_one("#request", TextArea).text = pretty_body(attempt.request_body) if attempt else ""
         self.query_one("#response", TextArea).text = pretty_body(attempt.response_body) if attempt else ""
 
@@ -219,13 +250,13 @@ class CallbackInspectorScreen(ModalScreen[None]):
         if attempt is None:
             self.notify("Choose a callback first.", timeout=2)
             return
-        self.resend(attempt.checkout_request_id)
+        self.resend(attempt.delivery_id)
 
     @work(group="send", exit_on_error=False)
-    async def resend(self, checkout_request_id: str) -> None:
-        """Send a transaction's callback again, byte for byte, to its CallBackURL."""
+    async def resend(self, delivery_id: str) -> None:
+        """Send a delivery again, byte for byte, where it went."""
         try:
-            sent = await self._sim.resend_callback(checkout_request_id)
+            sent = await self._sim.resend(delivery_id)
         except EngineError as exc:
             self.notify(str(exc), title="Not resent", severity="error")
             return
@@ -236,13 +267,12 @@ class CallbackInspectorScreen(ModalScreen[None]):
         if attempt is None:
             self.notify("Choose a callback first.", timeout=2)
             return
-        checkout = attempt.checkout_request_id
-        url = attempt.url
+        key, url = attempt.delivery_id, attempt.url
 
         async def send(body: str) -> CallbackAttempt:
-            return await self._sim.send_edited_callback(checkout, body, url)
+            return await self._sim.send_edited(key, body, url)
 
-        self.app.push_screen(EditCallbackScreen(checkout, attempt.url, attempt.request_body, send), self.report)
+        self.app.push_screen(EditCallbackScreen(attempt.subject, attempt.url, attempt.request_body, send), self.report)
 
     def action_forge(self) -> None:
         attempt = self.chosen

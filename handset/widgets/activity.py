@@ -27,8 +27,8 @@ from textual.widgets.option_list import DuplicateID, Option
 
 from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS
-from server.events import RequestHandled
-from server.models import CallbackAttempt, Transaction
+from server.events import AnswersDiffer, DuplicatePushFlagged, RequestHandled, duplicate_words
+from server.models import C2BPaymentRecord, CallbackAttempt, Transaction
 
 from ..json_text import pretty_json
 from ..texts import ksh_whole, phone_number
@@ -40,7 +40,23 @@ KEPT_ENTRIES = 500
 # scrolling at 60 frames a second, and the keys typed meanwhile should not wait for it.
 FLUSH_INTERVAL = 0.5
 
-REQUEST, CALLBACK, SETTLED, LOG, HISTORY = "request", "callback", "settled", "log", "history"
+REQUEST, CALLBACK, SETTLED, LOG, HISTORY, NOTICE, C2B = (
+    "request",
+    "callback",
+    "settled",
+    "log",
+    "history",
+    "notice",
+    "c2b",
+)
+# What each kind of delivery is called in the log.
+CHANNEL_WORDS = {
+    "stk_callback": "callback",
+    "c2b_validation": "validation",
+    "c2b_confirmation": "confirmation",
+    "result": "result",
+    "queue_timeout": "queue time-out",
+}
 INDENT = " " * 11  # second lines start under the text, past the time and the mark
 
 
@@ -142,7 +158,7 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
         " ",
         (status, "$success" if ok else "bold $error"),
         " ",
-        ("callback", "bold"),
+        (CHANNEL_WORDS.get(attempt.channel, attempt.channel), "bold"),
         f" #{attempt.attempt}" if attempt.attempt > 1 else "",
         f" → {target}",
         (f"  {attempt.latency_ms:.0f} ms", "$text-muted"),
@@ -151,8 +167,8 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
         tail = "" if final else " (will retry)"
         line = Content.assemble(line, "\n", INDENT, (f"{attempt.error}{tail}", "$warning"))
     facts = [
-        ("CheckoutRequestID", attempt.checkout_request_id),
-        ("Attempt", str(attempt.attempt)),
+        ("Delivery", attempt.delivery_id),
+        ("Attempt", f"{attempt.attempt} ({attempt.kind})"),
         ("URL", attempt.url),
         ("HTTP status", status),
         ("Latency", f"{attempt.latency_ms:.1f} ms"),
@@ -163,10 +179,10 @@ def callback_entry(attempt: CallbackAttempt, at: float, final: bool) -> Activity
         CALLBACK,
         at,
         line,
-        f"Callback #{attempt.attempt} to {attempt.url}",
+        f"{CHANNEL_WORDS.get(attempt.channel, attempt.channel).capitalize()} #{attempt.attempt} to {attempt.url}",
         facts,
-        [("Callback body sent", attempt.request_body, True), ("Merchant's answer", attempt.response_body, True)],
-        checkout_request_id=attempt.checkout_request_id,
+        [("Body sent", attempt.request_body, True), ("Merchant's answer", attempt.response_body, True)],
+        checkout_request_id=attempt.subject if attempt.channel == "stk_callback" else None,
         id=f"entry-{next(_serial)}",
     )
 
@@ -212,6 +228,97 @@ def settled_entry(txn: Transaction, handset_name: str | None, plan_note: str | N
         facts,
         [("Prompt", txn.prompt, False), ("Callback body", txn.callback_body, True)],
         checkout_request_id=txn.checkout_request_id,
+        id=f"entry-{next(_serial)}",
+    )
+
+
+def duplicate_entry(event: DuplicatePushFlagged) -> ActivityEntry:
+    """A push like one accepted moments ago: the merchant app may have submitted twice."""
+    txn = event.transaction
+    words = duplicate_words(event.original, event.seconds_ago)
+    line = Content.assemble(
+        _stamp(event.at),
+        " ",
+        ("⧉", "bold $warning"),
+        " ",
+        (words, "$warning"),
+        "\n",
+        INDENT,
+        f"{phone_number(txn.msisdn)} · {ksh_whole(txn.amount)} · {txn.account_reference}",
+    )
+    return ActivityEntry(
+        NOTICE,
+        event.at,
+        line,
+        "Possible double submit",
+        [
+            ("This push", txn.checkout_request_id),
+            ("Like", event.original),
+            ("Seconds between", f"{event.seconds_ago:.1f}"),
+            ("Same", "PhoneNumber, BusinessShortCode, Amount, AccountReference"),
+        ],
+        checkout_request_id=txn.checkout_request_id,
+        id=f"entry-{next(_serial)}",
+    )
+
+
+def answers_entry(event: AnswersDiffer) -> ActivityEntry:
+    """The merchant answered copies of one delivery differently: a handler that is not idempotent?"""
+    line = Content.assemble(
+        _stamp(event.at),
+        " ",
+        ("≠", "bold $error"),
+        " ",
+        ("the merchant answered a copy differently", "$error"),
+        *[part for difference in event.differences for part in ("\n", INDENT, difference)],
+    )
+    return ActivityEntry(
+        NOTICE,
+        event.at,
+        line,
+        "Answers that differ",
+        [("Delivery", event.delivery_id), *(("Difference", d) for d in event.differences)],
+        checkout_request_id=event.subject if event.delivery_id.startswith("stk_callback:") else None,
+        id=f"entry-{next(_serial)}",
+    )
+
+
+def c2b_entry(payment: C2BPaymentRecord, merchant_name: str | None, handset_name: str | None) -> ActivityEntry:
+    """A customer's C2B payment (simulate, the control API): paid, or why not."""
+    paid = payment.status == "completed"
+    style = "$success" if paid else "$warning"
+    who = handset_name or phone_number(payment.msisdn)
+    to = merchant_name or payment.shortcode
+    line = Content.assemble(
+        _stamp(payment.created_at),
+        " ",
+        ("◆", style),
+        " ",
+        ("C2B", "bold"),
+        " ",
+        (payment.status, style),
+        "\n",
+        INDENT,
+        (who, "bold"),
+        f" · {ksh_whole(payment.amount)} → {to}",
+        f" ({payment.bill_ref})" if payment.bill_ref else "",
+    )
+    if not paid:
+        line = Content.assemble(line, "\n", INDENT, (payment.reason, "$warning"))
+    return ActivityEntry(
+        C2B,
+        payment.created_at,
+        line,
+        f"C2B payment {payment.trans_id}",
+        [
+            ("TransID", payment.trans_id),
+            ("Shortcode", payment.shortcode),
+            ("Phone", phone_number(payment.msisdn)),
+            ("Amount", ksh_whole(payment.amount)),
+            ("Account", payment.bill_ref or "(none)"),
+            ("Status", f"{payment.status}: {payment.reason}"),
+            ("Came from", payment.via),
+        ],
         id=f"entry-{next(_serial)}",
     )
 

@@ -60,7 +60,7 @@ async def test_callback_attempts_are_logged_with_status_and_latency(start_app, r
         assert f"200 callback → {receiver.url.split('://')[1]}" in callback.summary.plain
         assert dict(callback.facts)["HTTP status"] == "200"
         assert dict(callback.facts)["Latency"].endswith(" ms")
-        sent = json.loads(dict(callback.bodies)["Callback body sent"])
+        sent = json.loads(dict(callback.bodies)["Body sent"])
         assert sent["Body"]["stkCallback"]["ResultCode"] == 0
         settled = next(e for e in app.activity.entries if e.kind == SETTLED)
         assert "Wanjiku Kamau" in settled.summary.plain and "0 paid\n" in settled.summary.plain
