@@ -33,7 +33,7 @@ from textual.widgets.tabbed_content import ContentTabs
 from server import heap
 from server.clock import Clock
 from server.errors import EngineError
-from server.events import AnswersDiffer, C2BPaymentSettled, DuplicatePushFlagged
+from server.events import AnswersDiffer, C2BPaymentSettled, DuplicatePushFlagged, InitiatorSettled
 from server.ids import IdGenerator
 from server.models import Handset, Transaction
 from server.models import Message as InboxMessage
@@ -52,6 +52,7 @@ from .widgets.activity import (
     callback_entry,
     duplicate_entry,
     history_divider,
+    initiator_entry,
     log_entry,
     request_entry,
     settled_entry,
@@ -567,6 +568,8 @@ class HandsetApp(App[None]):
             self.notify(
                 "\n".join(event.differences), title="The merchant answered a copy differently", severity="warning"
             )
+        elif isinstance(event, InitiatorSettled):
+            self.activity.add(initiator_entry(event.request, event.at))
         elif isinstance(event, C2BPaymentSettled):
             payment = event.payment
             merchant, handset = self.simulator.merchant(payment.shortcode), self.simulator.handset(payment.msisdn)

@@ -165,7 +165,10 @@ class EngineBridge:
             return cls.RequestHandled(event)
         if isinstance(event, engine.StateReset):
             return cls.StateReset()
-        if isinstance(event, (engine.DuplicatePushFlagged, engine.AnswersDiffer, engine.C2BPaymentSettled)):
+        if isinstance(
+            event,
+            (engine.DuplicatePushFlagged, engine.AnswersDiffer, engine.C2BPaymentSettled, engine.InitiatorSettled),
+        ):
             return cls.Noticed(event)
         return None
 

@@ -20,6 +20,7 @@ from . import json_body
 from .daraja.catalogue import PROMPT_CODES
 from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .events import Event
+from .flows.initiator import check_outcome
 from .models import CHANNELS, DELIVERY_STATES, PENDING, SETTLED, Transaction
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
@@ -73,6 +74,9 @@ class ControlApi:
             web.get("/simulator/c2b/registrations", self.c2b_registrations, allow_head=False),
             web.get("/simulator/c2b/payments", self.c2b_payments, allow_head=False),
             web.post("/simulator/c2b/payments", self.c2b_pay),
+            web.get("/simulator/initiator/requests", self.initiator_requests, allow_head=False),
+            web.get("/simulator/initiator/next", self.next_outcomes, allow_head=False),
+            web.post("/simulator/initiator/next", self.choose_next_outcome),
             web.get("/simulator/callbacks", self.callback_log, allow_head=False),
             web.get("/simulator/deliveries", self.list_deliveries, allow_head=False),
             web.get("/simulator/deliveries/{delivery_id}", self.get_delivery, allow_head=False),
@@ -275,6 +279,28 @@ class ControlApi:
         except EngineError as exc:
             return _engine_error(exc)
         return web.json_response(payment.to_json(), status=201)
+
+    # --- initiator APIs: B2C, Transaction Status, Account Balance, Reversal ---------------
+    async def initiator_requests(self, request: web.Request) -> web.Response:
+        paging = _paging(request, default_limit=100)
+        if isinstance(paging, web.Response):
+            return paging
+        found = self.sim.initiator_requests(request.query.get("api"), *paging)
+        return web.json_response({"requests": [r.to_json() for r in found]})
+
+    async def next_outcomes(self, request: web.Request) -> web.Response:
+        return web.json_response({"next": [vars(chosen) for chosen in self.sim.initiator.chosen()]})
+
+    async def choose_next_outcome(self, request: web.Request) -> web.Response:
+        body = await _object_body(request, allowed={"result_code", "queue_timeout", "delay"})
+        if isinstance(body, web.Response):
+            return body
+        try:
+            chosen = check_outcome(body)
+        except EngineError as exc:
+            return _engine_error(exc)
+        self.sim.initiator.choose_next(chosen)
+        return web.json_response({"next": [vars(c) for c in self.sim.initiator.chosen()]}, status=201)
 
     # --- deliveries: every message owed to merchants, whatever it carries ---------------
     async def list_deliveries(self, request: web.Request) -> web.Response:

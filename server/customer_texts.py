@@ -48,3 +48,38 @@ def confirmation_sms(
         f"{receipt} Confirmed. Ksh{money(amount * 100)} sent to {name} for account {account_reference} "
         f"on {date} at {time} {tail}"
     )
+
+
+def b2c_received_sms(
+    receipt: str,
+    amount: int,
+    org_name: str,
+    shortcode: str,
+    settled_at: float,
+    balance_after_cents: int,
+    promotion: bool = False,
+) -> str:
+    """The recipient's SMS for a B2C payment (spec §18): the organisation's name and shortcode, or,
+    for a PromotionPayment, the congratulatory form."""
+    date, time = _sms_moment(settled_at)
+    balance = f"Ksh{money(balance_after_cents)}"
+    footer = "Separate personal and business funds through Pochi la Biashara on *334#."
+    if promotion:
+        return (
+            f"Congratulations! {receipt} confirmed.You have received Ksh{money(amount * 100)} from {org_name.upper()}. "
+            f"on {date} at {time}.New M-PESA balance is {balance}. {footer}"
+        )
+    return (
+        f"{receipt} Confirmed.You have received Ksh{money(amount * 100)} from {org_name.upper()} {shortcode} "
+        f"on {date} at {time} New M-PESA balance is {balance}.  {footer}"
+    )
+
+
+def reversal_sms(receipt: str, original: str, amount: int, settled_at: float, balance_after_cents: int) -> str:
+    """The customer's SMS when a payment of theirs is reversed (no real text is known: spec §18
+    says so; this one is the emulator's own, in M-PESA's manner)."""
+    date, time = _sms_moment(settled_at)
+    return (
+        f"{receipt} Confirmed. Transaction {original} has been reversed. Ksh{money(amount * 100)} is credited to "
+        f"your M-PESA account on {date} at {time}. New M-PESA balance is Ksh{money(balance_after_cents)}."
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .clock import iso
-from .models import STK_CALLBACK, C2BPaymentRecord, CallbackAttempt, Handset, Message, Transaction
+from .models import STK_CALLBACK, C2BPaymentRecord, CallbackAttempt, Handset, InitiatorRequest, Message, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,17 @@ class C2BPaymentSettled(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"payment": self.payment.to_json()}
+
+
+@dataclass
+class InitiatorSettled(Event):
+    """A B2C, Transaction Status, Account Balance or Reversal request got its Result."""
+
+    type: ClassVar[str] = "initiator.result"
+    request: InitiatorRequest
+
+    def payload(self) -> dict[str, Any]:
+        return {"request": self.request.to_json()}
 
 
 @dataclass

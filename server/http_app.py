@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from .control import SSE_TASKS, ControlApi, cancel_event_streams, json_error
 from .daraja import catalogue as c
 from .daraja.c2b_views import C2BViews
+from .daraja.initiator_views import InitiatorViews
 from .daraja.views import ERROR_CODE, REASON, DarajaViews, error_response
 from .errors import StorageFailed
 from .events import RequestHandled
@@ -141,6 +142,7 @@ def build_app(simulator: Simulator, turn_budget: TurnBudget | None = None) -> we
     app[SSE_TASKS] = set()
     app.add_routes(DarajaViews(simulator).routes())
     app.add_routes(C2BViews(simulator).routes())
+    app.add_routes(InitiatorViews(simulator).routes())
     app.add_routes(ControlApi(simulator).routes())
     document = openapi_document()
 

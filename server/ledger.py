@@ -159,9 +159,11 @@ class Ledger:
         if cents:
             self._store.post(at, None, WORLD, account, cents, "opening balance", {})
         if self._store.block_state() is not None:
-            self._pending()[account] = cents  # later postings of this block start from here
+            # Later postings of this block start from here; the block's commit applies them all.
+            self._pending()[account] = cents
+            return
 
-        def opened() -> None:
+        def opened() -> None:  # a grouped write (a new phone's first push): nothing else moves
             self._balances[account] = cents
             self.on_change(account, cents)
 

@@ -150,6 +150,47 @@ class C2BPaymentRecord:
 
 
 @dataclass
+class InitiatorRequest:
+    """A B2C, Transaction Status, Account Balance or Reversal request, from acknowledgement to Result."""
+
+    conversation_id: str
+    originator_id: str
+    api: str  # b2c | pochi | status | balance | reversal
+    shortcode: str  # PartyA: the organisation asking
+    initiator: str
+    request: str  # the request body as parsed, JSON: what the Result is worked out from
+    result_url: str
+    queue_timeout_url: str
+    status: str = PENDING  # pending | settled
+    result_code: str | None = None
+    receipt: str | None = None  # the transaction it made: a B2C payment, a reversal
+    counterpart: str | None = None  # the other party: a B2C recipient, a reversed payment's payer
+    amount: int | None = None  # whole KES moved, if any
+    created_at: float = 0.0
+    due_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        code = None if self.result_code is None else parse_result_code(self.result_code)
+        return {
+            "conversation_id": self.conversation_id,
+            "originator_conversation_id": self.originator_id,
+            "api": self.api,
+            "shortcode": self.shortcode,
+            "initiator": self.initiator,
+            "request": json.loads(self.request),
+            "result_url": self.result_url,
+            "queue_timeout_url": self.queue_timeout_url,
+            "status": self.status,
+            "result_code": code,
+            "receipt": self.receipt,
+            "counterpart": self.counterpart,
+            "amount": self.amount,
+            "created_at": iso(self.created_at),
+            "due_at": iso(self.due_at),
+        }
+
+
+@dataclass
 class Message:
     """One SMS in a handset's inbox."""
 

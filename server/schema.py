@@ -71,6 +71,21 @@ CREATE TABLE c2b_payments (
 CREATE INDEX c2b_payments_msisdn ON c2b_payments (msisdn, seq);
 """
 
+# The initiator APIs (schema 2): every B2C, Transaction Status, Account Balance and Reversal
+# request, acknowledged at once and answered with a Result a little later (still due at a
+# restart: answered then). ``receipt`` is the transaction the request made, if any.
+_INITIATOR = """
+CREATE TABLE initiator_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL UNIQUE, originator_id TEXT NOT NULL,
+    api TEXT NOT NULL, shortcode TEXT NOT NULL, initiator TEXT NOT NULL, request TEXT NOT NULL,
+    result_url TEXT NOT NULL, queue_timeout_url TEXT NOT NULL, status TEXT NOT NULL, result_code TEXT,
+    receipt TEXT, counterpart TEXT, amount INTEGER, created_at REAL NOT NULL, due_at REAL NOT NULL
+);
+CREATE INDEX initiator_requests_originator ON initiator_requests (originator_id);
+CREATE INDEX initiator_requests_receipt ON initiator_requests (receipt) WHERE receipt IS NOT NULL;
+CREATE INDEX initiator_requests_pending ON initiator_requests (seq) WHERE status = 'pending';
+"""
+
 # The layout of a new database, at SCHEMA_VERSION.
 _TABLES = (
     """
@@ -104,6 +119,7 @@ CREATE INDEX transactions_msisdn ON transactions (msisdn, seq);
     + _LEDGER
     + _DELIVERIES
     + _C2B
+    + _INITIATOR
     + """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, msisdn TEXT NOT NULL, sender TEXT NOT NULL,
@@ -183,7 +199,7 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE transactions ADD COLUMN duplicate_of TEXT")
     db.execute("DROP INDEX IF EXISTS transactions_status")
     db.execute("DROP INDEX IF EXISTS transactions_callback")
-    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS + _DELIVERIES + _C2B):
+    for statement in _statements(_PARTIAL_INDEXES + _DAILY_TOTALS + _DELIVERIES + _C2B + _INITIATOR):
         db.execute(statement)
     db.execute("ALTER TABLE merchants ADD COLUMN external_validation INTEGER NOT NULL DEFAULT 1")
     # Each settled transaction's callback becomes a delivery; so does each forged callback
@@ -217,6 +233,13 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     db.execute(
         "INSERT INTO accounts SELECT shortcode, CASE kind WHEN 'till' THEN 'merchant' ELSE 'utility' END, "
         "balance_cents FROM merchants"
+    )
+    # Each balance came from somewhere: an opening posting from the world, so every account is what
+    # its postings add up to (the ledger's audit holds from the first start).
+    db.execute(
+        "INSERT INTO postings (at, receipt, debit_owner, debit_kind, credit_owner, credit_kind, amount_cents, reason) "
+        "SELECT strftime('%s', 'now'), NULL, 'world', 'outside', owner, kind, balance_cents, 'balance before schema 2' "
+        "FROM accounts WHERE balance_cents > 0"
     )
     db.execute("ALTER TABLE handsets DROP COLUMN balance_cents")
     db.execute("ALTER TABLE merchants DROP COLUMN balance_cents")

@@ -17,15 +17,19 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from .daraja.catalogue import (
+    SANDBOX_INITIATOR,
+    SANDBOX_INITIATOR_PASSWORDS,
     SANDBOX_MERCHANT_NAME,
+    SANDBOX_ORGANISATIONS,
     SANDBOX_PASSKEY,
     SANDBOX_SHORTCODE,
     SANDBOX_TEST_MSISDN,
+    SANDBOX_TILL,
 )
 from .rules import CallbackPlan, Unattended
 
@@ -34,15 +38,53 @@ MSISDN_PATTERN = re.compile(r"^254[17][0-9]{8}\Z")
 PIN_PATTERN = re.compile(r"^[0-9]{4}\Z")
 
 
-class MerchantConfig(BaseModel):
-    """A merchant the emulator knows: a PayBill or a Till with its passkey."""
+class InitiatorConfig(BaseModel):
+    """An API user of an organisation, for B2C, Transaction Status, Account Balance and Reversal."""
 
     model_config = ConfigDict(extra="forbid")
 
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1)
+
+
+def _sandbox_initiators() -> list[InitiatorConfig]:
+    return [InitiatorConfig(name=SANDBOX_INITIATOR, password=p) for p in SANDBOX_INITIATOR_PASSWORDS]
+
+
+ACCOUNT_KINDS = ("working", "utility", "charges_paid", "merchant", "organization_settlement")
+# The accounts of each kind of shortcode (spec §14); server.ledger has the same table.
+KIND_ACCOUNTS = {
+    "paybill": ("working", "utility", "charges_paid", "organization_settlement"),
+    "till": ("merchant", "working", "charges_paid"),
+    "b2c": ("working", "utility", "charges_paid"),
+}
+
+
+class MerchantConfig(BaseModel):
+    """An organisation shortcode: a PayBill (STK with a passkey, C2B, B2C), a Till, or a B2C shortcode."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     shortcode: str = Field(pattern=r"^[0-9]{5,7}$")
-    passkey: str = Field(min_length=1)
+    # Lipa na M-PESA Online (STK Push) needs one; without it, pushes to the shortcode are refused.
+    passkey: str | None = Field(default=None, min_length=1)
     name: str = Field(min_length=1, max_length=60)
-    kind: Literal["paybill", "till"] = "paybill"
+    kind: Literal["paybill", "till", "b2c"] = "paybill"
+    # Money each account starts with (KES), when the shortcode is first seen.
+    balances: dict[str, float] = Field(default_factory=dict)
+    initiators: list[InitiatorConfig] = Field(default_factory=_sandbox_initiators)
+
+    @model_validator(mode="after")
+    def _known_accounts(self) -> MerchantConfig:
+        unknown = sorted(set(self.balances) - set(KIND_ACCOUNTS[self.kind]))
+        if unknown:
+            raise ValueError(
+                f"a {self.kind} has no {', '.join(unknown)} account; it has {', '.join(KIND_ACCOUNTS[self.kind])}"
+            )
+        if any(abs(kes) > 1e12 for kes in self.balances.values()):
+            raise ValueError("balances must be below 1,000,000,000,000 KES")
+        return self
+
     # C2B: call the ValidationURL before completing a payment (Safaricom turns this on per
     # shortcode on request; on here, so registered validation URLs are exercised).
     external_validation: bool = True
@@ -68,8 +110,20 @@ class Credential(BaseModel):
     secret: str = Field(min_length=1)
 
 
+# Enough that the first B2C payments, reversals and balance queries succeed, as in the sandbox.
+SANDBOX_ORGANISATION_BALANCES = {"working": 100_000.0, "utility": 1_000_000.0}
+
+
 def _default_merchants() -> list[MerchantConfig]:
-    return [MerchantConfig(shortcode=SANDBOX_SHORTCODE, passkey=SANDBOX_PASSKEY, name=SANDBOX_MERCHANT_NAME)]
+    """The organisations of the sandbox's test credentials page, there from the first start."""
+    return [
+        MerchantConfig(shortcode=SANDBOX_SHORTCODE, passkey=SANDBOX_PASSKEY, name=SANDBOX_MERCHANT_NAME),
+        *(
+            MerchantConfig(shortcode=code, name=name, balances=dict(SANDBOX_ORGANISATION_BALANCES))
+            for code, name in SANDBOX_ORGANISATIONS
+        ),
+        MerchantConfig(shortcode=SANDBOX_TILL[0], name=SANDBOX_TILL[1], kind="till"),
+    ]
 
 
 def _default_handsets() -> list[HandsetConfig]:
@@ -144,6 +198,15 @@ class Settings(BaseModel):
     # Simulate calls back for any number, or, "sandbox", only for the test MSISDN as the sandbox does (§10.1).
     c2b_simulate: Literal["any", "sandbox"] = "any"
 
+    # The initiator APIs: B2C, Transaction Status, Account Balance, Reversal (spec §8, §12-§15).
+    result_delay: float = Field(default=3.0, ge=0, le=3600)  # seconds before the Result (§8.4)
+    result_codes: Literal["numbers", "strings"] = "numbers"  # ResultType/ResultCode in Results (§8.4)
+    result_escape_slashes: bool = True  # "\\/" in Results, as the raw captures show (§8.4)
+    b2c_insufficient_code: int = 1  # the docs' 1, or the 4001 the 2026 sandbox sends (§19)
+    # A B2C recipient with no phone here: give it one, or fail 2040 as the sandbox does (§12).
+    b2c_unknown_msisdn: Literal["provision", "2040"] = "provision"
+    b2c_legacy_order: bool = False  # the 2019/2020 order of the Result's parameters (§12)
+
     # A push with the same phone, shortcode, amount and AccountReference as one accepted less than
     # duplicate_window seconds ago: "flag" marks it (log, events, the transaction), "reject"
     # refuses it with a 409, "allow" says nothing. Daraja itself accepts them.
@@ -156,6 +219,13 @@ class Settings(BaseModel):
     control_token: str | None = Field(default=None, min_length=8)
     # One line per request, settlement and callback attempt (and, in the TUI, warnings) here too.
     log_file: Path | None = None
+
+    @field_validator("b2c_insufficient_code")
+    @classmethod
+    def _insufficient(cls, code: int) -> int:
+        if code not in (1, 4001):
+            raise ValueError("must be 1 (the docs) or 4001 (the 2026 sandbox)")
+        return code
 
     @field_validator("merchants")
     @classmethod
@@ -222,6 +292,12 @@ RUNTIME_SETTINGS = (
     "c2b_v1_msisdn",
     "stk_c2b_confirmation",
     "c2b_simulate",
+    "result_delay",
+    "result_codes",
+    "result_escape_slashes",
+    "b2c_insufficient_code",
+    "b2c_unknown_msisdn",
+    "b2c_legacy_order",
 )
 
 

@@ -51,7 +51,9 @@ from .events import (
     TransactionSettled,
     duplicate_words,
 )
+from .flows.b2c.flow import B2C, B2C_APIS
 from .flows.c2b.flow import C2B
+from .flows.initiator import InitiatorQueue
 from .ids import IdGenerator
 from .ledger import HANDSET, MAX_BALANCE_CENTS, ORGANISATION_ACCOUNTS, RECEIVING, Ledger, Refusal, handset_account
 from .models import (
@@ -63,6 +65,7 @@ from .models import (
     CallbackAttempt,
     Delivery,
     Handset,
+    InitiatorRequest,
     Merchant,
     Message,
     Transaction,
@@ -117,6 +120,10 @@ class Simulator:
         self.ledger = Ledger(self.store)
         self.ledger.on_change = self._balance_changed
         self.c2b = C2B(self)
+        self.initiator = InitiatorQueue(self)
+        self.b2c = B2C(self)
+        for api in B2C_APIS:
+            self.initiator.register(api, self.b2c)
         self._handsets: dict[str, Handset] = {}
         self._merchants: dict[str, Merchant] = {}
         self._live: dict[str, Transaction] = {}
@@ -146,6 +153,7 @@ class Simulator:
     async def stop(self) -> None:
         """Stop timers and deliveries; everything settled is already on disk."""
         self._cancel_timers()
+        self.initiator.forget()
         await self.c2b.stop()
         await self.callbacks.stop()
         self.store.flush()
@@ -168,7 +176,7 @@ class Simulator:
                 self.store.save_merchant(
                     Merchant(
                         config.shortcode,
-                        config.passkey,
+                        config.passkey or "",  # "": no Lipa na M-PESA Online for this shortcode
                         config.name,
                         config.kind,
                         config.external_validation,
@@ -176,7 +184,8 @@ class Simulator:
                 )
                 for kind in ORGANISATION_ACCOUNTS[config.kind]:
                     if not self.ledger.has((config.shortcode, kind)):
-                        self.ledger.open((config.shortcode, kind), 0, now)
+                        starting = round(config.balances.get(kind, 0) * 100)
+                        self.ledger.open((config.shortcode, kind), starting, now)
             known = {h.msisdn for h in self.store.load_handsets()}
             for phone in self.settings.handsets:
                 if phone.msisdn not in known:
@@ -191,6 +200,7 @@ class Simulator:
         self._handsets = {h.msisdn: h for h in self.store.load_handsets()}
         self._tokens = self.store.load_tokens(self.clock.now())
         self.c2b.load()
+        self.initiator.load()
         self._recent_pushes.clear()
         for txn in self.store.pushes_since(self.clock.now() - self.settings.duplicate_window):
             key = (txn.msisdn, txn.shortcode, txn.amount, txn.account_reference)
@@ -214,6 +224,7 @@ class Simulator:
         self._cancel_timers()
         self.callbacks.forget()
         self.c2b.forget()
+        self.initiator.forget()
         restored = self._initial.model_copy(deep=True)
         for key in (*RUNTIME_SETTINGS, "unattended"):
             setattr(self.settings, key, getattr(restored, key))
@@ -294,12 +305,29 @@ class Simulator:
         if self.settings.unknown_msisdn != "provision":
             return None
         handset = self._new_handset(msisdn, None, None, None)
+
+        def known() -> None:  # once on disk: with the balance the block left it (a payout may have come)
+            handset.balance_cents = self.ledger.balance(handset_account(msisdn))
+            self._register_handset(handset)
+
+        if self.store.in_transaction():  # part of a bigger write (a B2C payout to a new number)
+            self._save_new_handset(handset)
+            self.store.after_commit(known)
+            return handset
         with self.store.atomic():
             self._save_new_handset(handset)
-        self._register_handset(handset)
+        known()
         return handset
 
-    def _deliver_when_running(self, delivery: Delivery) -> None:
+    def new_receipt(self, now: float) -> str:
+        """A receipt no payment of any flow has yet (STK's own are checked by its UNIQUE column)."""
+        receipt = self.ids.receipt(now)
+        while self.store.receipt_taken(receipt):
+            receipt = self.ids.receipt(now)
+        return receipt
+
+    def deliver_when_running(self, delivery: Delivery) -> None:
+        """Send a delivery now that its commit landed (after a stop it stays due for the next start)."""
         if self._started:  # otherwise it stays due and the next start sends it
             self.callbacks.deliver(delivery)
 
@@ -595,6 +623,10 @@ class Simulator:
         offset: int = 0,
     ) -> list[Delivery]:
         return self.store.deliveries(channel, state, limit, offset)
+
+    def initiator_requests(self, api: str | None = None, limit: int = 100, offset: int = 0) -> list[InitiatorRequest]:
+        """B2C, Transaction Status, Account Balance and Reversal requests, newest first."""
+        return self.store.initiator_requests(api=api, limit=limit, offset=offset)
 
     def delivery_attempts(self, delivery_id: str) -> list[CallbackAttempt]:
         return self.store.attempts(delivery_id)
@@ -966,7 +998,7 @@ class Simulator:
                 )
                 if confirmation is not None:
                     self.store.save_delivery(confirmation)
-                    self.store.after_commit(lambda: self._deliver_when_running(confirmation))
+                    self.store.after_commit(lambda: self.deliver_when_running(confirmation))
                 message = self.store.add_message(
                     txn.msisdn,
                     MPESA_SENDER,

@@ -46,6 +46,7 @@ from .models import (
     CallbackAttempt,
     Delivery,
     Handset,
+    InitiatorRequest,
     Merchant,
     Message,
     Transaction,
@@ -100,6 +101,24 @@ _TXN_SELECT = (
     "FROM transactions t LEFT JOIN deliveries d ON d.id = 'stk_callback:' || t.checkout_request_id"
 )
 _DELIVERY_COLUMNS = ("id", "url", "body", "state", "plan", "due_at", "created_at")
+_REQUEST_COLUMNS = (
+    "conversation_id",
+    "originator_id",
+    "api",
+    "shortcode",
+    "initiator",
+    "request",
+    "result_url",
+    "queue_timeout_url",
+    "status",
+    "result_code",
+    "receipt",
+    "counterpart",
+    "amount",
+    "created_at",
+    "due_at",
+)
+_REQUEST_INSERT = f"INSERT INTO initiator_requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)})"
 _DELIVERY_SELECT = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries"
 _TXN_INSERT = f"INSERT INTO transactions ({', '.join(_TXN_COLUMNS)}) VALUES ({', '.join('?' for _ in _TXN_COLUMNS)})"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -486,6 +505,7 @@ class Store:
             "deliveries",
             "c2b_registrations",
             "c2b_payments",
+            "initiator_requests",
         ]
         if not keep_tokens:
             tables.append("tokens")
@@ -736,14 +756,63 @@ class Store:
         return [C2BPaymentRecord(*row) for row in rows]
 
     def receipt_taken(self, receipt: str) -> bool:
-        """Whether any payment (STK, C2B) already has this receipt: receipts are unique across flows."""
+        """Whether any payment (STK, C2B, B2C, a reversal) has this receipt: unique across flows."""
         return (
             self._db.execute(
-                "SELECT 1 FROM transactions WHERE receipt=? UNION ALL SELECT 1 FROM c2b_payments WHERE trans_id=? LIMIT 1",
-                (receipt, receipt),
+                "SELECT 1 FROM transactions WHERE receipt=? UNION ALL SELECT 1 FROM c2b_payments WHERE trans_id=? "
+                "UNION ALL SELECT 1 FROM initiator_requests WHERE receipt=? LIMIT 1",
+                (receipt, receipt, receipt),
             ).fetchone()
             is not None
         )
+
+    # --- initiator requests ---------------------------------------------------------
+    def add_initiator_request(self, request: InitiatorRequest) -> None:
+        """Store a new request; raises DuplicateId if its ConversationID is taken."""
+        try:
+            self._write(_REQUEST_INSERT, tuple(getattr(request, c) for c in _REQUEST_COLUMNS))
+        except sqlite3.IntegrityError:
+            raise DuplicateId("conversation_id") from None
+
+    def initiator_request(self, conversation_id: str) -> InitiatorRequest | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM initiator_requests WHERE conversation_id=?", (conversation_id,)
+        ).fetchone()
+        return None if row is None else InitiatorRequest(*row)
+
+    def settle_initiator_request(self, request: InitiatorRequest) -> None:
+        r = request
+        self._write(
+            "UPDATE initiator_requests SET status=?, result_code=?, receipt=?, counterpart=?, amount=? "
+            "WHERE conversation_id=?",
+            (r.status, r.result_code, r.receipt, r.counterpart, r.amount, r.conversation_id),
+        )
+
+    def initiator_requests(
+        self,
+        api: str | None = None,
+        pending: bool = False,
+        originator_id: str | None = None,
+        receipt: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[InitiatorRequest]:
+        """Newest first (pending ones oldest first, to answer them in order)."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("api", api), ("originator_id", originator_id), ("receipt", receipt)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if pending:
+            where.append("status = 'pending'")
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        order = "seq" if pending else "seq DESC"
+        rows = self._db.execute(
+            f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM initiator_requests{clause} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [InitiatorRequest(*row) for row in rows]
 
     # --- deliveries ---------------------------------------------------------------
     def save_delivery(self, delivery: Delivery) -> None:

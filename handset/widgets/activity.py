@@ -26,9 +26,10 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import DuplicateID, Option
 
 from server.clock import eat
-from server.daraja.catalogue import RESULT_PLAIN_WORDS
+from server.daraja.catalogue import RESULT_PLAIN_WORDS, parse_result_code
 from server.events import AnswersDiffer, DuplicatePushFlagged, RequestHandled, duplicate_words
-from server.models import C2BPaymentRecord, CallbackAttempt, Transaction
+from server.flows.initiator_wire import RESULT_PLAIN_WORDS as INITIATOR_WORDS
+from server.models import C2BPaymentRecord, CallbackAttempt, InitiatorRequest, Transaction
 
 from ..json_text import pretty_json
 from ..texts import ksh_whole, phone_number
@@ -319,6 +320,61 @@ def c2b_entry(payment: C2BPaymentRecord, merchant_name: str | None, handset_name
             ("Status", f"{payment.status}: {payment.reason}"),
             ("Came from", payment.via),
         ],
+        id=f"entry-{next(_serial)}",
+    )
+
+
+def result_words(code: int | str) -> str:
+    return INITIATOR_WORDS.get(code, "unknown")
+
+
+API_WORDS = {
+    "b2c": "B2C",
+    "b2c_v1": "B2C",
+    "pochi": "Pochi",
+    "status": "Status",
+    "balance": "Balance",
+    "reversal": "Reversal",
+}
+
+
+def initiator_entry(request: InitiatorRequest, at: float) -> ActivityEntry:
+    """An initiator request's Result: what it was, its code in plain words, what moved."""
+    code = parse_result_code(request.result_code or "")
+    ok = code == 0
+    style = "$success" if ok else "$warning"
+    words = result_words(code)
+    moved = f" · {ksh_whole(request.amount)} → {request.counterpart}" if ok and request.amount else ""
+    line = Content.assemble(
+        _stamp(at),
+        " ",
+        ("◇", style),
+        " ",
+        (API_WORDS.get(request.api, request.api), "bold"),
+        " ",
+        (f"{code}", f"bold {style}"),
+        " ",
+        (words, style),
+        "\n",
+        INDENT,
+        f"from {request.shortcode}{moved}",
+    )
+    facts = [
+        ("ConversationID", request.conversation_id),
+        ("OriginatorConversationID", request.originator_id),
+        ("Shortcode", request.shortcode),
+        ("Initiator", request.initiator),
+        ("ResultCode", f"{code} ({words})"),
+    ]
+    if request.receipt:
+        facts.append(("Receipt", request.receipt))
+    return ActivityEntry(
+        C2B,
+        at,
+        line,
+        f"{API_WORDS.get(request.api, request.api)} request {request.conversation_id}",
+        facts,
+        [("Request", request.request, True)],
         id=f"entry-{next(_serial)}",
     )
 

@@ -13,6 +13,22 @@ SANDBOX_SHORTCODE = "174379"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 SANDBOX_MERCHANT_NAME = "Daraja-Sandbox"
 SANDBOX_TEST_MSISDN = "254708374149"
+# The sandbox's initiator for B2C, Transaction Status, Account Balance and Reversal, with its
+# current password and the older one clients still carry (spec §8.2).
+SANDBOX_INITIATOR = "testapi"
+SANDBOX_INITIATOR_PASSWORDS = ("Safaricom123!!", "Safaricom999!*!")
+# The C2B/B2C test shortcodes a merchant is most likely to hold (spec §8.2, and the public
+# examples), with the names Daraja's own samples give them.
+SANDBOX_ORGANISATIONS = (
+    ("600000", "saf test org"),
+    ("600984", "Safaricom Daraja 984"),
+    ("600992", "Safaricom Daraja 992"),
+    ("600977", "Safaricom Daraja 977"),
+    ("600988", "Safaricom Daraja 988"),
+    ("600996", "Safaricom Daraja 996"),
+    ("600998", "Safaricom Daraja 998"),
+)
+SANDBOX_TILL = ("600101", "Sandbox Till")
 
 PAYBILL = "CustomerPayBillOnline"
 BUY_GOODS = "CustomerBuyGoodsOnline"

@@ -159,6 +159,11 @@ class DarajaViews(ViewBase):
         merchant = self.sim.merchant(shortcode)
         if merchant is None:
             raise Rejected(c.MERCHANT_DOES_NOT_EXIST, f"no merchant with shortcode {shortcode} is configured")
+        if not merchant.passkey:
+            raise Rejected(
+                c.MERCHANT_DOES_NOT_EXIST,
+                f"shortcode {shortcode} has no Lipa na M-PESA Online passkey configured, so it takes no STK Push",
+            )
         expected = base64.b64encode(f"{shortcode}{merchant.passkey}{timestamp}".encode()).decode()
         if not hmac.compare_digest(expected.encode(), password.encode("utf-8", "replace")):
             raise Rejected(

@@ -95,3 +95,33 @@ async def test_a_c2b_payment_shows_in_the_log(start_app):
         assert "C2B completed" in entry.summary.plain and "Ksh30.00" in entry.summary.plain
         await wait_until(lambda: app.phones[WANJIKU].inbox.bubbles, "the SMS on the phone")
         assert app.simulator.handset(WANJIKU).balance_cents == 1_000_000 - 3_000
+
+
+async def test_a_b2c_payout_lands_on_the_phone_and_in_the_log(start_app, receiver):
+    """A B2C Result comes with the clock; the money and the SMS reach the phone on screen."""
+    async with start_app() as (app, pilot, merchant):
+        token = await merchant.daraja.token()
+        ack = await merchant.client.post(
+            "/mpesa/b2c/v3/paymentrequest",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "OriginatorConversationID": "tui-1",
+                "InitiatorName": "testapi",
+                "SecurityCredential": "c2VjcmV0",
+                "CommandID": "BusinessPayment",
+                "Amount": 700,
+                "PartyA": "600984",
+                "PartyB": WANJIKU,
+                "Remarks": "refund",
+                "QueueTimeOutURL": receiver.url,
+                "ResultURL": receiver.url,
+            },
+        )
+        assert ack.status_code == 200
+        app.simulator.clock.advance(3)
+        await receiver.wait_for(1)
+        await wait_until(lambda: any("B2C" in e.summary.plain for e in app.activity.entries), "the B2C entry")
+        entry = next(e for e in app.activity.entries if "B2C" in e.summary.plain)
+        assert "B2C 0" in entry.summary.plain and "Ksh700.00" in entry.summary.plain
+        await wait_until(lambda: app.phones[WANJIKU].inbox.bubbles, "the SMS on the phone")
+        assert app.simulator.handset(WANJIKU).balance_cents == 1_000_000 + 70_000

@@ -567,7 +567,7 @@ ROUTES_AND_METHODS: list[tuple[str, set[str]]] = [
 ]
 UNKNOWN_PATHS = [
     "/",
-    "/mpesa/b2c/v3/paymentrequest",
+    "/mpesa/b2c/v2/paymentrequest",  # v1 and v3 exist; the sandbox answers v2 with a 404 (spec §12)
     "/mpesa/stkpush/v2/processrequest",
     "/oauth/v2/generate",
     "/simulator/nothing",

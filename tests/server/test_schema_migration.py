@@ -74,13 +74,19 @@ async def test_a_first_release_database_is_migrated_with_everything_kept(
         # Balances moved from the rows into the ledger's accounts; the rest of each row is kept.
         handsets = [(m, n, p, o, pos, w, lock) for m, n, p, _, o, pos, w, lock in before["handsets"]]
         assert _read(old_db, "SELECT * FROM handsets ORDER BY 1") == handsets
-        assert _read(old_db, "SELECT * FROM merchants ORDER BY 1") == [(*row[:4], 1) for row in before["merchants"]]
+        merchants = {row[0]: row for row in _read(old_db, "SELECT * FROM merchants")}
+        assert [merchants[row[0]] for row in before["merchants"]] == [(*row[:4], 1) for row in before["merchants"]]
+        # The organisations of today's defaults join the old file's, with their own starting money.
+        added = sorted(set(merchants) - {row[0] for row in before["merchants"]})
+        assert "600984" in added and "600101" in added
         balances = {m: cents for m, _, _, cents, *_ in before["handsets"]}
         assert balances["254708374149"] == 1_000_000 - 15_700
         accounts = dict(((o, k), c) for o, k, c in _read(old_db, "SELECT owner, kind, balance_cents FROM accounts"))
         assert {o: c for (o, k), c in accounts.items() if k == "mpesa"} == balances
         assert accounts[("174379", "utility")] == 15_700
-        assert emulator.simulator.ledger.in_circulation() == sum(balances.values()) + 15_700
+        opened = sum(c for (o, _), c in accounts.items() if o in added)
+        assert emulator.simulator.ledger.in_circulation() == sum(balances.values()) + 15_700 + opened
+        assert emulator.simulator.ledger.audit() == []
         kept = {row[1]: row for row in before["transactions"]}
         now = {row[1]: row for row in _read(old_db, "SELECT * FROM transactions ORDER BY 1")}
         assert set(now) == set(kept)

@@ -35,7 +35,20 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "merchants": (
         '[[merchants]]\nshortcode = "600100"\npasskey = "pk"\nname = "Shop"\nkind = "till"',
         '[{"shortcode": "600100", "passkey": "pk", "name": "Shop", "kind": "till"}]',
-        [{"shortcode": "600100", "passkey": "pk", "name": "Shop", "kind": "till", "external_validation": True}],
+        [
+            {
+                "shortcode": "600100",
+                "passkey": "pk",
+                "name": "Shop",
+                "kind": "till",
+                "external_validation": True,
+                "balances": {},
+                "initiators": [
+                    {"name": "testapi", "password": "Safaricom123!!"},
+                    {"name": "testapi", "password": "Safaricom999!*!"},
+                ],
+            }
+        ],
     ),
     "handsets": (
         '[[handsets]]\nmsisdn = "254700000001"\nname = "One"',
@@ -72,6 +85,12 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "c2b_v1_msisdn": ('c2b_v1_msisdn = "plain"', "plain", "plain"),
     "stk_c2b_confirmation": ("stk_c2b_confirmation = false", "false", False),
     "c2b_simulate": ('c2b_simulate = "sandbox"', "sandbox", "sandbox"),
+    "result_delay": ("result_delay = 0.5", "0.5", 0.5),
+    "result_codes": ('result_codes = "strings"', "strings", "strings"),
+    "result_escape_slashes": ("result_escape_slashes = false", "false", False),
+    "b2c_insufficient_code": ("b2c_insufficient_code = 4001", "4001", 4001),
+    "b2c_unknown_msisdn": ('b2c_unknown_msisdn = "2040"', "2040", "2040"),
+    "b2c_legacy_order": ("b2c_legacy_order = true", "true", True),
     "duplicate_push": ('duplicate_push = "reject"', "reject", "reject"),
     "duplicate_window": ("duplicate_window = 15", "15", 15.0),
     "max_body_bytes": ("max_body_bytes = 4096", "4096", 4096),

@@ -218,10 +218,7 @@ class C2B:
         return self._complete(record, merchant, handset.name, registration)
 
     def _new_receipt(self, now: float) -> str:
-        receipt = self._sim.ids.receipt(now)
-        while self._sim.store.receipt_taken(receipt):
-            receipt = self._sim.ids.receipt(now)
-        return receipt
+        return self._sim.new_receipt(now)
 
     def _payment(self, record: C2BPaymentRecord, name: str, merchant: Merchant) -> wire.C2BPayment:
         first, _, rest = name.partition(" ")
