@@ -52,8 +52,11 @@ from .events import (
     duplicate_words,
 )
 from .flows.b2c.flow import B2C, B2C_APIS
+from .flows.balance.flow import AccountBalance
 from .flows.c2b.flow import C2B
 from .flows.initiator import InitiatorQueue
+from .flows.reversal.flow import Reversal
+from .flows.status.flow import TransactionStatus
 from .ids import IdGenerator
 from .ledger import HANDSET, MAX_BALANCE_CENTS, ORGANISATION_ACCOUNTS, RECEIVING, Ledger, Refusal, handset_account
 from .models import (
@@ -124,6 +127,12 @@ class Simulator:
         self.b2c = B2C(self)
         for api in B2C_APIS:
             self.initiator.register(api, self.b2c)
+        self.status = TransactionStatus(self)
+        self.balance = AccountBalance(self)
+        self.reversal = Reversal(self)
+        self.initiator.register("status", self.status)
+        self.initiator.register("balance", self.balance)
+        self.initiator.register("reversal", self.reversal)
         self._handsets: dict[str, Handset] = {}
         self._merchants: dict[str, Merchant] = {}
         self._live: dict[str, Transaction] = {}

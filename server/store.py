@@ -755,6 +755,18 @@ class Store:
         )
         return [C2BPaymentRecord(*row) for row in rows]
 
+    def transactions_by_receipt(self, receipt: str) -> list[Transaction]:
+        rows = self._db.execute(f"{_TXN_SELECT} WHERE t.receipt=?", (receipt,)).fetchall()
+        return [_transaction(r) for r in rows]
+
+    def c2b_payments_by_receipt(self, trans_id: str) -> list[C2BPaymentRecord]:
+        rows = self._db.execute(
+            "SELECT trans_id, shortcode, msisdn, amount, bill_ref, command_id, status, reason, via, "
+            "third_party_trans_id, created_at FROM c2b_payments WHERE trans_id=?",
+            (trans_id,),
+        )
+        return [C2BPaymentRecord(*row) for row in rows]
+
     def receipt_taken(self, receipt: str) -> bool:
         """Whether any payment (STK, C2B, B2C, a reversal) has this receipt: unique across flows."""
         return (
@@ -796,11 +808,17 @@ class Store:
         receipt: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        counterpart: str | None = None,
     ) -> list[InitiatorRequest]:
         """Newest first (pending ones oldest first, to answer them in order)."""
         where: list[str] = []
         args: list[Any] = []
-        for column, value in (("api", api), ("originator_id", originator_id), ("receipt", receipt)):
+        for column, value in (
+            ("api", api),
+            ("originator_id", originator_id),
+            ("receipt", receipt),
+            ("counterpart", counterpart),
+        ):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
