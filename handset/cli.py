@@ -16,6 +16,7 @@ from typing import NoReturn
 from server import heap
 from server.events import Event
 from server.runner import CannotStart, Emulator
+from server.sandbox_credentials import sandbox_credentials
 from server.settings import FLAGS, Settings, SettingsError, load_settings
 
 from .log_lines import LogFile, log_line
@@ -46,8 +47,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
 
 
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="handset", description="M-Pesa handset emulator speaking Safaricom's Daraja API.")
+    defaults = sandbox_credentials(Settings())
+    parser = _Parser(
+        prog="handset",
+        description="M-Pesa handset emulator speaking Safaricom's Daraja API.",
+        # The portal's test credentials work as they are: say which, and give the .env to paste.
+        epilog=(
+            "The Daraja sandbox's test credentials work out of the box\n(a config file replaces or extends them):\n\n"
+            + _indent(defaults.table())
+            + "\n\nA sandbox app's .env, pointed here:\n\n"
+            + _indent(defaults.env_block())
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_common_flags(parser)
     # The phones only: `handset serve` draws nothing.
     parser.add_argument(

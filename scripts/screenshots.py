@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from textual.widgets import Input
 
 from handset.app import HandsetApp, make_app
+from handset.screens.connect import CopyableFact
 from handset.widgets.phone_tabs import HiddenTabs
 from server.clock import ManualClock
 from server.ids import IdGenerator
@@ -319,6 +320,15 @@ async def small_terminal(out: Path, port: int) -> None:
             await pilot.press("question_mark", "end")
             await pilot.pause(0.3)
             save(app, out, "keys-80x24")
+            await pilot.press("escape")
+
+            # The connect panel, scrolled to the sandbox's test credentials and the .env block.
+            await pilot.press("c")
+            await pilot.pause(0.3)
+            shortcodes = next(fact for fact in app.screen.query(CopyableFact) if fact.label == "Shortcodes")
+            shortcodes.scroll_visible(top=True, animate=False)
+            await pilot.pause(0.3)
+            save(app, out, "connect-80x24")
             await pilot.press("escape")
 
             await pilot.resize_terminal(100, 30)

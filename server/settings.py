@@ -158,6 +158,9 @@ class Settings(BaseModel):
     token_lifetime: int = Field(default=3600, ge=1)
     credentials: list[Credential] = Field(default_factory=list)
     merchants: list[MerchantConfig] = Field(default_factory=_default_merchants)
+    # Configured merchants "extend" the sandbox's organisations (one with the same shortcode
+    # replaces the default), or "replace" them: only the configured ones exist.
+    sandbox_organisations: Literal["extend", "replace"] = "extend"
     handsets: list[HandsetConfig] = Field(default_factory=_default_handsets)
 
     # A push to a number with no handset: make one, or treat it as unreachable (1037).
@@ -219,6 +222,20 @@ class Settings(BaseModel):
     control_token: str | None = Field(default=None, min_length=8)
     # One line per request, settlement and callback attempt (and, in the TUI, warnings) here too.
     log_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extend_sandbox_organisations(cls, data: Any) -> Any:
+        # Before validation, so that the unique-shortcode check sees the whole list; a second
+        # pass (the layers validate twice) adds nothing, as every default is then present.
+        if not isinstance(data, dict) or data.get("sandbox_organisations", "extend") != "extend":
+            return data
+        configured = data.get("merchants")
+        if not isinstance(configured, list):
+            return data
+        codes = {m.get("shortcode") if isinstance(m, dict) else getattr(m, "shortcode", None) for m in configured}
+        missing = [m for m in _default_merchants() if m.shortcode not in codes]
+        return {**data, "merchants": [*configured, *missing]} if missing else data
 
     @field_validator("b2c_insufficient_code")
     @classmethod

@@ -18,6 +18,7 @@ from textual.widgets import Button, Static
 from server.clock import wire_timestamp
 from server.daraja.catalogue import BUY_GOODS, PAYBILL
 from server.runner import Emulator
+from server.sandbox_credentials import SandboxCredentials, sandbox_credentials
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ConnectFacts:
     push_curl: str
     control_url: str
     database: str
+    sandbox: SandboxCredentials
 
 
 def connect_facts(emulator: Emulator) -> ConnectFacts:
@@ -89,6 +91,7 @@ def connect_facts(emulator: Emulator) -> ConnectFacts:
         push_curl=push_curl,
         control_url=f"{base}/simulator/handsets",
         database=str(sim.store.path),
+        sandbox=sandbox_credentials(sim.settings, base),
     )
 
 
@@ -180,6 +183,22 @@ class ConnectScreen(ModalScreen[None]):
                     f"{facts.consumer_key}:{facts.consumer_secret}",
                     note=credentials_note,
                 )
+                sandbox = facts.sandbox
+                yield CopyableFact(
+                    "Shortcodes",
+                    " ".join(sandbox.organisations),
+                    note="C2B, B2C, status, balance, reversal"
+                    + (f" · till {' '.join(sandbox.tills)}" if sandbox.tills else ""),
+                )
+                yield CopyableFact("Initiator", sandbox.initiator, note="SecurityCredential: any base64")
+                if sandbox.initiator_passwords:
+                    yield CopyableFact(
+                        "Password",
+                        sandbox.initiator_passwords[0],
+                        note=" ".join(f"{p} works too" for p in sandbox.initiator_passwords[1:]),
+                    )
+                yield CopyableFact("Test MSISDN", sandbox.test_msisdn)
+                yield CopyableFact(".env", sandbox.env_block(), note="a sandbox app's .env, pointed here")
                 yield CopyableFact("Get a token", facts.token_curl)
                 yield CopyableFact("STK Push", facts.push_curl)
                 yield CopyableFact("Control API", facts.control_url)

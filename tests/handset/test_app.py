@@ -32,6 +32,10 @@ async def test_header_shows_the_base_url_and_c_opens_the_connect_panel(start_app
         assert "/mpesa/stkpush/v1/processrequest" in facts.push_curl
         shown = " ".join(str(s.content) for s in app.screen.query(Static))
         assert facts.passkey in shown and facts.base_url in shown
+        # The sandbox's test credentials, and a .env pointed at this emulator, one Copy away.
+        assert f"MPESA_BASE_URL={app.emulator.base_url}\n" in facts.sandbox.env_block()
+        assert facts.sandbox.env_block() in shown
+        assert "600000 600984 600992" in shown and "testapi" in shown and "Safaricom123!!" in shown
         await pilot.press("escape")
         assert not isinstance(app.screen, ConnectScreen)
 

@@ -57,6 +57,7 @@ class MoneyMachine(RuleBasedStateMachine):
             db=self.dir / "handset.db",
             prompt_timeout=60,
             callback_timeout=2,
+            sandbox_organisations="replace",  # only these two: the total is the handsets' money
             result_delay=0,  # B2C Results on the next loop turn: the clock is the prompts' alone
             merchants=[
                 MerchantConfig(shortcode=PAYBILL_CODE, passkey="pk-paybill", name="Daraja-Sandbox"),

@@ -68,7 +68,10 @@ def test_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.port == 9000  # flags beat the environment
     assert settings.host == "127.0.0.1"  # a flag left unset keeps the default
     assert settings.busy_phone == "error"
-    assert [m.shortcode for m in settings.merchants] == ["174379", "600100"]
+    # The file's merchants first (its 174379 replaces the default one), then the sandbox's others.
+    codes = [m.shortcode for m in settings.merchants]
+    assert codes[:3] == ["174379", "600100", "600000"] and len(codes) == len(set(codes)) == 10
+    assert settings.merchants[1].kind == "till"
     assert settings.handsets[0].pin == "2468"
 
 

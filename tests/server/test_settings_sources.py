@@ -32,6 +32,7 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
         '[{"key": "k1", "secret": "s1"}]',
         [{"key": "k1", "secret": "s1"}],
     ),
+    # A configured merchant comes first; the sandbox's organisations follow (sandbox_organisations).
     "merchants": (
         '[[merchants]]\nshortcode = "600100"\npasskey = "pk"\nname = "Shop"\nkind = "till"',
         '[{"shortcode": "600100", "passkey": "pk", "name": "Shop", "kind": "till"}]',
@@ -47,9 +48,11 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
                     {"name": "testapi", "password": "Safaricom123!!"},
                     {"name": "testapi", "password": "Safaricom999!*!"},
                 ],
-            }
+            },
+            *(merchant.model_dump() for merchant in Settings().merchants),
         ],
     ),
+    "sandbox_organisations": ('sandbox_organisations = "replace"', "replace", "replace"),
     "handsets": (
         '[[handsets]]\nmsisdn = "254700000001"\nname = "One"',
         '[{"msisdn": "254700000001", "name": "One"}]',
