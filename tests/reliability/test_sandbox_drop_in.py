@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.daraja.catalogue import SANDBOX_INITIATOR_PASSWORDS, SANDBOX_TEST_MSISDN
+from server.daraja.catalogue import SANDBOX_INITIATOR_PASSWORDS, SANDBOX_ORGANISATIONS, SANDBOX_TEST_MSISDN
 from server.sandbox_credentials import sandbox_credentials
 from server.settings import Settings
 from tests.receiver import CallbackReceiver
@@ -119,6 +119,11 @@ async def _flows_on(http: httpx.AsyncClient, receiver: CallbackReceiver, shortco
         assert result["ResultCode"] == 0, f"{shortcode} {command}: {result}"
 
 
+async def _accounts(http: httpx.AsyncClient) -> dict[str, dict[str, float]]:
+    merchants = (await http.get("/simulator/merchants")).json()["merchants"]
+    return {m["shortcode"]: m["accounts"] for m in merchants}
+
+
 async def _arrival(receiver: CallbackReceiver, path: str, timeout: float = 20.0) -> dict[str, Any]:
     """The first POST to ``path``: waits for more arrivals until it is among them."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -147,6 +152,20 @@ async def test_the_sandbox_credentials_work_with_no_config(tmp_path: Path) -> No
             balance = await http.get(f"/simulator/handsets/{SANDBOX_TEST_MSISDN}")
             # 10,000 to start; each shortcode: paid 100 (given back by the reversal), received 50.
             assert balance.json()["balance"] == 10_000 + 50 * len(SHORTCODES)
+            accounts = await _accounts(http)
+            # Each Utility account: received 100 (C2B), gave it back (reversal), paid 50 (B2C).
+            assert {code: accounts[code]["utility"] for code in SHORTCODES} == dict.fromkeys(SHORTCODES, 999_950)
+            # A reset brings every organisation back, with the money that makes the first calls succeed.
+            assert (await http.post("/simulator/reset")).status_code == 200
+            after = await _accounts(http)
+            assert set(after) == {"174379", "600101", *(code for code, _ in SANDBOX_ORGANISATIONS)}
+            for code, _ in SANDBOX_ORGANISATIONS:
+                assert after[code] == {
+                    "working": 100_000,
+                    "utility": 1_000_000,
+                    "charges_paid": 0,
+                    "organization_settlement": 0,
+                }, code
     finally:
         process.proc.send_signal(signal.SIGINT)
         process.proc.wait(10)
