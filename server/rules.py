@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .daraja.catalogue import PROMPT_CODES
+from .flows.initiator_wire import RESULT_DESCRIPTIONS, wire_code
 
 ACTIONS = ("approve", "wrong_pin", "cancel", "timeout", "human")
 RANDOM_CHOICES = ("approve", "wrong_pin", "cancel", "timeout")
@@ -82,6 +83,49 @@ class OutcomeRule(BaseModel):
         )
 
 
+def parse_result_code(value: object) -> int | str:
+    """A B2C result code of spec §19, in its wire type (``"2001"`` -> ``2001``; ``"R000001"`` stays)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("result_code must be a result code")
+    code = wire_code(value)
+    if code not in RESULT_DESCRIPTIONS:
+        raise ValueError(f"result_code must be one of {', '.join(str(c) for c in RESULT_DESCRIPTIONS)}, got {value!r}")
+    return code
+
+
+class PayoutRule(BaseModel):
+    """How a B2C payout matching it ends: a result code, a queue time-out, a delay; every
+    condition given must match, as for the STK rules."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    msisdn: str | None = Field(default=None, pattern=r"^254[17][0-9]{8}$")
+    amount: int | None = Field(default=None, ge=1)
+    min_amount: int | None = Field(default=None, ge=1)
+    max_amount: int | None = Field(default=None, ge=1)
+    result_code: int | str | None = None
+    queue_timeout: bool = False
+    delay: float | None = Field(default=None, ge=0, le=3600)
+
+    _parse = field_validator("result_code", mode="before")(lambda cls, v: None if v is None else parse_result_code(v))
+
+    @model_validator(mode="after")
+    def _has_condition_and_effect(self) -> PayoutRule:
+        if self.msisdn is None and self.amount is None and self.min_amount is None and self.max_amount is None:
+            raise ValueError("a payout rule needs msisdn, amount, min_amount or max_amount")
+        if self.result_code is None and not self.queue_timeout and self.delay is None:
+            raise ValueError("a payout rule needs result_code, queue_timeout or delay")
+        return self
+
+    def matches(self, msisdn: str, amount: int) -> bool:
+        return (
+            (self.msisdn is None or self.msisdn == msisdn)
+            and (self.amount is None or self.amount == amount)
+            and (self.min_amount is None or amount >= self.min_amount)
+            and (self.max_amount is None or amount <= self.max_amount)
+        )
+
+
 class Unattended(BaseModel):
     """The whole unattended configuration, changeable at runtime."""
 
@@ -92,6 +136,8 @@ class Unattended(BaseModel):
     seed: int | None = None
     magic_numbers: bool = True
     rules: list[OutcomeRule] = Field(default_factory=list)
+    # B2C and Business to Pochi payouts: how they end, by recipient and amount.
+    payout_rules: list[PayoutRule] = Field(default_factory=list)
 
 
 # The magic numbers: 2547990 followed by the five-digit result code. The wrong-PIN number settles
@@ -110,6 +156,20 @@ MAGIC_NUMBERS: dict[str, str | int] = {
     "254799002028": 2028,
     "254799009999": 9999,
 }
+
+
+# A payout to 2547990 + a five-digit code ends with that code, when §19 has it (0 pays).
+MAGIC_PREFIX = "2547990"
+
+
+@dataclass(frozen=True)
+class PayoutDecision:
+    """How a payout ends when a rule or a magic number says so."""
+
+    result_code: int | str | None
+    queue_timeout: bool
+    delay: float | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -144,3 +204,15 @@ class OutcomeRules:
         if cfg.mode == "random":
             return Decision(self._rng.choice(RANDOM_CHOICES), cfg.think_time, None, "random mode")
         return Decision(cfg.mode, cfg.think_time, None, f"{cfg.mode} mode")
+
+    def decide_payout(self, msisdn: str, amount: int) -> PayoutDecision | None:
+        """A payout rule's or a magic number's say on a B2C payout; None: it ends on its merits."""
+        cfg = self.config
+        for index, rule in enumerate(cfg.payout_rules):
+            if rule.matches(msisdn, amount):
+                return PayoutDecision(rule.result_code, rule.queue_timeout, rule.delay, f"payout rule {index + 1}")
+        if cfg.magic_numbers and msisdn.startswith(MAGIC_PREFIX):
+            code = wire_code(msisdn[len(MAGIC_PREFIX) :])
+            if code in RESULT_DESCRIPTIONS:
+                return PayoutDecision(code, False, None, f"magic number {msisdn}")
+        return None

@@ -121,8 +121,12 @@ class InitiatorQueue:
         queue_timeout_url: str,
         originator_id: str | None,
         ack_api: iw.InitiatorApi,
+        ruled: NextOutcome | None = None,
     ) -> str:
-        """Store the request as pending and return the acknowledgement; raises WireError."""
+        """Store the request as pending and return the acknowledgement; raises WireError.
+
+        ``ruled`` is how an outcome rule says it ends; the control API's choice goes first.
+        """
         sim = self._sim
         if sim.merchant(shortcode) is None:
             from ..daraja.catalogue import bad_request
@@ -133,7 +137,7 @@ class InitiatorQueue:
                 iw.DUPLICATE_ORIGINATOR, f"OriginatorConversationID {originator_id!r} was used before (spec §8.3)"
             )
         now = sim.clock.now()
-        chosen = self._next[0] if self._next else None
+        chosen = self._next[0] if self._next else ruled
         delay = chosen.delay if chosen is not None and chosen.delay is not None else sim.settings.result_delay
         while True:
             request = InitiatorRequest(
@@ -154,7 +158,8 @@ class InitiatorQueue:
             except DuplicateId:
                 continue  # a ConversationID taken before a restart: draw another
         if chosen is not None:
-            self._next.pop(0)
+            if self._next:
+                self._next.pop(0)
             self._chosen_for[request.conversation_id] = chosen
         self._schedule(request)
         return iw.render_ack(ack_api, request.originator_id, request.conversation_id)

@@ -78,7 +78,7 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "unattended": (
         '[unattended]\nmode = "approve"\nthink_time = 2',
         '{"mode": "approve", "think_time": 2}',
-        {"mode": "approve", "think_time": 2.0, "seed": None, "magic_numbers": True, "rules": []},
+        {"mode": "approve", "think_time": 2.0, "seed": None, "magic_numbers": True, "rules": [], "payout_rules": []},
     ),
     "c2b_validation_timeout": ("c2b_validation_timeout = 2.5", "2.5", 2.5),
     "c2b_register": ('c2b_register = "production"', "production", "production"),

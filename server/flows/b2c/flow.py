@@ -18,7 +18,7 @@ from ...ledger import CHARGES_PAID, UTILITY, WORKING, handset_account
 from ...models import InitiatorRequest
 from .. import initiator_wire as iw
 from .. import jsontext
-from ..initiator import Outcome
+from ..initiator import NextOutcome, Outcome
 from . import wire
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ class B2C:
         """Check the request, store it, acknowledge it; raises WireError as Daraja refuses."""
         sim = self._sim
         request = wire.parse_b2c(payload, version=1 if version == 1 else 3, pochi=pochi)
+        decision = sim.rules.decide_payout(request.party_b, request.amount)
+        ruled = None if decision is None else NextOutcome(decision.result_code, decision.queue_timeout, decision.delay)
         return sim.initiator.accept(
             "pochi" if pochi else "b2c_v1" if version == 1 else "b2c",
             shortcode=request.party_a,
@@ -47,6 +49,7 @@ class B2C:
             queue_timeout_url=request.queue_timeout_url,
             originator_id=request.originator_conversation_id,
             ack_api=iw.InitiatorApi.POCHI if pochi else iw.InitiatorApi.B2C,
+            ruled=ruled,
         )
 
     def _conversation(self, request: InitiatorRequest) -> iw.Conversation:
