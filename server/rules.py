@@ -53,8 +53,8 @@ class CallbackPlan(BaseModel):
     copies: int = Field(default=2, ge=1, le=20)
 
 
-class OutcomeRule(BaseModel):
-    """One unattended rule; every condition given must match."""
+class _Conditions(BaseModel):
+    """What a rule matches on: the customer's number and the amount; every condition given must match."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -62,17 +62,9 @@ class OutcomeRule(BaseModel):
     amount: int | None = Field(default=None, ge=1)
     min_amount: int | None = Field(default=None, ge=1)
     max_amount: int | None = Field(default=None, ge=1)
-    outcome: str | int
-    think_time: float | None = Field(default=None, ge=0, le=3600)
-    callback: CallbackPlan | None = None
 
-    _parse = field_validator("outcome", mode="before")(lambda cls, v: parse_outcome(v))
-
-    @model_validator(mode="after")
-    def _has_condition(self) -> OutcomeRule:
-        if self.msisdn is None and self.amount is None and self.min_amount is None and self.max_amount is None:
-            raise ValueError("a rule needs msisdn, amount, min_amount or max_amount (use mode for everything)")
-        return self
+    def has_condition(self) -> bool:
+        return not (self.msisdn is None and self.amount is None and self.min_amount is None and self.max_amount is None)
 
     def matches(self, msisdn: str, amount: int) -> bool:
         return (
@@ -81,6 +73,22 @@ class OutcomeRule(BaseModel):
             and (self.min_amount is None or amount >= self.min_amount)
             and (self.max_amount is None or amount <= self.max_amount)
         )
+
+
+class OutcomeRule(_Conditions):
+    """One unattended rule for STK prompts."""
+
+    outcome: str | int
+    think_time: float | None = Field(default=None, ge=0, le=3600)
+    callback: CallbackPlan | None = None
+
+    _parse = field_validator("outcome", mode="before")(lambda cls, v: parse_outcome(v))
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> OutcomeRule:
+        if not self.has_condition():
+            raise ValueError("a rule needs msisdn, amount, min_amount or max_amount (use mode for everything)")
+        return self
 
 
 def parse_result_code(value: object) -> int | str:
@@ -93,16 +101,9 @@ def parse_result_code(value: object) -> int | str:
     return code
 
 
-class PayoutRule(BaseModel):
-    """How a B2C payout matching it ends: a result code, a queue time-out, a delay; every
-    condition given must match, as for the STK rules."""
+class PayoutRule(_Conditions):
+    """How a B2C payout matching it ends: a result code, a queue time-out, a delay."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    msisdn: str | None = Field(default=None, pattern=r"^254[17][0-9]{8}$")
-    amount: int | None = Field(default=None, ge=1)
-    min_amount: int | None = Field(default=None, ge=1)
-    max_amount: int | None = Field(default=None, ge=1)
     result_code: int | str | None = None
     queue_timeout: bool = False
     delay: float | None = Field(default=None, ge=0, le=3600)
@@ -111,19 +112,11 @@ class PayoutRule(BaseModel):
 
     @model_validator(mode="after")
     def _has_condition_and_effect(self) -> PayoutRule:
-        if self.msisdn is None and self.amount is None and self.min_amount is None and self.max_amount is None:
+        if not self.has_condition():
             raise ValueError("a payout rule needs msisdn, amount, min_amount or max_amount")
         if self.result_code is None and not self.queue_timeout and self.delay is None:
             raise ValueError("a payout rule needs result_code, queue_timeout or delay")
         return self
-
-    def matches(self, msisdn: str, amount: int) -> bool:
-        return (
-            (self.msisdn is None or self.msisdn == msisdn)
-            and (self.amount is None or self.amount == amount)
-            and (self.min_amount is None or amount >= self.min_amount)
-            and (self.max_amount is None or amount <= self.max_amount)
-        )
 
 
 class Unattended(BaseModel):
