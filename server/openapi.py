@@ -9,7 +9,7 @@ arrive as numbers or as strings, and ``mode="before"`` validators accept both wh
 says ``str``. Those fields are corrected by the table in ``server.openapi_requests``, kept beside
 the generator and held to the models by ``tests/server/test_openapi.py``. Shapes no model writes
 (the callbacks, the Result, the control API's records) are described once, in
-``server.openapi_wire`` and ``server.openapi_control``. The same test fails when a route of the
+``server.openapi_wire`` and ``server.openapi_control_schemas``. The same test fails when a route of the
 running application is missing here, or documented here but not served.
 """
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from .openapi_control import control_paths, control_schemas
+from .openapi_control import control_paths
+from .openapi_control_schemas import control_schemas
 from .openapi_requests import request_schemas
 from .openapi_wire import daraja_wire_schemas, ref
 
