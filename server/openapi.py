@@ -107,19 +107,24 @@ _RESULT_CALLS = {
 _DUPLICATE_ORIGINATOR = "500.002.1001 Duplicate OriginatorConversationID. for a value used before"
 
 
+_UNKNOWN_PARTY = " A PartyA no organisation here has is 400 Bad Request - Invalid PartyA."
+
+
 def _b2c(summary: str, body: str, description: str, *, duplicate: bool = True) -> Schema:
     return _daraja(
         summary,
         body,
         "InitiatorAck",
-        description=description,
+        description=description
+        + _UNKNOWN_PARTY
+        + " A bad ResultURL is 400.002.02 Invalid ResultURL, without the Bad Request prefix (spec §12).",
         business=_DUPLICATE_ORIGINATOR if duplicate else None,
         callbacks=_RESULT_CALLS,
     )
 
 
 def _initiated(summary: str, body: str, description: str) -> Schema:
-    return _daraja(summary, body, "InitiatorAck", description=description, callbacks=_RESULT_CALLS)
+    return _daraja(summary, body, "InitiatorAck", description=description + _UNKNOWN_PARTY, callbacks=_RESULT_CALLS)
 
 
 def daraja_paths() -> dict[str, Schema]:
@@ -187,7 +192,8 @@ def daraja_paths() -> dict[str, Schema]:
                 "SimulateRequest",
                 "SimulateAck",
                 description="A customer pays a paybill or till (a sandbox-only API); the validation and "
-                "confirmation calls to the registered URLs follow.",
+                "confirmation calls to the registered URLs follow. An unknown ShortCode is 400 Bad Request - "
+                "Invalid ShortCode.",
             )
             for n in (1, 2)
         },

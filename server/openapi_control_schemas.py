@@ -10,7 +10,7 @@ described here, once, with their enums taken from the constants the engine uses.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic.json_schema import models_json_schema
 
@@ -34,7 +34,7 @@ from .models import (
 from .openapi_requests import REF
 from .openapi_wire import ref
 from .rules import ACTIONS, Unattended
-from .settings import RUNTIME_SETTINGS, Settings
+from .settings import RUNTIME_SETTINGS, MerchantConfig, Settings
 
 Schema = dict[str, Any]
 
@@ -153,7 +153,7 @@ _RECORDS: dict[str, Schema] = {
         {
             "shortcode": _STR,
             "name": _STR,
-            "kind": {"type": "string", "enum": ["paybill", "till", "b2c"]},
+            "kind": {"type": "string", "enum": list(get_args(MerchantConfig.model_fields["kind"].annotation))},
             "balance": _NUM,
             "accounts": {"type": "object", "additionalProperties": _NUM},
         }

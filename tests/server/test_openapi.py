@@ -28,6 +28,7 @@ from server.flows.status import wire as status
 from server.http_app import build_app
 from server.openapi import openapi_document
 from server.openapi_requests import SHAPES
+from server.rules import Unattended
 from server.runner import Emulator
 from tests.daraja_client import Daraja, push_body
 from tests.receiver import CallbackReceiver
@@ -445,4 +446,57 @@ def test_the_table_agrees_with_the_model_on_every_field(name: str) -> None:
             model, documented = _accepted(parse, body), _documented(schema, body)
             if model != documented and not (documented and _integral_float(probe)):
                 disagreements.append((key, probe, "model takes it" if model else "model refuses it"))
+    assert not disagreements, "\n".join(map(repr, disagreements))
+
+
+CODE_PROBES: list[Any] = [
+    None,
+    True,
+    0,
+    1,
+    2,
+    1032,
+    1032.0,
+    2001,
+    4001,
+    9999,
+    "0",
+    "00",
+    "1032",
+    "01032",
+    "2001",
+    " 2001",
+    "1033",
+    "4001",
+    "approve",
+    "human",
+    "Approve",
+    "SFC_IC0003",
+    "R000001",
+    "sfc_ic0003",
+    "",
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [("rules", {"amount": 5, "outcome": ABSENT}), ("payout_rules", {"amount": 5, "result_code": ABSENT})],
+)
+def test_rule_codes_are_documented_as_the_rules_read_them(key: str, rule: Body) -> None:
+    """The outcome of an STK rule and the result_code of a payout rule take codes as strings too."""
+    schema = _validator("UnattendedRequest")
+    field = next(name for name, value in rule.items() if value is ABSENT)
+    disagreements = []
+    for probe in CODE_PROBES:
+        body = {key: [{**rule, field: probe}]}
+        try:
+            Unattended.model_validate(body)
+            model = True
+        except ValidationError:
+            model = False
+        documented = _documented(schema, body)
+        if model != documented and not (documented and _integral_float(probe)):
+            disagreements.append((field, probe, "model takes it" if model else "model refuses it"))
     assert not disagreements, "\n".join(map(repr, disagreements))
