@@ -31,7 +31,7 @@ from .models import (
     PENDING,
     SETTLED,
 )
-from .openapi_requests import REF
+from .openapi_requests import JSON_INT_MAX, JSON_INT_MIN, REF
 from .openapi_wire import ref
 from .rules import ACTIONS, Unattended
 from .settings import RUNTIME_SETTINGS, MerchantConfig, Settings
@@ -258,6 +258,19 @@ def _without_null_defaults(schema: Schema) -> Schema:
     return {**schema, "properties": properties}
 
 
+def _json_integers(schema: Any) -> Any:
+    """Every integer bounded to what a request can carry (``JSON_INT_MIN`` to ``JSON_INT_MAX``)."""
+    if isinstance(schema, list):
+        return [_json_integers(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: _json_integers(value) for key, value in schema.items()}
+    if bounded.get("type") == "integer" and "enum" not in bounded:
+        bounded.setdefault("minimum", JSON_INT_MIN)
+        bounded.setdefault("maximum", JSON_INT_MAX)
+    return bounded
+
+
 def control_schemas() -> dict[str, Schema]:
     """Request bodies (from the models) and the records of the control API."""
     _, generated = models_json_schema(
@@ -319,5 +332,8 @@ def control_schemas() -> dict[str, Schema]:
     shown = {key: answered["Settings"]["properties"][key] for key in RUNTIME_SETTINGS}
     shown["b2c_insufficient_code"] = {"type": "integer", "enum": [1, 4001]}
     schemas["RuntimeSettings"] = {"type": "object", "required": list(RUNTIME_SETTINGS), "properties": shown}
+    requests = ("CallbackPlan", "OutcomeRule", "PayoutRule", "UnattendedRequest", "RuntimeSettingsChange")
+    for name in (*requests, *(model.__name__ for model in DOCUMENTED_BODIES)):
+        schemas[name] = _json_integers(schemas[name])
     schemas.update(_RECORDS)
     return schemas

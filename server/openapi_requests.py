@@ -35,6 +35,9 @@ Schema = dict[str, Any]
 REF = "#/components/schemas/{model}"
 
 _MAX_DIGITS = 20  # server.flows.checks refuses a number of this many digits or more
+# server.json_body (orjson) reads an integer beyond 64 bits as a float, which no integer check
+# takes: the integers a request can carry at all.
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**64 - 1
 _MAX_DIGIT_TEXT = _MAX_DIGITS + 10  # ... and a numeric-looking string longer than this
 _MAX_URL = 2048  # ... and a URL longer than this
 
@@ -81,13 +84,12 @@ def shortcode_or_msisdn() -> Schema:
 
 def _integers_of_length(min_len: int, max_len: int) -> list[Schema]:
     """The integers whose decimal text (minus sign included) is ``min_len`` to ``max_len`` characters."""
-    cap = 10**_MAX_DIGITS - 1
     ranges = []
-    low, high = (0 if min_len <= 1 else 10 ** (min_len - 1)), min(10**max_len - 1, cap)
+    low, high = (0 if min_len <= 1 else 10 ** (min_len - 1)), min(10**max_len - 1, 10**_MAX_DIGITS - 1, JSON_INT_MAX)
     if low <= high:
         ranges.append({"type": "integer", "minimum": low, "maximum": high})
     # "-5" is two characters long.
-    low, high = (1 if min_len <= 2 else 10 ** (min_len - 2)), min(10 ** (max_len - 1) - 1, cap)
+    low, high = (1 if min_len <= 2 else 10 ** (min_len - 2)), min(10 ** (max_len - 1) - 1, -JSON_INT_MIN)
     if max_len >= 2 and low <= high:
         ranges.append({"type": "integer", "minimum": -high, "maximum": -low})
     return ranges

@@ -9,6 +9,7 @@ bodies it refuses for their types do not; and the table of what the Daraja valid
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from pydantic import ValidationError
 
+from server import json_body
 from server.daraja.models import StkPushRequest, StkQueryRequest
 from server.flows.b2c import wire as b2c
 from server.flows.balance import wire as balance
@@ -352,6 +354,9 @@ PROBES: list[Any] = [
     254708374149,
     20261127185000,
     10**20,
+    2**64 - 1,
+    2**64,
+    -(2**63) - 1,
     "",
     " ",
     "4",
@@ -404,8 +409,9 @@ PROBES: list[Any] = [
 
 
 def _accepted(parse: Parser, body: Body) -> bool:
+    """Whether the model takes ``body`` as it arrives: written as JSON and read by the server's parser."""
     try:
-        parse(body)
+        parse(json_body.loads(json.dumps(body)))
     except (WireError, ValidationError):
         return False
     return True
@@ -500,3 +506,17 @@ def test_rule_codes_are_documented_as_the_rules_read_them(key: str, rule: Body) 
         if model != documented and not (documented and _integral_float(probe)):
             disagreements.append((field, probe, "model takes it" if model else "model refuses it"))
     assert not disagreements, "\n".join(map(repr, disagreements))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server.flows.initiator.check_outcome looks result_code up in a dict: an object or a list "
+    "is unhashable and answers 500, and true or false pass as 1 or 0 (tests/contract leaves these "
+    "requests out until this passes)",
+)
+async def test_a_next_outcome_of_the_wrong_type_is_refused(http: httpx.AsyncClient) -> None:
+    for code in ({}, [], True, False):
+        body = {"result_code": code}
+        assert not _documented(_validator("NextOutcome"), body)
+        answer = await http.post("/simulator/initiator/next", json=body)
+        assert answer.status_code == 400, answer.text
