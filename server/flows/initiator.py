@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InvalidInput
 from ..models import QUEUE_TIMEOUT, RESULT, SETTLED, Delivery, InitiatorRequest, delivery_id
+from ..security_credential import decrypt
 from ..store import DuplicateId
 from . import initiator_wire as iw
 from .checks import WireError
@@ -228,8 +229,19 @@ class InitiatorQueue:
         return iw.INITIATOR_INVALID
 
     def _credential_passes(self, request: InitiatorRequest, credential: str) -> bool:
-        # Any non-empty base64 value passes, as the emulator's default (spec §8.2).
-        return iw.credential_is_base64(credential)
+        settings = self._sim.settings
+        if settings.security_credential != "check":
+            # Any non-empty base64 value passes, as the emulator's default (spec §8.2).
+            return iw.credential_is_base64(credential)
+        # "check": the password, encrypted with the emulator's certificate, must be one of the
+        # initiator's on this shortcode.
+        password = decrypt(credential)
+        organisation = next((m for m in settings.merchants if m.shortcode == request.shortcode), None)
+        return (
+            password is not None
+            and organisation is not None
+            and any(i.name == request.initiator and i.password == password for i in organisation.initiators)
+        )
 
 
 def _settled_event(request: InitiatorRequest, at: float) -> Any:
