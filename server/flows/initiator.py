@@ -75,7 +75,6 @@ class InitiatorQueue:
         self._timers: dict[str, TimerHandle] = {}
         self._next: list[NextOutcome] = []
         self._failures: dict[tuple[str, str], int] = {}  # (shortcode, initiator) -> wrong credentials in a row
-        self._chosen_for: dict[str, NextOutcome] = {}  # a pending request's chosen outcome, by ConversationID
 
     def register(self, api: str, answerer: Answerer) -> None:
         self._answerers[api] = answerer
@@ -100,7 +99,6 @@ class InitiatorQueue:
         self._timers.clear()
         self._next.clear()
         self._failures.clear()
-        self._chosen_for.clear()
 
     # --- the control API's choices ---------------------------------------------------------------
     def choose_next(self, outcome: NextOutcome) -> None:
@@ -147,6 +145,8 @@ class InitiatorQueue:
                 queue_timeout_url=queue_timeout_url,
                 created_at=now,
                 due_at=now + delay,
+                # Kept with the request, so that a restart before its Result still answers as chosen.
+                chosen=None if chosen is None else json.dumps(vars(chosen)),
             )
             try:
                 sim.store.add_initiator_request(request)
@@ -155,7 +155,6 @@ class InitiatorQueue:
                 continue  # a ConversationID taken before a restart: draw another
         if chosen is not None:
             self._next.pop(0)
-            self._chosen_for[request.conversation_id] = chosen
         self._schedule(request)
         return iw.render_ack(ack_api, request.originator_id, request.conversation_id)
 
@@ -172,7 +171,7 @@ class InitiatorQueue:
         request = self._sim.store.initiator_request(conversation_id)
         if request is None or request.status != "pending":
             return
-        chosen = self._chosen_for.pop(conversation_id, None)
+        chosen = None if request.chosen is None else NextOutcome(**json.loads(request.chosen))
         try:
             self._settle(request, chosen)
         except Exception:  # one request's bug must not stop the others; it stays pending for a restart
