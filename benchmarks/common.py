@@ -27,6 +27,14 @@ PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 MSISDN_BASE = 254_790_000_000
 PHONE_MARK = "254799999999"  # placeholder in the body template, swapped per request
 
+# B2C and C2B: the sandbox's test organisation, a PayBill whose Utility account starts with
+# Ksh 1,000,000 (server.settings), and the amounts the benchmarks move.
+ORGANISATION = "600000"
+B2C_AMOUNT = 10  # B2C's smallest amount (a smaller one earns Result 2)
+C2B_AMOUNT = 1
+HANDSET_START_KES = 10_000  # what a phone the engine provisions starts with (server.settings)
+MAX_BALANCE_KES = 500_000  # a phone's maximum balance, and a customer's daily limit (spec §6)
+
 
 def msisdn(n: int) -> str:
     """The n-th benchmark phone number (2547XXXXXXXX)."""

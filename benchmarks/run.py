@@ -21,8 +21,15 @@ What it measures, in one run on one machine (issue 6):
    with that database.
 5. Soak (``benchmarks/soak.py``): 2 x 10,000 back-to-back pushes that all settle;
    CPU per push in each block (the last over the first), and the WAL's size.
+6. B2C and C2B (``flows``): B2C request to Result received, and C2B simulate to
+   confirmation received (the validation call answered "Accepted"), p50/p99 at
+   concurrency 1 and 16, each as a ratio to STK end to end measured in the same
+   part, on the same server, in interleaved rounds. The server runs with
+   ``result_delay`` 0, so the B2C figure is the emulator's work, not the
+   deliberate 3 s before a Result.
 
-No figure fails the run: targets are printed next to the figures.
+No figure fails the run: targets are printed next to the figures. The run fails
+(exit 1) only when a part measured nothing (no Result, no confirmation).
 Every process it starts is stopped on the way out, Ctrl-C included; all
 traffic stays on 127.0.0.1.
 """
@@ -51,10 +58,15 @@ if __package__ in (None, ""):  # run as a script, `python benchmarks/run.py`
 import httpx
 
 from benchmarks.common import (
+    B2C_AMOUNT,
+    HANDSET_START_KES,
+    MAX_BALANCE_KES,
+    ORGANISATION,
     PUSH_PATH,
     Processes,
     cpu_seconds,
     free_port,
+    latency_stats,
     push_body_template,
     python,
     rss_mb,
@@ -85,6 +97,11 @@ class Plan:
     restarts: int = 3
     soak_blocks: int = 2
     soak_block: int = 10_000
+    flow_levels: tuple[int, ...] = (1, 16)
+    flow_requests: int = 2000  # timed transactions per flow and level, over all rounds
+    flow_rounds: int = 4  # the flows take turns this many times per level
+    flow_round_seconds: float = 15.0  # at most, per flow and round
+    flow_warmup_per_worker: int = 4  # untimed transactions per worker before each timed round
 
 
 FULL = Plan()
@@ -101,6 +118,10 @@ QUICK = Plan(
     server_per_level=False,
     restarts=1,
     soak_block=500,
+    flow_requests=48,
+    flow_rounds=1,
+    flow_round_seconds=5.0,
+    flow_warmup_per_worker=2,
 )
 
 TARGETS = {
@@ -120,7 +141,9 @@ TARGETS = {
 class Serve:
     """One ``handset serve`` process: its URL, pid, start-up time and log."""
 
-    def __init__(self, procs: Processes, workdir: Path, db: Path, fresh: bool, name: str) -> None:
+    def __init__(
+        self, procs: Processes, workdir: Path, db: Path, fresh: bool, name: str, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"{name}.log"
@@ -141,7 +164,7 @@ class Serve:
         began = time.monotonic()
         with self.log.open("w") as log:
             # The log goes to a file: `handset serve` prints a line per request, a pipe would fill.
-            self.proc = procs.spawn(args, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = procs.spawn(args, stdout=log, stderr=subprocess.STDOUT, env=env or {})
         self.startup_s = _first_answer(self.url + "/simulator/merchants", self.proc, began)
         self.procs = procs
 
@@ -505,6 +528,165 @@ def bench_tui(procs: Processes, plan: Plan, workdir: Path, callback_url: str) ->
     return {"first_frame": frames, "flood": flood}
 
 
+# --- B2C and C2B, as ratios to STK end to end -------------------------------------------
+FLOWS = ("stk", "b2c", "c2b")
+FLOW_MODES = {"stk": "e2e", "b2c": "b2c", "c2b": "c2b"}  # the load generator's mode for each
+FLOW_NAMES = {
+    "stk": "STK end to end (push, PIN via control API, callback received)",
+    "b2c": "B2C request to Result received (result_delay 0)",
+    "c2b": "C2B simulate to confirmation received (validation answered Accepted)",
+}
+
+
+def _flow_warmup(plan: Plan, concurrency: int) -> int:
+    return plan.flow_warmup_per_worker * concurrency
+
+
+def _check_flow_money(plan: Plan, utility_kes: float) -> None:
+    """Refuse a plan whose B2C payouts would empty 600000's Utility account or fill a phone.
+
+    A refused payout is a Result with a non-zero code: counted as an error, not measured, so a
+    plan that runs out of money would measure less and less as it went.
+    """
+    per_round = -(-plan.flow_requests // plan.flow_rounds)
+    payouts = sum(plan.flow_requests + plan.flow_rounds * _flow_warmup(plan, c) for c in plan.flow_levels)
+    if payouts * B2C_AMOUNT > utility_kes:
+        raise RuntimeError(
+            f"{payouts:,} B2C payouts of Ksh {B2C_AMOUNT} need more than the Ksh {utility_kes:,.0f} "
+            f"in {ORGANISATION}'s Utility account"
+        )
+    # One phone per worker and round: at c=1 one phone takes a whole round's payouts.
+    most = HANDSET_START_KES + (per_round + _flow_warmup(plan, 1)) * B2C_AMOUNT
+    if most > MAX_BALANCE_KES:
+        raise RuntimeError(f"a B2C recipient would reach Ksh {most:,}, above the maximum balance")
+    # C2B payers: the load generator tops each phone up and refuses a run it could not pay for.
+
+
+def flow_load(
+    procs: Processes, serve: Serve, token: str, flow: str, concurrency: int, plan: Plan, requests: int, phone_start: int
+) -> dict[str, Any]:
+    """One load generator run of one flow, with the server's CPU time per transaction driven."""
+    before = cpu_seconds(serve.proc.pid)
+    warmup = _flow_warmup(plan, concurrency)
+    result = _json_line(
+        _run(
+            procs,
+            [
+                python(),
+                "-m",
+                "benchmarks.loadgen",
+                FLOW_MODES[flow],
+                "--url",
+                serve.url,
+                "--token",
+                token,
+                "--concurrency",
+                str(concurrency),
+                "--requests",
+                str(requests),
+                "--duration",
+                str(plan.flow_round_seconds),
+                "--warmup",
+                str(warmup),
+                "--phone-start",
+                str(phone_start),
+                "--samples",
+            ],
+            timeout=2 * plan.flow_round_seconds + 60,
+        )
+    )
+    if result["driven"]:
+        # Warm-up included: the server worked for those too, and CPU is read around the process.
+        result["cpu_us_per_transaction"] = (cpu_seconds(serve.proc.pid) - before) / result["driven"] * 1e6
+    return result
+
+
+def _pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One flow at one level: its rounds' samples pooled into one set of percentiles."""
+    samples: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    for run in runs:
+        for name, values in run.pop("samples_ms").items():
+            samples.setdefault(name, []).extend(v / 1000 for v in values)
+        for kind, count in run["errors"].items():
+            errors[kind] = errors.get(kind, 0) + count
+    cpu = [r["cpu_us_per_transaction"] for r in runs if "cpu_us_per_transaction" in r]
+    latency = samples.pop("latency", [])
+    return {
+        "completed": len(latency),
+        "errors": errors,
+        "latency": latency_stats(latency),
+        "phases": {name: latency_stats(values) for name, values in samples.items()},
+        # The median round: one round with a busy neighbour moves it less than a mean.
+        "cpu_us_per_transaction": statistics.median(cpu) if cpu else None,
+        "rounds": runs,
+    }
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
+
+
+def bench_flows(procs: Processes, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """B2C and C2B end to end next to STK end to end: one fresh server, the three flows in turns."""
+    # The deliberate delay before a Result (3 s by default, as the sandbox) would be the whole
+    # B2C figure: off, so that it measures what the emulator does.
+    serve = Serve(
+        procs, workdir, workdir / "flows.db", fresh=True, name="serve-flows", env={"HANDSET_RESULT_DELAY": "0"}
+    )
+    out: dict[str, Any] = {"levels": []}
+    try:
+        with httpx.Client(base_url=serve.url) as client:
+            out["result_delay"] = client.get("/simulator/settings").json()["result_delay"]
+            if out["result_delay"] != 0:
+                raise RuntimeError(f"the flows' server runs with result_delay {out['result_delay']}, not 0")
+            merchants = client.get("/simulator/merchants").json()["merchants"]
+        utility = next(m for m in merchants if m["shortcode"] == ORGANISATION)["accounts"]["utility"]
+        out["utility_before_kes"] = utility
+        _check_flow_money(plan, utility)
+        token = serve.token()
+        per_round = -(-plan.flow_requests // plan.flow_rounds)
+        for level, concurrency in enumerate(plan.flow_levels):
+            runs: dict[str, list[dict[str, Any]]] = {flow: [] for flow in FLOWS}
+            for round_ in range(plan.flow_rounds):
+                # Each round starts with another flow, so that none is always first after a
+                # pause, or always after the same neighbour.
+                order = FLOWS[round_ % len(FLOWS) :] + FLOWS[: round_ % len(FLOWS)]
+                for flow in order:
+                    # Fresh phones per flow, level and round: no phone's history, balance or
+                    # daily total carries over into another run.
+                    phones = 3_000_000 + FLOWS.index(flow) * 1_000_000 + level * 10_000 + round_ * 100
+                    runs[flow].append(flow_load(procs, serve, token, flow, concurrency, plan, per_round, phones))
+            pooled = {flow: _pool(runs[flow]) for flow in FLOWS}
+            base = pooled["stk"]
+            ratios = {
+                flow: {
+                    "p50": _ratio(pooled[flow]["latency"].get("p50_ms"), base["latency"].get("p50_ms")),
+                    "p99": _ratio(pooled[flow]["latency"].get("p99_ms"), base["latency"].get("p99_ms")),
+                    "cpu": _ratio(pooled[flow]["cpu_us_per_transaction"], base["cpu_us_per_transaction"]),
+                }
+                for flow in FLOWS
+                if flow != "stk"
+            }
+            out["levels"].append({"concurrency": concurrency, **pooled, "ratios_to_stk": ratios})
+        with httpx.Client(base_url=serve.url) as client:
+            merchants = client.get("/simulator/merchants").json()["merchants"]
+        out["utility_after_kes"] = next(m for m in merchants if m["shortcode"] == ORGANISATION)["accounts"]["utility"]
+    finally:
+        serve.stop()
+    return out
+
+
+def flows_measured_nothing(flows: dict[str, Any]) -> list[str]:
+    """The flows and levels with no timed transaction at all: what makes a smoke run fail."""
+    return [
+        f"{flow} at c={level['concurrency']} (errors: {level[flow]['errors'] or 'none'})"
+        for level in flows["levels"]
+        for flow in FLOWS
+        if not level[flow]["completed"]
+    ]
+
+
 # --- report ----------------------------------------------------------------------
 def describe_machine(loadgen: str) -> dict[str, Any]:
     cpu = "unknown"
@@ -556,6 +738,18 @@ def _vs(value: float | None, target: float, higher_is_better: bool = False) -> s
         return ""
     ok = value >= target if higher_is_better else value <= target
     return "within" if ok else "over" if not higher_is_better else "under"
+
+
+def _flow_figure(pooled: dict[str, Any]) -> str:
+    latency = pooled["latency"]
+    return (
+        f"{_fmt(latency.get('p50_ms'), ' ms', 2)} / {_fmt(latency.get('p99_ms'), ' ms', 2)} "
+        f"({_fmt(pooled['cpu_us_per_transaction'], ' us', 0)})"
+    )
+
+
+def _errors_note(errors: dict[str, int]) -> str:
+    return "; errors: " + ", ".join(f"{kind} {count}" for kind, count in errors.items()) if errors else ""
 
 
 def table(results: dict[str, Any]) -> str:
@@ -703,6 +897,32 @@ def table(results: dict[str, Any]) -> str:
                 _vs(soaked["wal_peak_mb"], soaked["wal_limit_mb"]),
             )
         )
+    flows = results.get("flows")
+    if flows:
+        for level in flows["levels"]:
+            c = level["concurrency"]
+            stk = level["stk"]
+            rows.append(
+                (
+                    f"{FLOW_NAMES['stk']}, c={c}, the baseline of the two rows below "
+                    f"({stk['completed']:,} transactions): p50 / p99 (server CPU per transaction)",
+                    _flow_figure(stk),
+                    "",
+                    "1 (baseline)",
+                )
+            )
+            for flow in ("b2c", "c2b"):
+                ratio = level["ratios_to_stk"][flow]
+                rows.append(
+                    (
+                        f"{FLOW_NAMES[flow]}, c={c} ({level[flow]['completed']:,} transactions"
+                        f"{_errors_note(level[flow]['errors'])}): p50 / p99 (server CPU per transaction)",
+                        _flow_figure(level[flow]),
+                        "",
+                        f"x{_fmt(ratio['p50'], digits=2)} / x{_fmt(ratio['p99'], digits=2)} of STK e2e "
+                        f"(CPU x{_fmt(ratio['cpu'], digits=2)})",
+                    )
+                )
     lines = ["| Measure | Figure | Target | Ratio / vs target |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
@@ -719,7 +939,10 @@ def main(argv: list[str] | None = None) -> int:
         help="auto: wrk when installed, else the aiohttp client process",
     )
     parser.add_argument(
-        "--only", choices=["push", "e2e", "tui", "soak"], action="append", help="run only these parts (repeatable)"
+        "--only",
+        choices=["push", "e2e", "tui", "soak", "flows"],
+        action="append",
+        help="run only these parts (repeatable); flows: B2C and C2B as ratios to STK end to end",
     )
     parser.add_argument(
         "--levels",
@@ -741,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
             "(it is slower than wrk, so the ceiling, and the ratio, are less sharp)",
             file=sys.stderr,
         )
-    parts = set(args.only or ["push", "e2e", "tui", "soak"])
+    parts = set(args.only or ["push", "e2e", "tui", "soak", "flows"])
 
     began = time.monotonic()
     results: dict[str, Any] = {
@@ -769,6 +992,13 @@ def main(argv: list[str] | None = None) -> int:
             if "soak" in parts:
                 print(f"[{time.monotonic() - began:5.1f} s] soak...", file=sys.stderr)
                 results["soak"] = soak(procs, workdir, callback_url, plan.soak_blocks, plan.soak_block, 100, 16)
+            if "flows" in parts:
+                print(
+                    f"[{time.monotonic() - began:5.1f} s] B2C and C2B against STK end to end "
+                    "(result_delay 0: the B2C figure leaves out the deliberate 3 s before a Result)...",
+                    file=sys.stderr,
+                )
+                results["flows"] = bench_flows(procs, plan, workdir)
             procs.stop(receiver)
     except KeyboardInterrupt:
         print("interrupted: stopping everything this run started", file=sys.stderr)
@@ -784,6 +1014,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"bench-{results['mode']}-{stamp}.json").write_text(text)
     (args.out / f"latest-{results['mode']}.json").write_text(text)
     print(f"\n{results['mode']} run took {results['took_s']:.1f} s; JSON in {args.out}", file=sys.stderr)
+    empty = flows_measured_nothing(results["flows"]) if "flows" in results else []
+    if empty:
+        print(f"benchmark measured nothing for: {'; '.join(empty)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -35,7 +35,7 @@ from server.clock import Clock
 from server.errors import EngineError
 from server.events import AnswersDiffer, C2BPaymentSettled, DuplicatePushFlagged, InitiatorSettled
 from server.ids import IdGenerator
-from server.models import Handset, Transaction
+from server.models import QUEUE_TIMEOUT, Handset, InitiatorRequest, Transaction, delivery_id
 from server.models import Message as InboxMessage
 from server.rules import CallbackPlan
 from server.runner import CannotStart, Emulator
@@ -569,13 +569,29 @@ class HandsetApp(App[None]):
                 "\n".join(event.differences), title="The merchant answered a copy differently", severity="warning"
             )
         elif isinstance(event, InitiatorSettled):
-            self.activity.add(initiator_entry(event.request, event.at))
+            request = event.request
+            timed_out = self.simulator.delivery(delivery_id(QUEUE_TIMEOUT, request.conversation_id)) is not None
+            self.activity.add(
+                initiator_entry(request, event.at, customer=self._customer_of(request), queue_timeout=timed_out)
+            )
         elif isinstance(event, C2BPaymentSettled):
             payment = event.payment
             merchant, handset = self.simulator.merchant(payment.shortcode), self.simulator.handset(payment.msisdn)
             self.activity.add(
                 c2b_entry(payment, merchant.name if merchant else None, handset.name if handset else None)
             )
+
+    def _customer_of(self, request: InitiatorRequest) -> str | None:
+        """The name of the person an initiator request paid: a B2C recipient, or the payer a
+        reversal gave the money back to (found by the receipt of the payment reversed)."""
+        msisdn = request.counterpart
+        if request.api == "reversal" and request.counterpart:
+            store = self.simulator.store
+            paid = [t.msisdn for t in store.transactions_by_receipt(request.counterpart)]
+            paid += [p.msisdn for p in store.c2b_payments_by_receipt(request.counterpart)]
+            msisdn = paid[0] if paid else None
+        handset = self.simulator.handset(msisdn) if msisdn else None
+        return handset.name if handset else None
 
     @on(EngineBridge.LogRecorded)
     def log_record(self, message: EngineBridge.LogRecorded) -> None:

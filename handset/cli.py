@@ -79,7 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the emulator headless (no UI), for CI and scripts", argument_default=argparse.SUPPRESS
     )
     _add_common_flags(serve)
+    credential = commands.add_parser(
+        "credential",
+        help='print the SecurityCredential for an initiator password (for security_credential = "check")',
+        description="Encrypt an initiator password with the emulator's test certificate, as the Daraja "
+        "portal's tool does with Safaricom's; or print that certificate.",
+    )
+    credential.add_argument("password", nargs="?", help="the initiator's password, e.g. Safaricom123!!")
+    credential.add_argument("--certificate", action="store_true", help="print the test certificate (PEM) instead")
     return parser
+
+
+def print_credential(args: argparse.Namespace) -> int:
+    """``handset credential``: no emulator, no database; just the certificate's work."""
+    from server import security_credential
+
+    if args.certificate:
+        sys.stdout.write(security_credential.certificate_pem().decode())
+        return 0
+    if not args.password:
+        print("handset: give the initiator's password (handset credential PASSWORD), or --certificate", file=sys.stderr)
+        return 2
+    print(security_credential.encrypt(args.password))
+    return 0
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -159,6 +181,8 @@ async def serve(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "credential":
+        return print_credential(args)
     try:
         settings = settings_from_args(args)
     except SettingsError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import json_body
+from . import json_body, security_credential
 from .daraja.catalogue import PROMPT_CODES
 from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .events import Event
@@ -85,6 +85,8 @@ class ControlApi:
             web.post("/simulator/callbacks/forge", self.forge_callback),
             web.post("/simulator/handsets/{msisdn}/unlock", self.unlock_pin),
             web.post("/simulator/tokens/revoke", self.revoke_tokens),
+            web.get("/simulator/certificate", self.certificate, allow_head=False),
+            web.post("/simulator/security-credential", self.make_security_credential),
             web.get("/simulator/settings", self.get_settings, allow_head=False),
             web.patch("/simulator/settings", self.update_settings),
             web.get("/simulator/rules", self.get_rules, allow_head=False),
@@ -372,6 +374,21 @@ class ControlApi:
     async def revoke_tokens(self, request: web.Request) -> web.Response:
         self.sim.revoke_tokens()
         return web.json_response({"revoked": True})
+
+    # --- SecurityCredentials, for security_credential = "check" ---------------------------
+    async def certificate(self, request: web.Request) -> web.Response:
+        """The emulator's test certificate: encrypt initiator passwords with it instead of Safaricom's."""
+        return web.Response(body=security_credential.certificate_pem(), content_type="application/x-pem-file")
+
+    async def make_security_credential(self, request: web.Request) -> web.Response:
+        """What the portal's tool does: a password in, its SecurityCredential out (our certificate)."""
+        body = await _object_body(request, allowed={"password"})
+        if isinstance(body, web.Response):
+            return body
+        password = body.get("password")
+        if not isinstance(password, str) or not password or len(password.encode()) > 200:
+            return json_error(400, "password must be a non-empty string of at most 200 bytes")
+        return web.json_response({"security_credential": security_credential.encrypt(password)})
 
     async def get_settings(self, request: web.Request) -> web.Response:
         return web.json_response(self._runtime_settings())

@@ -168,6 +168,7 @@ class InitiatorRequest:
     amount: int | None = None  # whole KES moved, if any
     created_at: float = 0.0
     due_at: float = 0.0
+    chosen: str | None = None  # JSON of the outcome the control API chose for it, if any
 
     def to_json(self) -> dict[str, Any]:
         code = None if self.result_code is None else parse_result_code(self.result_code)

@@ -73,13 +73,14 @@ CREATE INDEX c2b_payments_msisdn ON c2b_payments (msisdn, seq);
 
 # The initiator APIs (schema 2): every B2C, Transaction Status, Account Balance and Reversal
 # request, acknowledged at once and answered with a Result a little later (still due at a
-# restart: answered then). ``receipt`` is the transaction the request made, if any.
+# restart: answered then). ``receipt`` is the transaction the request made, if any; ``chosen``
+# the outcome the control API chose for it (JSON), so that a restart still answers as chosen.
 _INITIATOR = """
 CREATE TABLE initiator_requests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL UNIQUE, originator_id TEXT NOT NULL,
     api TEXT NOT NULL, shortcode TEXT NOT NULL, initiator TEXT NOT NULL, request TEXT NOT NULL,
     result_url TEXT NOT NULL, queue_timeout_url TEXT NOT NULL, status TEXT NOT NULL, result_code TEXT,
-    receipt TEXT, counterpart TEXT, amount INTEGER, created_at REAL NOT NULL, due_at REAL NOT NULL
+    receipt TEXT, counterpart TEXT, amount INTEGER, created_at REAL NOT NULL, due_at REAL NOT NULL, chosen TEXT
 );
 CREATE INDEX initiator_requests_originator ON initiator_requests (originator_id);
 CREATE INDEX initiator_requests_receipt ON initiator_requests (receipt) WHERE receipt IS NOT NULL;

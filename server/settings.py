@@ -209,6 +209,9 @@ class Settings(BaseModel):
     # A B2C recipient with no phone here: give it one, or fail 2040 as the sandbox does (§12).
     b2c_unknown_msisdn: Literal["provision", "2040"] = "provision"
     b2c_legacy_order: bool = False  # the 2019/2020 order of the Result's parameters (§12)
+    # SecurityCredential: "base64" takes any base64 value (Safaricom's certificate cannot be
+    # undone here); "check" decrypts it with the emulator's own key and compares the password.
+    security_credential: Literal["base64", "check"] = "base64"
 
     # A push with the same phone, shortcode, amount and AccountReference as one accepted less than
     # duplicate_window seconds ago: "flag" marks it (log, events, the transaction), "reject"
@@ -315,6 +318,7 @@ RUNTIME_SETTINGS = (
     "b2c_insufficient_code",
     "b2c_unknown_msisdn",
     "b2c_legacy_order",
+    "security_credential",
 )
 
 

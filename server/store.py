@@ -117,6 +117,7 @@ _REQUEST_COLUMNS = (
     "amount",
     "created_at",
     "due_at",
+    "chosen",
 )
 _REQUEST_INSERT = f"INSERT INTO initiator_requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)})"
 _DELIVERY_SELECT = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM deliveries"

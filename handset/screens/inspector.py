@@ -140,6 +140,7 @@ class CallbackInspectorScreen(ModalScreen[None]):
     CallbackInspectorScreen #inspector { height: 1fr; }
     CallbackInspectorScreen #attempts {
         height: 2fr;
+        min-height: 8;  /* at 80x24 rows wrap to two lines: still three attempts to choose from */
         border: round $primary 50%;
         border-title-color: $text;
         border-title-style: bold;

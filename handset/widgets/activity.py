@@ -338,13 +338,31 @@ API_WORDS = {
 }
 
 
-def initiator_entry(request: InitiatorRequest, at: float) -> ActivityEntry:
-    """An initiator request's Result: what it was, its code in plain words, what moved."""
+def initiator_entry(
+    request: InitiatorRequest,
+    at: float,
+    *,
+    customer: str | None = None,
+    queue_timeout: bool = False,
+) -> ActivityEntry:
+    """An initiator request's Result: what it was, its code in plain words, what moved.
+
+    ``customer`` names the person the money went to (a B2C recipient, the payer a reversal paid
+    back); ``queue_timeout`` says the request timed out in the queue: no Result, its echo went
+    to QueueTimeOutURL (its code 1 then means that, not "insufficient funds").
+    """
     code = parse_result_code(request.result_code or "")
-    ok = code == 0
+    ok = code == 0 and not queue_timeout
     style = "$success" if ok else "$warning"
-    words = result_words(code)
-    moved = f" · {ksh_whole(request.amount)} → {request.counterpart}" if ok and request.amount else ""
+    words = "queue time-out" if queue_timeout else result_words(code)
+    moved = ""
+    if ok and request.amount:
+        if request.api == "reversal":  # the counterpart is the payment reversed, not a person
+            who = customer or "the payer"
+            moved = f" · {ksh_whole(request.amount)} back to {who} ({request.counterpart} reversed)"
+        else:
+            who = customer or (phone_number(request.counterpart) if request.counterpart else "?")
+            moved = f" · {ksh_whole(request.amount)} → {who}"
     line = Content.assemble(
         _stamp(at),
         " ",
@@ -352,22 +370,26 @@ def initiator_entry(request: InitiatorRequest, at: float) -> ActivityEntry:
         " ",
         (API_WORDS.get(request.api, request.api), "bold"),
         " ",
-        (f"{code}", f"bold {style}"),
-        " ",
+        ("" if queue_timeout else f"{code} ", f"bold {style}"),
         (words, style),
         "\n",
         INDENT,
         f"from {request.shortcode}{moved}",
+        " · echoed to QueueTimeOutURL" if queue_timeout else "",
     )
     facts = [
         ("ConversationID", request.conversation_id),
         ("OriginatorConversationID", request.originator_id),
         ("Shortcode", request.shortcode),
         ("Initiator", request.initiator),
-        ("ResultCode", f"{code} ({words})"),
+        ("ResultCode", f"{code} (queue time-out)" if queue_timeout else f"{code} ({words})"),
     ]
     if request.receipt:
         facts.append(("Receipt", request.receipt))
+    if ok and request.api == "reversal" and request.counterpart:
+        facts.append(("Reversed", request.counterpart))
+    if ok and customer:
+        facts.append(("Customer", customer))
     return ActivityEntry(
         C2B,
         at,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InvalidInput
 from ..models import QUEUE_TIMEOUT, RESULT, SETTLED, Delivery, InitiatorRequest, delivery_id
+from ..security_credential import decrypt
 from ..store import DuplicateId
 from . import initiator_wire as iw
 from .checks import WireError
@@ -75,7 +76,6 @@ class InitiatorQueue:
         self._timers: dict[str, TimerHandle] = {}
         self._next: list[NextOutcome] = []
         self._failures: dict[tuple[str, str], int] = {}  # (shortcode, initiator) -> wrong credentials in a row
-        self._chosen_for: dict[str, NextOutcome] = {}  # a pending request's chosen outcome, by ConversationID
 
     def register(self, api: str, answerer: Answerer) -> None:
         self._answerers[api] = answerer
@@ -100,7 +100,6 @@ class InitiatorQueue:
         self._timers.clear()
         self._next.clear()
         self._failures.clear()
-        self._chosen_for.clear()
 
     # --- the control API's choices ---------------------------------------------------------------
     def choose_next(self, outcome: NextOutcome) -> None:
@@ -151,16 +150,16 @@ class InitiatorQueue:
                 queue_timeout_url=queue_timeout_url,
                 created_at=now,
                 due_at=now + delay,
+                # Kept with the request, so that a restart before its Result still answers as chosen.
+                chosen=None if chosen is None else json.dumps(vars(chosen)),
             )
             try:
                 sim.store.add_initiator_request(request)
                 break
             except DuplicateId:
                 continue  # a ConversationID taken before a restart: draw another
-        if chosen is not None:
-            if self._next:
-                self._next.pop(0)
-            self._chosen_for[request.conversation_id] = chosen
+        if self._next:  # the control API's choice is used up (a rule's stays with its rule)
+            self._next.pop(0)
         self._schedule(request)
         return iw.render_ack(ack_api, request.originator_id, request.conversation_id)
 
@@ -177,7 +176,7 @@ class InitiatorQueue:
         request = self._sim.store.initiator_request(conversation_id)
         if request is None or request.status != "pending":
             return
-        chosen = self._chosen_for.pop(conversation_id, None)
+        chosen = None if request.chosen is None else NextOutcome(**json.loads(request.chosen))
         try:
             self._settle(request, chosen)
         except Exception:  # one request's bug must not stop the others; it stays pending for a restart
@@ -228,8 +227,19 @@ class InitiatorQueue:
         return iw.INITIATOR_INVALID
 
     def _credential_passes(self, request: InitiatorRequest, credential: str) -> bool:
-        # Any non-empty base64 value passes, as the emulator's default (spec §8.2).
-        return iw.credential_is_base64(credential)
+        settings = self._sim.settings
+        if settings.security_credential != "check":
+            # Any non-empty base64 value passes, as the emulator's default (spec §8.2).
+            return iw.credential_is_base64(credential)
+        # "check": the password, encrypted with the emulator's certificate, must be one of the
+        # initiator's on this shortcode.
+        password = decrypt(credential)
+        organisation = next((m for m in settings.merchants if m.shortcode == request.shortcode), None)
+        return (
+            password is not None
+            and organisation is not None
+            and any(i.name == request.initiator and i.password == password for i in organisation.initiators)
+        )
 
 
 def _settled_event(request: InitiatorRequest, at: float) -> Any:

@@ -54,7 +54,12 @@ async def test_a_prompt_that_arrives_under_a_dialog_gets_the_keys_when_it_closes
         assert (stk(callback)["CheckoutRequestID"], stk(callback)["ResultCode"]) == (checkout, 0)
 
 
-async def test_the_esc_after_a_dialog_closes_never_cancels_the_payment(start_app, receiver):
+async def test_the_esc_after_a_dialog_closes_never_cancels_the_payment(start_app, receiver, monkeypatch):
+    from handset.widgets import stk_prompt
+
+    # A guard far longer than the real half second, so that a slow machine cannot outlast it
+    # between the two presses and the checks; the second half shortens it again to see it end.
+    monkeypatch.setattr(stk_prompt, "ESCAPE_GUARD", 60.0)
     async with start_app() as (app, pilot, merchant):
         phone = app.phones[WANJIKU]
         checkout = await merchant.push(receiver.url)
@@ -72,6 +77,7 @@ async def test_the_esc_after_a_dialog_closes_never_cancels_the_payment(start_app
         # Away from a dialog, one Esc is still one deliberate cancel, as the handset's Cancel key.
         second = await merchant.push(receiver.url, Amount=5)
         await wait_until(lambda: phone.prompt_waiting, "the second prompt")
+        monkeypatch.setattr(stk_prompt, "ESCAPE_GUARD", 0.5)
         await pilot.press("p", "escape")  # the plan dialog, closed
         await wait_until(lambda: not phone.prompt.escape_ignored, "the half second after the dialog")
         await pilot.press("escape")

@@ -1,19 +1,30 @@
 """Money is conserved over long random sequences of operations (hypothesis stateful testing).
 
 The state machine drives the real engine (Simulator) with a ManualClock on its own event
-loop, with callbacks delivered to a real receiver, and restarts it on the same SQLite
-file through the real Store. Invariants after every step:
+loop, with every delivery (STK callbacks, C2B validations and confirmations, Results) sent
+to a real receiver, and restarts it on the same SQLite file through the real Store. Every
+flow that moves money takes part: STK Push, C2B payments (the control API's and simulate's
+paths), B2C payouts from a paybill and from a B2C shortcode, and reversals of STK and C2B
+payments; initiator requests are answered at once or later (while the clock moves or the
+emulator is down). Invariants after every step:
 
-- the sum of all handset and merchant balances equals the expected total (which only
-  moves when a test changes a balance or adds a phone), in memory and on disk alike;
-- each merchant holds exactly the sum of its successful payments;
+- the ledger's world account gave out exactly what was put in (opening balances, new phones,
+  balances set by hand), and all of it is still inside: phones + organisations' accounts +
+  the world account = 0, in memory, on the phones and organisations shown, and on disk;
+- each organisation account holds its starting balance plus what was paid in, less what was
+  paid out and reversed, as the flows reported it;
 - each phone has at most one live prompt, and the live prompts are the pending rows;
-- each transaction is settled exactly once and its result never changes afterwards.
+- each transaction and each initiator request is settled exactly once, and its result never
+  changes afterwards; no payment is reversed twice.
+
+At the end every delivery reached the receiver exactly once (a stop may interrupt one in
+flight: it goes again at the next start).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 from collections import Counter
@@ -27,16 +38,24 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from server.clock import ManualClock
 from server.daraja import catalogue
 from server.daraja.catalogue import BUY_GOODS, PAYBILL
-from server.events import TransactionSettled
+from server.events import C2BPaymentSettled, InitiatorSettled, TransactionSettled
+from server.flows.b2c.flow import B2C_APIS
+from server.flows.c2b import wire as c2b_wire
 from server.flows.checks import WireError
+from server.flows.initiator import NextOutcome
+from server.flows.initiator_wire import ALREADY_REVERSED, INSUFFICIENT_FUNDS, MAX_BALANCE, ORIGINAL_INVALID
 from server.ids import IdGenerator
-from server.models import SETTLED
+from server.ledger import MAX_BALANCE_CENTS, RECEIVING, WORLD
+from server.models import CALLBACK_DUE, SETTLED
 from server.settings import HandsetConfig, MerchantConfig, Settings
 from server.simulator import Conflict, InvalidInput, NotFound, PushOrder, Simulator
 from server.store import Store
 from tests.receiver import CallbackReceiver
 
-PAYBILL_CODE, TILL_CODE = "174379", "600100"
+PAYBILL_CODE, TILL_CODE, B2C_CODE = "174379", "600100", "600500"
+KINDS = {PAYBILL_CODE: "paybill", TILL_CODE: "till", B2C_CODE: "b2c"}
+# The B2C shortcode starts with money of its own; the paybill and the till only with what customers pay.
+B2C_BALANCES = {"working": 20_000.0, "utility": 30_000.0}
 CONFIGURED = ["254708374149", "254712345678", "254722000111"]
 NEW_PHONES = ["254733000001", "254733000002", "254111000003"]
 PHONES = CONFIGURED + NEW_PHONES
@@ -57,11 +76,12 @@ class MoneyMachine(RuleBasedStateMachine):
             db=self.dir / "handset.db",
             prompt_timeout=60,
             callback_timeout=2,
-            sandbox_organisations="replace",  # only these two: the total is the handsets' money
-            result_delay=0,  # B2C Results on the next loop turn: the clock is the prompts' alone
+            sandbox_organisations="replace",  # only these three: what was put in is known exactly
+            result_delay=0,  # initiator Results on the next loop turn, unless a rule chooses a delay
             merchants=[
                 MerchantConfig(shortcode=PAYBILL_CODE, passkey="pk-paybill", name="Daraja-Sandbox"),
                 MerchantConfig(shortcode=TILL_CODE, passkey="pk-till", name="Corner Shop", kind="till"),
+                MerchantConfig(shortcode=B2C_CODE, name="Payouts Ltd", kind="b2c", balances=B2C_BALANCES),
             ],
             handsets=[
                 HandsetConfig(msisdn="254708374149", name="Wanjiku", pin="1234", balance=10_000),
@@ -72,12 +92,39 @@ class MoneyMachine(RuleBasedStateMachine):
         self.receiver = CallbackReceiver()
         self.run(self.receiver.start())
         self.generation = 0
-        self.sim = self._boot()
-        self.expected_total = sum(round(h.balance * 100) for h in self.settings.handsets)
-        self.pins = dict(PINS)
         self.settled_count: Counter[str] = Counter()
         self.results: dict[str, tuple[str | None, str | None, int]] = {}  # id -> (result, receipt, amount)
-        self.paid: Counter[str] = Counter()  # shortcode -> cents
+        # Each organisation account's money as the flows report it: what it started with, plus
+        # payments in, less payouts and reversals.
+        self.org: Counter[tuple[str, str]] = Counter(
+            {(B2C_CODE, kind): round(kes * 100) for kind, kes in B2C_BALANCES.items()}
+        )
+        self.answered: Counter[str] = Counter()  # ConversationID -> InitiatorSettled events
+        self.answers: dict[str, tuple[str | None, str | None, int | None]] = {}  # -> (result, receipt, amount)
+        # Receipts a reversal may name: receipt -> (shortcode paid, payer, whole KES, flow).
+        self.reversible: dict[str, tuple[str, str, int, str]] = {}
+        self.reversed: set[str] = set()
+        self.reversed_twice: list[str] = []
+        self.c2b_settled = 0
+        self.sent = 0  # initiator requests sent: each B2C gets its own OriginatorConversationID
+        self.pins = dict(PINS)  # every phone there is, with its PIN
+        self.sim = self._boot()
+        # The paybill calls its shop (this receiver) for C2B validations and confirmations; an STK
+        # payment into it fires a confirmation too. Kept on disk across restarts.
+        self.call(
+            self.sim.c2b.register,
+            c2b_wire.parse_register_url(
+                {
+                    "ShortCode": PAYBILL_CODE,
+                    "ResponseType": "Completed",
+                    "ConfirmationURL": self.receiver.url_for("/c2b/confirmation"),
+                    "ValidationURL": self.receiver.url_for("/c2b/validation"),
+                }
+            ),
+            2,
+        )
+        # What was put in: the phones' and the B2C shortcode's opening balances.
+        self.expected_total = sum(round(h.balance * 100) for h in self.settings.handsets) + sum(self.org.values())
         self.interrupted_restarts = 0
 
     # --- plumbing ------------------------------------------------------------
@@ -101,18 +148,51 @@ class MoneyMachine(RuleBasedStateMachine):
             ids=IdGenerator(seed=self.generation),
         )
         sim.bus.subscribe(self._on_event)
+        # The machine looks at the new engine from its first event on: a start answers the
+        # initiator requests that came due while it was down.
+        self.sim = sim
         self.run(sim.start())
         return sim
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, TransactionSettled):
             self.settled_count[event.transaction.checkout_request_id] += 1
+        elif isinstance(event, C2BPaymentSettled):
+            self.c2b_settled += 1
+        elif isinstance(event, InitiatorSettled):
+            self._answered(event.request)
+
+    def _answered(self, request) -> None:
+        """An initiator request got its Result (now, when the clock moved, or after a restart)."""
+        self.answered[request.conversation_id] += 1
+        self.answers[request.conversation_id] = (request.result_code, request.receipt, request.amount)
+        phone = json.loads(request.request).get("PartyB") if request.api in B2C_APIS else None
+        if phone is not None and phone not in self.pins and self.sim.handset(phone) is not None:
+            # A payout to a number nobody had gave it a phone, with the default balance (even
+            # when the payout then failed): that money came in from the world.
+            self.expected_total += round(self.settings.default_balance * 100)
+            self.pins[phone] = self.settings.default_pin
+        if request.result_code != "0":
+            return  # a failure moves nothing (checked by the rules that can predict it)
+        if request.api in B2C_APIS:
+            self.org[(request.shortcode, "utility")] -= request.amount * 100
+            self.reversible[request.receipt] = (request.shortcode, request.counterpart, request.amount, "b2c")
+        elif request.api == "reversal":
+            # Noted, not asserted: the bus swallows a subscriber's exception (an invariant checks it).
+            if request.counterpart in self.reversed:
+                self.reversed_twice.append(request.counterpart)
+            self.reversed.add(request.counterpart)
+            self.org[(request.shortcode, RECEIVING[KINDS[request.shortcode]])] -= request.amount * 100
 
     def _record(self, txn) -> None:
         assert txn.status == SETTLED
         self.results[txn.checkout_request_id] = (txn.result_code, txn.receipt, txn.amount)
         if txn.result_code == "0":
-            self.paid[txn.shortcode] += txn.amount * 100
+            self.org[(txn.shortcode, RECEIVING[KINDS[txn.shortcode]])] += txn.amount * 100
+            self.reversible[txn.receipt] = (txn.shortcode, txn.msisdn, txn.amount, "stk")
+
+    def _pending_requests(self) -> list:
+        return self.sim.store.initiator_requests(pending=True, limit=1000)
 
     def _live(self) -> list:
         return sorted(self.sim.live_transactions(), key=lambda t: t.checkout_request_id)
@@ -125,11 +205,19 @@ class MoneyMachine(RuleBasedStateMachine):
                 c.json["Body"]["stkCallback"]["CheckoutRequestID"] for c in self.receiver.received if "Body" in c.json
             )
             assert set(delivered) == set(self.results), "a settled transaction's callback never arrived"
+            # So did every other delivery: each C2B call and each Result, by its exact bytes.
+            arrived = Counter(c.raw.decode() for c in self.receiver.received)
+            deliveries = self.sim.store.deliveries(limit=100_000)
+            assert [d.id for d in deliveries if d.state == CALLBACK_DUE] == [], "a delivery is still owed"
+            assert {d.id for d in deliveries if arrived[d.body] == 0} == set(), "a delivery never arrived"
+            answered = {d.subject for d in deliveries if d.channel in ("result", "queue_timeout")}
+            assert answered == set(self.answered), "an answered request has no Result, or a Result no request"
+            counts = set(delivered.values()) | {arrived[d.body] for d in deliveries}
             if self.interrupted_restarts == 0:
-                assert set(delivered.values()) <= {1}, "a callback was sent twice"
+                assert counts <= {1}, "a delivery was sent twice"
             else:
-                # A stop interrupts callbacks in flight; they stay due and go again at the next start.
-                assert max(delivered.values(), default=0) <= 1 + self.interrupted_restarts
+                # A stop interrupts deliveries in flight; they stay due and go again at the next start.
+                assert max(counts, default=0) <= 1 + self.interrupted_restarts
         finally:
             self.run(self.sim.stop())
             self.sim.store.close()
@@ -168,59 +256,168 @@ class MoneyMachine(RuleBasedStateMachine):
         else:
             assert txn.pending and self.sim.live_prompt(phone) is txn
 
-    @rule(phone=st.sampled_from(PHONES), amount=st.integers(1, 6_000), till=st.booleans())
-    def c2b_payment(self, phone: str, amount: int, till: bool) -> None:
-        """A customer pays a paybill or till outside STK (simulate, or the phone's menu)."""
+    @rule(
+        phone=st.sampled_from(PHONES),
+        amount=st.integers(1, 6_000),
+        till=st.booleans(),
+        via=st.sampled_from(["control", "simulate"]),
+    )
+    def c2b_payment(self, phone: str, amount: int, till: bool, via: str) -> None:
+        """A customer pays a paybill or till outside STK: the control API's path, or simulate's.
+        The paybill validates with its shop first (which accepts) and gets a confirmation."""
         known = self.sim.handset(phone) is not None
         before = self.sim.handset(phone).balance_cents if known else None
         shortcode = TILL_CODE if till else PAYBILL_CODE
-        payment = self.run(self.sim.c2b.pay(phone, shortcode, amount, "ACC"))
+        if via == "control":
+            payment = self.run(self.sim.c2b.customer_pays(phone, shortcode, amount, "ACC"))
+        else:
+            settled = self.c2b_settled
+            ack = self.call(
+                self.sim.c2b.simulate,
+                c2b_wire.parse_simulate(
+                    {
+                        "ShortCode": shortcode,
+                        "CommandID": BUY_GOODS if till else PAYBILL,
+                        "Amount": amount,
+                        "Msisdn": phone,
+                        "BillRefNumber": "ACC",
+                    }
+                ),
+            )
+            assert '"ResponseCode":"0"' in ack
+            # The payment runs after the acknowledgement, as in the sandbox (the paybill's
+            # validation is a real round trip to the receiver).
+            self.run(self._until(lambda: self.c2b_settled > settled, "the simulated payment"))
+            [payment] = self.sim.c2b.payments(msisdn=phone, limit=1)
         if not known:  # a new number gets a phone with the default balance
             self.expected_total += round(self.settings.default_balance * 100)
             self.pins[phone] = self.settings.default_pin
             before = round(self.settings.default_balance * 100)
         assert before is not None
         if payment.status == "completed":
-            self.paid[shortcode] += amount * 100
+            self.org[(shortcode, RECEIVING[KINDS[shortcode]])] += amount * 100
+            self.reversible[payment.trans_id] = (shortcode, phone, amount, "c2b")
             assert self.sim.handset(phone).balance_cents == before - amount * 100
         else:
             assert payment.status == "failed" and before < amount * 100, payment
             assert self.sim.handset(phone).balance_cents == before
 
-    @rule(phone=st.sampled_from(PHONES), amount=st.integers(1, 3_000))
-    def b2c_payout(self, phone: str, amount: int) -> None:
-        """The paybill pays a customer back from what it received (B2C), its Result a little later."""
+    async def _until(self, done, what: str) -> None:
+        for _ in range(5_000):
+            if done():
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def _initiator(self, accept, payload: dict[str, Any], later: float | None) -> str:
+        """Send an initiator request; its Result comes at once, or ``later`` seconds on (the clock
+        moving, or a restart). Returns its ConversationID."""
+        self.sent += 1
+        if later is not None:
+            self.sim.initiator.choose_next(NextOutcome(delay=later))
+        ack = self.call(accept, payload)
+        self.run(asyncio.sleep(0))  # result_delay 0: the Result is worked out on the next loop turn
+        conversation = str(json.loads(ack)["ConversationID"])
+        assert (self.answered[conversation] == 1) is (later is None), "answered at the wrong time"
+        return conversation
+
+    def _urls(self) -> dict[str, str]:
+        return {"ResultURL": self.receiver.url_for("/result"), "QueueTimeOutURL": self.receiver.url_for("/timeout")}
+
+    @rule(
+        phone=st.sampled_from(PHONES),
+        amount=st.integers(1, 3_000),
+        payer=st.sampled_from([PAYBILL_CODE, B2C_CODE, TILL_CODE]),
+        later=st.none() | st.sampled_from([5.0, 45.0]),
+    )
+    def b2c_payout(self, phone: str, amount: int, payer: str, later: float | None) -> None:
+        """An organisation pays a customer (B2C): the paybill from what it received, the B2C
+        shortcode from its own money; a till has no Utility account and cannot."""
         known = self.sim.handset(phone) is not None
-        utility = self.sim.ledger.balance((PAYBILL_CODE, "utility"))
+        utility = self.sim.ledger.balance((payer, "utility"))
         before = self.sim.handset(phone).balance_cents if known else round(self.settings.default_balance * 100)
         payload = {
-            "OriginatorConversationID": f"payout-{self.generation}-{len(self.results)}-{amount}-{phone}-{utility}",
+            "OriginatorConversationID": f"payout-{self.sent}",
             "InitiatorName": "testapi",
             "SecurityCredential": "c2VjcmV0",
             "CommandID": "BusinessPayment",
             "Amount": amount,
-            "PartyA": PAYBILL_CODE,
+            "PartyA": payer,
             "PartyB": phone,
             "Remarks": "refund",
-            "QueueTimeOutURL": self.receiver.url,
-            "ResultURL": self.receiver.url,
+            **self._urls(),
         }
+        conversation = self._initiator(lambda p: self.sim.b2c.accept(p, version=3, pochi=False), payload, later)
+        if later is not None:
+            return  # its Result comes when the clock moves or after a restart: the invariants check it
+        # Nothing else was answered in between: requests answered later wait for the clock.
+        handset = self.sim.handset(phone)
+        paid = payer != TILL_CODE and amount >= 10 and utility >= amount * 100 and before + amount * 100 <= 50_000_000
+        after = handset.balance_cents if handset is not None else before
+        assert (self.answers[conversation][0] == "0") is paid, self.answers[conversation]
+        assert after == before + (amount * 100 if paid else 0)
+
+    @precondition(lambda self: self.sent)
+    @rule()
+    def b2c_again(self) -> None:
+        """The latest payout's OriginatorConversationID used again: refused at once, nothing moves."""
+        payload = {
+            "OriginatorConversationID": f"payout-{self.sent}",
+            "InitiatorName": "testapi",
+            "SecurityCredential": "c2VjcmV0",
+            "CommandID": "BusinessPayment",
+            "Amount": 100,
+            "PartyA": B2C_CODE,
+            "PartyB": CONFIGURED[0],
+            "Remarks": "refund",
+            **self._urls(),
+        }
+        if not self.sim.store.initiator_requests(originator_id=f"payout-{self.sent}", limit=1):
+            return  # the latest request was a reversal
         try:
             self.call(self.sim.b2c.accept, payload, version=3, pochi=False)
-        except WireError:  # the same OriginatorConversationID twice: refused, nothing moves
+        except WireError:
             return
-        self.run(asyncio.sleep(0))  # result_delay 0: the Result is worked out on the next loop turn
-        handset = self.sim.handset(phone)
-        if not known and handset is not None:  # the payout gave a new number a phone, with money on it
-            self.expected_total += round(self.settings.default_balance * 100)
-            self.pins[phone] = self.settings.default_pin
-        paid = amount >= 10 and utility >= amount * 100 and before + amount * 100 <= 50_000_000
-        after = handset.balance_cents if handset is not None else before
-        if paid:
-            self.paid[PAYBILL_CODE] -= amount * 100
-            assert after == before + amount * 100
+        raise AssertionError("a used OriginatorConversationID was accepted again")
+
+    @precondition(lambda self: self.reversible)
+    @rule(data=st.data(), later=st.none() | st.sampled_from([5.0, 45.0]))
+    def reverse(self, data: st.DataObject, later: float | None) -> None:
+        """The organisation paid gives a payment back (STK or C2B); a B2C payout cannot be
+        reversed, nor can a payment twice, nor more than the organisation holds."""
+        receipt = data.draw(st.sampled_from(sorted(self.reversible)))
+        shortcode, payer, amount, flow = self.reversible[receipt]
+        account = (shortcode, RECEIVING[KINDS[shortcode]])
+        holds, had = self.sim.ledger.balance(account), self.sim.handset(payer).balance_cents
+        already = receipt in self.reversed
+        payload = {
+            "Initiator": "testapi",
+            "SecurityCredential": "c2VjcmV0",
+            "CommandID": "TransactionReversal",
+            "TransactionID": receipt,
+            "Amount": str(amount),
+            "ReceiverParty": shortcode,
+            "RecieverIdentifierType": "11" if KINDS[shortcode] == "till" else "4",
+            "Remarks": "give it back",
+            **self._urls(),
+        }
+        conversation = self._initiator(self.sim.reversal.accept, payload, later)
+        if later is not None:
+            return  # its Result comes when the clock moves or after a restart: the invariants check it
+        if flow == "b2c":
+            expected: int | str = ORIGINAL_INVALID
+        elif already:
+            expected = ALREADY_REVERSED
+        elif holds < amount * 100:
+            expected = INSUFFICIENT_FUNDS
+        elif had + amount * 100 > MAX_BALANCE_CENTS:
+            expected = MAX_BALANCE
         else:
-            assert after == before
+            expected = 0
+        assert self.answers[conversation][0] == str(expected), (receipt, flow, self.answers[conversation])
+        moved = amount * 100 if expected == 0 else 0
+        assert self.sim.handset(payer).balance_cents == had + moved
+        assert self.sim.ledger.balance(account) == holds - moved
 
     @precondition(lambda self: self.sim.live_transactions())
     @rule(data=st.data(), right=st.booleans())
@@ -367,16 +564,40 @@ class MoneyMachine(RuleBasedStateMachine):
     # --- invariants ------------------------------------------------------------
     @invariant()
     def money_is_conserved(self) -> None:
+        # Money enters only from the world account: its postings gave out exactly what was put in.
+        assert self.sim.store.sums_of_postings().get(WORLD, 0) == -self.expected_total, "money came from nowhere"
+        # And all of it is still inside: phones + organisations' accounts + the world account = 0,
+        # in the ledger, on the phones and organisations the UI and the control API show, on disk.
+        assert self.sim.total_money_cents() + self.sim.ledger.balance(WORLD) == 0
         assert self.sim.total_money_cents() == self.expected_total
+        shown = sum(h.balance_cents for h in self.sim.handsets()) + sum(
+            sum(m.accounts.values()) for m in self.sim.merchants()
+        )
+        assert shown == self.expected_total, "the phones and organisations shown disagree with the ledger"
         on_disk = sum(self.sim.store.load_accounts().values())
         assert on_disk == self.expected_total, "memory and database disagree"
         # Every balance, in memory and on disk, is what its postings add up to.
         assert self.sim.ledger.audit() == []
 
     @invariant()
-    def merchants_hold_what_was_paid(self) -> None:
-        for shortcode in (PAYBILL_CODE, TILL_CODE):
-            assert self.sim.merchant(shortcode).balance_cents == self.paid[shortcode]
+    def organisations_hold_what_the_flows_moved(self) -> None:
+        for shortcode, kind in KINDS.items():
+            merchant = self.sim.merchant(shortcode)
+            for account, cents in merchant.accounts.items():
+                assert cents == self.org[(shortcode, account)], (shortcode, account, cents)
+            assert merchant.balance_cents == self.org[(shortcode, RECEIVING[kind])]
+
+    @invariant()
+    def initiator_requests_answered_once_and_for_good(self) -> None:
+        assert set(self.answered.values()) <= {1}, "an initiator request was answered twice"
+        assert self.reversed_twice == [], "a payment was reversed twice"
+        pending = self._pending_requests()
+        assert {r.conversation_id for r in pending}.isdisjoint(self.answered), "a request answered is still pending"
+        # None is forgotten: each is answered when its time comes, even if that came while the emulator was down.
+        assert all(r.due_at > self.clock.now() for r in pending), "a request is overdue"
+        done = self.sim.store.initiator_requests(limit=100_000)
+        answered = {r.conversation_id: (r.result_code, r.receipt, r.amount) for r in done if r.status == SETTLED}
+        assert answered == self.answers, "an answer changed, or a request was answered without a word"
 
     @invariant()
     def one_live_prompt_per_phone(self) -> None:
@@ -397,8 +618,8 @@ class MoneyMachine(RuleBasedStateMachine):
 
 
 MoneyMachine.TestCase.settings = settings(
-    max_examples=30,
-    stateful_step_count=40,
+    max_examples=100,
+    stateful_step_count=50,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

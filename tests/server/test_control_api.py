@@ -167,3 +167,67 @@ async def test_reset(http: httpx.AsyncClient, daraja: Daraja, receiver: Callback
     # Still fully working after a reset.
     again = (await daraja.push(receiver.url)).json()["CheckoutRequestID"]
     assert (await http.post(f"/simulator/transactions/{again}/pin", json={"pin": "1234"})).json()["result_code"] == 0
+
+
+async def test_event_stream_carries_the_new_flows(
+    http: httpx.AsyncClient, daraja: Daraja, receiver: CallbackReceiver, clock, emulator
+) -> None:
+    """C2B payments, initiator Results and every kind of delivery reach SSE subscribers."""
+    events: list[tuple[str, dict]] = []
+    seen_result = asyncio.Event()
+
+    async def listen() -> None:
+        async with http.stream("GET", "/simulator/events") as stream:
+            kind = None
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line[6:])))
+                    if kind == "callback.attempted" and events[-1][1]["channel"] == "result":
+                        seen_result.set()
+                        return
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.1)
+    token = await daraja.token()
+    headers = {"Authorization": f"Bearer {token}"}
+    registered = await http.post(
+        "/mpesa/c2b/v2/registerurl",
+        headers=headers,
+        json={
+            "ShortCode": "600000",
+            "ResponseType": "Completed",
+            "ConfirmationURL": receiver.url_for("/confirmation"),
+            "ValidationURL": receiver.url_for("/validation"),
+        },
+    )
+    assert registered.status_code == 200
+    paid = await http.post(
+        "/simulator/c2b/payments", json={"msisdn": "254708374149", "shortcode": "600000", "amount": 7}
+    )
+    assert paid.status_code == 201
+    payout = {
+        "OriginatorConversationID": "sse-1",
+        "InitiatorName": "testapi",
+        "SecurityCredential": "c2VjcmV0",
+        "CommandID": "BusinessPayment",
+        "Amount": 15,
+        "PartyA": "600000",
+        "PartyB": "254708374149",
+        "Remarks": "sse",
+        "QueueTimeOutURL": receiver.url_for("/timeout"),
+        "ResultURL": receiver.url_for("/result"),
+        "Occasion": "",
+    }
+    assert (await http.post("/mpesa/b2c/v3/paymentrequest", json=payout, headers=headers)).status_code == 200
+    clock.advance(emulator.settings.result_delay)
+    await asyncio.wait_for(listener, 5)
+    kinds = [k for k, _ in events]
+    payment = dict(events)["c2b.payment"]["payment"]
+    assert (payment["shortcode"], payment["amount"], payment["status"]) == ("600000", 7, "completed")
+    result = dict(events)["initiator.result"]["request"]
+    assert (result["originator_conversation_id"], result["result_code"], result["amount"]) == ("sse-1", 0, 15)
+    channels = [d["channel"] for k, d in events if k == "callback.attempted"]
+    assert {"c2b_validation", "c2b_confirmation", "result"} <= set(channels), channels
+    assert kinds.count("sms.received") >= 2  # the payment's and the payout's

@@ -52,6 +52,7 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
             *(merchant.model_dump() for merchant in Settings().merchants),
         ],
     ),
+    "security_credential": ('security_credential = "check"', "check", "check"),
     "sandbox_organisations": ('sandbox_organisations = "replace"', "replace", "replace"),
     "handsets": (
         '[[handsets]]\nmsisdn = "254700000001"\nname = "One"',
