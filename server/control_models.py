@@ -21,6 +21,7 @@ from pydantic.json_schema import SkipJsonSchema
 from .daraja.catalogue import MAX_AMOUNT, PROMPT_CODES, TRANSACTION_TYPES
 from .flows.c2b.wire import BILL_REF_MAX
 from .flows.initiator_wire import RESULT_DESCRIPTIONS
+from .security_credential import PASSWORD_MAX_CHARS
 
 _MSISDN = r"^254[17][0-9]{8}$"
 _URL = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://([^/?#@]*@)?[^/?#@:\s]"
@@ -136,6 +137,12 @@ class NextOutcome(_Body):
     delay: Seconds | SkipJsonSchema[None] = Field(default=None, description="seconds before it ends")
 
 
+class PasswordToEncrypt(_Body):
+    """``POST /simulator/security-credential``: an initiator password to encrypt with the test certificate."""
+
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_CHARS)
+
+
 DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (
     NewHandset,
     HandsetChange,
@@ -146,4 +153,5 @@ DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (
     ForgedCallback,
     CustomerPays,
     NextOutcome,
+    PasswordToEncrypt,
 )

@@ -306,6 +306,38 @@ def control_paths() -> dict[str, Schema]:
                 },
             )
         },
+        "/simulator/certificate": {
+            "get": _op(
+                "The emulator's test certificate: encrypt initiator passwords with it (security_credential = check)",
+                {
+                    "200": {
+                        "description": "The X.509 certificate, PEM-encoded (the same for every install)",
+                        "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+                    }
+                },
+            )
+        },
+        "/simulator/security-credential": {
+            "post": _op(
+                "The SecurityCredential for an initiator password, made with the test certificate",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["security_credential"],
+                            "properties": {
+                                "security_credential": {
+                                    "type": "string",
+                                    "description": "base64 of the RSA PKCS#1 v1.5 encrypted password",
+                                }
+                            },
+                        },
+                        "The credential to send as SecurityCredential",
+                    )
+                },
+                requestBody=_body("PasswordToEncrypt"),
+            )
+        },
         "/simulator/settings": {
             "get": _op(
                 "The settings a running emulator can change", {"200": _json(ref("RuntimeSettings"), "Settings")}

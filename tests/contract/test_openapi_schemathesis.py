@@ -101,20 +101,6 @@ _LAX_BODIES = {
 _INTEGER_TEXT_ONLY = {("POST", "/simulator/callbacks/forge"), ("POST", "/simulator/c2b/payments")}
 
 
-def _known_bug(case) -> bool:
-    """A request the server is known to mishandle, left out here and tracked by a strict xfail test.
-
-    POST /simulator/initiator/next looks result_code up in a dict (server.flows.initiator.
-    check_outcome): an object or a list is unhashable (500), and true or false pass as 1 or 0.
-    See tests/server/test_openapi.py::test_a_next_outcome_of_the_wrong_type_is_refused; drop
-    this when that test passes.
-    """
-    body = case.body if isinstance(case.body, dict) else {}
-    return (case.method.upper(), case.path) == ("POST", "/simulator/initiator/next") and isinstance(
-        body.get("result_code"), (dict, list, bool)
-    )
-
-
 @schema.parametrize()
 @settings(
     max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")),
@@ -122,8 +108,6 @@ def _known_bug(case) -> bool:
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
-    if _known_bug(case):
-        return
     daraja_api = case.path.startswith("/mpesa")
     headers = {"Authorization": f"Bearer {token}"} if daraja_api else {}
     # Daraja answers a missing or wrong Authorization with 400 (OAuth) or 404.001.03 (APIs),
