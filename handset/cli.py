@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -95,12 +96,25 @@ def print_credential(args: argparse.Namespace) -> int:
     from server import security_credential
 
     if args.certificate:
-        sys.stdout.write(security_credential.certificate_pem().decode())
-        return 0
+        return _write(security_credential.certificate_pem().decode())
     if not args.password:
         print("handset: give the initiator's password (handset credential PASSWORD), or --certificate", file=sys.stderr)
         return 2
-    print(security_credential.encrypt(args.password))
+    if len(args.password) > security_credential.PASSWORD_MAX_CHARS:
+        limit = security_credential.PASSWORD_MAX_CHARS
+        print(f"handset: the password is longer than {limit} characters; give a shorter one", file=sys.stderr)
+        return 2
+    return _write(security_credential.encrypt(args.password) + "\n")
+
+
+def _write(text: str) -> int:
+    """Print ``text``; a reader that closes the pipe early (``| head -c 20``) is not an error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit; point stdout at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -386,8 +386,9 @@ class ControlApi:
         if isinstance(body, web.Response):
             return body
         password = body.get("password")
-        if not isinstance(password, str) or not password or len(password.encode()) > 200:
-            return json_error(400, "password must be a non-empty string of at most 200 bytes")
+        if not isinstance(password, str) or not 0 < len(password) <= security_credential.PASSWORD_MAX_CHARS:
+            limit = security_credential.PASSWORD_MAX_CHARS
+            return json_error(400, f"password must be a non-empty string of at most {limit} characters")
         return web.json_response({"security_credential": security_credential.encrypt(password)})
 
     async def get_settings(self, request: web.Request) -> web.Response:

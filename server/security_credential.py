@@ -21,6 +21,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+# A 2048-bit key with PKCS#1 v1.5 padding seals at most 245 bytes; 60 characters are at most 240
+# bytes of UTF-8, and a limit in characters is one a JSON Schema (the OpenAPI document) can state.
+PASSWORD_MAX_CHARS = 60
+
 
 @cache
 def certificate_pem() -> bytes:

@@ -256,7 +256,9 @@ def check_outcome(value: object) -> NextOutcome:
     if unknown:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; allowed: delay, queue_timeout, result_code")
     code = value.get("result_code")
-    if code is not None and code not in iw.RESULT_DESCRIPTIONS:
+    # A bool is an int to Python (True == 1) and a dict or list cannot be looked up: both are refused.
+    known = isinstance(code, (int, str)) and not isinstance(code, bool) and code in iw.RESULT_DESCRIPTIONS
+    if code is not None and not known:
         raise InvalidInput(f"result_code must be one of {', '.join(str(c) for c in iw.RESULT_DESCRIPTIONS)}")
     timeout = value.get("queue_timeout", False)
     if not isinstance(timeout, bool):

@@ -18,7 +18,13 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import ignored_auth, missing_required_header, not_a_server_error, positive_data_acceptance
+from schemathesis.checks import (
+    ignored_auth,
+    missing_required_header,
+    negative_data_rejection,
+    not_a_server_error,
+    positive_data_acceptance,
+)
 
 from server.runner import Emulator
 from server.settings import Settings
@@ -83,6 +89,18 @@ def only_daraja_business_errors_are_5xx(ctx, response, case) -> None:
     return
 
 
+# Bodies pydantic validates in lax mode take more than the canonical types the document gives
+# (0 for false, "5" for 5): a schema-violating body may rightly be accepted there.
+_LAX_BODIES = {
+    ("PATCH", "/simulator/settings"),
+    ("PUT", "/simulator/rules"),
+    ("PUT", "/simulator/transactions/{checkout_id}/callback-plan"),
+}
+# These handlers take their amount only as a JSON integer written without a decimal point, which
+# JSON Schema 2020-12 cannot say (10.0 is an integer there); their descriptions say it instead.
+_INTEGER_TEXT_ONLY = {("POST", "/simulator/callbacks/forge"), ("POST", "/simulator/c2b/payments")}
+
+
 @schema.parametrize()
 @settings(
     max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25")),
@@ -102,6 +120,11 @@ def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
         # base64(shortcode + passkey + Timestamp), the Timestamp a real date, and Basic
         # credentials non-empty. Schema-valid requests may therefore get Daraja's 400/500
         # answers; every other check still applies.
+        excluded.append(positive_data_acceptance)
+    operation = (case.method.upper(), case.path)
+    if operation in _LAX_BODIES:
+        excluded.append(negative_data_rejection)
+    if operation in _INTEGER_TEXT_ONLY:
         excluded.append(positive_data_acceptance)
     case.call_and_validate(
         headers=headers,

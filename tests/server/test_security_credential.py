@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -97,7 +98,7 @@ async def test_the_portal_tool_route_and_the_default_mode(
     assert made.status_code == 200
     await _balance_query(http, receiver, "testapi", made.json()["security_credential"])
     assert await _result_code(emulator, clock, receiver) == 0
-    for bad in ({}, {"password": ""}, {"password": 5}, {"password": "x" * 201}, {"pass": "x"}):
+    for bad in ({}, {"password": ""}, {"password": 5}, {"password": "x" * 61}, {"pass": "x"}):
         refused = await http.post("/simulator/security-credential", json=bad)
         assert refused.status_code == 400 and refused.json()["error"], bad
     # Back to the default at runtime: any base64 passes again.
@@ -123,3 +124,17 @@ def test_the_cli_prints_the_certificate_and_credentials_that_decrypt_to_the_pass
     assert run("Safaricom123!!").stdout != made.stdout  # PKCS#1 v1.5 pads with random bytes
     missing = run()
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    too_long = run("é" * 61)
+    assert too_long.returncode == 2 and too_long.stderr.count("\n") == 1 and "60 characters" in too_long.stderr
+    assert decrypt(run("é" * 60).stdout.strip()) == "é" * 60  # 120 bytes of UTF-8 still fit the key
+
+
+def test_the_cli_says_nothing_when_its_reader_stops_early() -> None:
+    # `handset credential ... | true`: the reader has gone before a byte is written.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSET_")}
+    for args in ("--certificate", "Safaricom123!!"):
+        command = f"{shlex.quote(sys.executable)} -m handset credential {args} | true"
+        shell = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+        )
+        assert (shell.returncode, shell.stderr) == (0, ""), shell.stderr
