@@ -43,6 +43,14 @@ KIND_STYLES = {
 }
 
 
+def kind_word(attempt: CallbackAttempt) -> str:
+    """How the attempt came about, in the list's words. The engine names every first attempt
+    "callback"; for a C2B call or a Result that reads as the wrong thing, so those say "sent"."""
+    if attempt.kind == "callback" and attempt.channel != STK_CALLBACK:
+        return "sent"
+    return attempt.kind
+
+
 def attempt_key(attempt: CallbackAttempt) -> str:
     """One attempt's identity, so an attempt both in the log and in an event is listed once."""
     return f"{attempt.delivery_id}#{attempt.attempt}@{attempt.started_at!r}"
@@ -63,7 +71,7 @@ def attempt_line(attempt: CallbackAttempt) -> Content:
         " ",
         (f"{status_text(attempt):>3}", "$success" if ok else "bold $error"),
         " ",
-        (f"{attempt.kind:<9}", KIND_STYLES.get(attempt.kind, "bold")),
+        (f"{kind_word(attempt):<9}", KIND_STYLES.get(attempt.kind, "bold")),
         " ",
         "" if attempt.channel == STK_CALLBACK else (f"{CHANNEL_WORDS.get(attempt.channel, attempt.channel)} ", "bold"),
         attempt.subject,
@@ -79,7 +87,7 @@ def attempt_line(attempt: CallbackAttempt) -> Content:
 def attempt_facts(attempt: CallbackAttempt) -> Content:
     facts = [
         ("Delivery", f"{CHANNEL_WORDS.get(attempt.channel, attempt.channel)} for {attempt.subject}"),
-        ("Kind", f"{attempt.kind} (attempt {attempt.attempt} of this delivery)"),
+        ("Kind", f"{kind_word(attempt)} (attempt {attempt.attempt} of this delivery)"),
         ("URL", attempt.url),
         ("Sent", f"{eat(attempt.started_at):%d/%m/%Y %H:%M:%S} EAT"),
         ("HTTP status", str(attempt.status) if attempt.status is not None else "no answer"),
@@ -105,7 +113,7 @@ def copies_view(comparison: AnswerComparison) -> Content:
         rows.append(
             Content.assemble(
                 (f"  #{copy.attempt:<3}", "$text-muted"),
-                (f"{copy.kind:<9} ", KIND_STYLES.get(copy.kind, "bold")),
+                (f"{kind_word(copy):<9} ", KIND_STYLES.get(copy.kind, "bold")),
                 (f"{copy.status} ", "bold $error" if odd else "$success"),
                 (body[:70] + ("…" if len(body) > 70 else ""), "$error" if odd else ""),
             )
@@ -287,6 +295,6 @@ class CallbackInspectorScreen(ModalScreen[None]):
         self.add_attempt(attempt)
         self.notify(
             attempt_words(attempt),
-            title=f"{attempt.kind.capitalize()} callback",
+            title=f"{attempt.kind.capitalize()} {CHANNEL_WORDS.get(attempt.channel, attempt.channel)}",
             severity="information" if attempt.ok else "error",
         )

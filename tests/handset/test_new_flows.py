@@ -200,6 +200,11 @@ async def test_the_inspector_lists_every_kind_of_delivery_with_its_diagnosis(sta
         assert any(f"result {result}" in line for line in lines)
         assert any(f"queue time-out {timed_out['ConversationID']}" in line for line in lines)
         assert sum("validation UKR" in line for line in lines) == 2
+        # First attempts: "callback" on an STK callback, "sent" on every other kind of delivery.
+        for attempt, line in zip(inspector.attempts, lines, strict=True):
+            if attempt.kind == "callback":
+                assert (" callback " in line) == (attempt.channel == "stk_callback"), line
+                assert (" sent " in line) == (attempt.channel != "stk_callback"), line
         refused = next(i for i, a in enumerate(inspector.attempts) if a.error)
         assert "connection refused" in lines[refused]  # the diagnosis is on the row itself
         rows.highlighted = refused
