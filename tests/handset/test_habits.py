@@ -129,3 +129,23 @@ async def test_ctrl_r_resets_the_emulator_after_asking(start_app, receiver):
         assert (await merchant.client.get(f"/simulator/handsets/{WANJIKU}")).json()["balance"] == 10000
         assert (await merchant.client.get("/simulator/transactions")).json()["transactions"] == []
         await wait_until(lambda: WANJIKU in app.phones and app.phones[WANJIKU] is not phone, "the phones rebuilt")
+
+
+async def test_the_main_screen_keys_do_nothing_behind_a_dialog(start_app):
+    """Textual keeps app keys away from a modal screen; this holds it (a priority binding would not)."""
+    from handset.screens.inspector import CallbackInspectorScreen
+
+    async with start_app() as (app, pilot, merchant):
+        await pilot.press("i")
+        inspector = app.screen
+        assert isinstance(inspector, CallbackInspectorScreen)
+        # o would take the hidden phone off the network; s, a, b, ctrl+r would open a dialog on this one.
+        await pilot.press("o", "s", "a", "b", "d", "n", "ctrl+r")
+        await pilot.pause()
+        assert app.screen_stack == [app.screen_stack[0], inspector]
+        assert app.simulator.handset(WANJIKU).online and not app.presenter
+        footer_keys = {binding.key for _, binding, enabled, _ in app.screen.active_bindings.values() if enabled}
+        assert {"o", "s", "a", "ctrl+r"}.isdisjoint(footer_keys) and "e" in footer_keys  # its own keys stay
+        await pilot.press("escape")
+        await pilot.press("o")  # the same key on the main screen does its work
+        await wait_until(lambda: not app.simulator.handset(WANJIKU).online, "the phone goes offline")
