@@ -112,6 +112,7 @@ class C2BRegistration:
         }
 
 
+C2B_PENDING = "pending"  # acknowledged and not yet run to its end (a restart runs it again)
 C2B_COMPLETED = "completed"
 C2B_REJECTED = "rejected"  # the merchant's validation said no, or no answer with ResponseType Cancelled
 C2B_FAILED = "failed"  # M-PESA's own checks: no such phone, not enough money, a limit
@@ -127,7 +128,7 @@ class C2BPaymentRecord:
     amount: int  # whole KES
     bill_ref: str
     command_id: str
-    status: str  # completed | rejected | failed
+    status: str  # pending | completed | rejected | failed
     reason: str  # plain words
     via: str  # simulate | control | menu
     third_party_trans_id: str

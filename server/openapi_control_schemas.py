@@ -20,6 +20,7 @@ from .flows.initiator_wire import RESULT_DESCRIPTIONS
 from .models import (
     C2B_COMPLETED,
     C2B_FAILED,
+    C2B_PENDING,
     C2B_REJECTED,
     CALLBACK_DELIVERED,
     CALLBACK_DROPPED,
@@ -196,7 +197,7 @@ _RECORDS: dict[str, Schema] = {
             "amount": _INT,
             "bill_ref": _STR,
             "command_id": _STR,
-            "status": {"type": "string", "enum": [C2B_COMPLETED, C2B_REJECTED, C2B_FAILED]},
+            "status": {"type": "string", "enum": [C2B_PENDING, C2B_COMPLETED, C2B_REJECTED, C2B_FAILED]},
             "reason": _STR,
             "via": {"type": "string", "enum": list(C2B_VIA)},
             "third_party_trans_id": _STR,

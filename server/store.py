@@ -736,6 +736,21 @@ class Store:
         except sqlite3.IntegrityError:
             raise DuplicateId("trans_id") from None
 
+    def end_c2b_payment(self, payment: C2BPaymentRecord) -> None:
+        """A pending C2B payment's end: its status, why, and the merchant's ThirdPartyTransID."""
+        self._write(
+            "UPDATE c2b_payments SET status=?, reason=?, third_party_trans_id=? WHERE trans_id=?",
+            (payment.status, payment.reason, payment.third_party_trans_id, payment.trans_id),
+        )
+
+    def pending_c2b_payments(self) -> list[C2BPaymentRecord]:
+        """C2B payments acknowledged and not yet ended (the emulator stopped while they ran), oldest first."""
+        rows = self._db.execute(
+            "SELECT trans_id, shortcode, msisdn, amount, bill_ref, command_id, status, reason, via, "
+            "third_party_trans_id, created_at FROM c2b_payments WHERE status='pending' ORDER BY seq"
+        )
+        return [C2BPaymentRecord(*row) for row in rows]
+
     def c2b_payments(
         self,
         msisdn: str | None = None,

@@ -11,6 +11,8 @@ Before the kill, against a real ``handset serve`` process:
   Transaction Status query, an Account Balance query, a reversal of an STK payment and a
   reversal of a C2B payment.
 
+A simulated C2B payment, acknowledged, dies with its validation call in flight.
+
 After the restart every one of them reaches its merchant exactly once, the money of the
 pending ones moves exactly once (and the settled ones' not again), and a second restart sends
 nothing. The ledger on disk is checked at the end with the real ``Ledger.audit()``.
@@ -421,3 +423,87 @@ async def test_an_outcome_chosen_for_a_pending_request_survives_a_sigkill(tmp_pa
                 process.proc.kill()
                 process.proc.wait(10)
         await merchant.stop()
+
+
+async def test_a_simulated_payment_acknowledged_before_a_sigkill_still_happens_once(tmp_path: Path) -> None:
+    """simulate answers at once and runs the payment after. The process dies while the merchant
+    is still thinking about the validation call: the payment was acknowledged, so after the
+    restart it runs again (the validation is asked again, as a retry), completes once, is
+    confirmed once, and moves the money once; a further restart does nothing more."""
+    db = tmp_path / "handset.db"
+    env = {**ENV, "HANDSET_C2B_VALIDATION_TIMEOUT": "120"}
+    thinking = CallbackReceiver(hang=True)  # the merchant's validation handler never answers
+    await thinking.start()
+    working: CallbackReceiver | None = None
+    processes: list[ServeProcess] = []
+    try:
+        first = await asyncio.to_thread(spawn_serve, db, tmp_path / "first.log", "--fresh", env=env)
+        processes.append(first)
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
+            org = Merchant(http)
+            await org.register("600984", thinking.url_for("/c2b/validation"), thinking.url_for("/c2b/confirmation"))
+            before = await org.money()
+            ack = await org.call(
+                "/mpesa/c2b/v2/simulate",
+                {
+                    "ShortCode": "600984",
+                    "CommandID": "CustomerPayBillOnline",
+                    "Amount": "640",
+                    "Msisdn": OTIENO,
+                    "BillRefNumber": "INV-9",
+                },
+            )
+            assert ack["ResponseCode"] == "0"
+            await poll(lambda: _validation_asked(org), "the validation call to go out")
+            [payment] = (await http.get("/simulator/c2b/payments")).json()["payments"]
+            assert await org.money() == before  # no money moves before the merchant says yes
+        sigkill(first)
+        assert payment["status"] == "pending"
+
+        # The merchant comes back, answering at once, where it was.
+        await thinking.stop()
+        working = CallbackReceiver(port=thinking.port)
+        await working.start()
+        second = await asyncio.to_thread(spawn_serve, db, tmp_path / "second.log", env=env)
+        processes.append(second)
+        async with httpx.AsyncClient(base_url=second.url, timeout=10) as http:
+            org = Merchant(http)
+
+            async def completed() -> bool:
+                [now] = (await http.get("/simulator/c2b/payments")).json()["payments"]
+                confirmed = await _delivered(org, f"c2b_confirmation:{payment['trans_id']}")
+                return bool(now["status"] == "completed" and confirmed)
+
+            await poll(completed, "the payment to complete and be confirmed after the restart", timeout=30)
+            after = await org.money()
+            validation = await org.attempts(f"c2b_validation:{payment['trans_id']}")
+        assert after == _moved(before, [(OTIENO, None, -640), ("600984", "utility", 640)])
+        assert [a["kind"] for a in sorted(validation, key=lambda a: a["attempt"])][-1] == "retry"
+        assert _confirmations(working) == Counter([payment["trans_id"]])
+        assert [c.json["TransID"] for c in working.received if c.path.endswith("/validation")] == [payment["trans_id"]]
+
+        sigkill(second)
+        third = await asyncio.to_thread(spawn_serve, db, tmp_path / "third.log", env=env)
+        processes.append(third)
+        async with httpx.AsyncClient(base_url=third.url, timeout=10) as http:
+            org = Merchant(http)
+            # A payment made now comes after anything the start itself would have sent.
+            sentinel = await org.c2b_pay(WANJIKU, "600984", 5)
+            await poll(lambda: _delivered(org, f"c2b_confirmation:{sentinel}"), "the sentinel's confirmation")
+            assert await org.money() == _moved(after, [(WANJIKU, None, -5), ("600984", "utility", 5)])
+        assert _confirmations(working) == Counter([payment["trans_id"], sentinel])
+        sigkill(third)
+    finally:
+        for process in processes:
+            if process.proc.poll() is None:
+                process.proc.kill()
+                process.proc.wait(10)
+        for receiver in (thinking, working):
+            if receiver is not None:
+                await receiver.stop()
+
+
+async def _validation_asked(org: Merchant) -> bool:
+    """Whether a validation call is out (its delivery is recorded before the POST leaves)."""
+    found = await org.http.get("/simulator/deliveries", params={"channel": "c2b_validation"})
+    return bool(found.json()["deliveries"])

@@ -109,7 +109,7 @@ async def _settled(emulator: Emulator, count: int = 1) -> list[dict[str, Any]]:
     """Wait for ``count`` C2B payments to finish, and for their calls to go out."""
     for _ in range(500):
         payments = [p.to_json() for p in emulator.simulator.c2b.payments()]
-        if len(payments) >= count:
+        if sum(p["status"] != "pending" for p in payments) >= count:
             break
         await asyncio.sleep(0.01)
     await emulator.simulator.callbacks.wait_idle()

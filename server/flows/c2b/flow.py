@@ -28,6 +28,7 @@ from ...models import (
     C2B_COMPLETED,
     C2B_CONFIRMATION,
     C2B_FAILED,
+    C2B_PENDING,
     C2B_REJECTED,
     C2B_VALIDATION,
     C2BPaymentRecord,
@@ -70,6 +71,10 @@ class C2B:
 
     def load(self) -> None:
         self._registrations = {r.shortcode: r for r in self._sim.store.registrations()}
+        # A payment acknowledged before the emulator stopped runs again now: the merchant was told
+        # it was accepted, so it must end (completed, rejected or failed), and be confirmed.
+        for record in self._sim.store.pending_c2b_payments():
+            self._run_in_background(record)
 
     def forget(self) -> None:
         self._registrations = {}
@@ -128,24 +133,23 @@ class C2B:
 
     # --- paying (§10, §11) ---------------------------------------------------------------------
     def simulate(self, request: wire.SimulateRequest) -> str:
-        """Start the payment in the background and answer at once, as the sandbox does (§11)."""
+        """Put the payment on record and answer at once, as the sandbox does (§11); it runs after.
+
+        The payment is stored (pending) before the acknowledgement leaves, so a crash between the
+        two loses nothing: the next start runs it.
+        """
         if self._sim.merchant(request.short_code) is None:
             raise unknown_shortcode(request.short_code)
-        calls = self._sim.settings.c2b_simulate == "any" or request.msisdn == SANDBOX_PAYER
-        task = asyncio.get_running_loop().create_task(
-            self.pay(
-                request.msisdn,
-                request.short_code,
-                request.amount,
-                request.bill_ref_number,
-                request.command_id,
-                via="simulate",
-                call_merchant=calls,
-            )
+        record = self._begin(
+            request.msisdn, request.short_code, request.amount, request.bill_ref_number, request.command_id, "simulate"
         )
+        self._run_in_background(record)
+        return wire.render_simulate_ack(self._sim.ids.originator_conversation_id())
+
+    def _run_in_background(self, record: C2BPaymentRecord) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(record))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return wire.render_simulate_ack(self._sim.ids.originator_conversation_id())
 
     async def customer_pays(
         self,
@@ -180,26 +184,48 @@ class C2B:
         bill_ref: str = "",
         command_id: str = PAYBILL,
         via: str = "control",
-        call_merchant: bool = True,
     ) -> C2BPaymentRecord:
         """A customer pays ``amount`` KES to ``shortcode``: checks, validation, money, SMS, confirmation."""
-        sim = self._sim
-        merchant = sim.merchant(shortcode)
-        if merchant is None:
+        if self._sim.merchant(shortcode) is None:
             raise NotFound(f"no organisation with shortcode {shortcode}")
-        now = sim.clock.now()
-        trans_id = self._new_receipt(now)
-        record = C2BPaymentRecord(
-            trans_id, shortcode, msisdn, amount, bill_ref, command_id, C2B_COMPLETED, "", via, "", now
-        )
+        return await self._run(self._begin(msisdn, shortcode, amount, bill_ref, command_id, via))
+
+    def _begin(
+        self, msisdn: str, shortcode: str, amount: int, bill_ref: str, command_id: str, via: str
+    ) -> C2BPaymentRecord:
+        """The payment on record with a fresh TransID, pending, before anyone is told of it."""
+        now = self._sim.clock.now()
+        while True:
+            record = C2BPaymentRecord(
+                self._new_receipt(now), shortcode, msisdn, amount, bill_ref, command_id, C2B_PENDING, "", via, "", now
+            )
+            try:
+                self._sim.store.add_c2b_payment(record)
+                return record
+            except DuplicateId:
+                continue
+
+    def _calls_merchant(self, record: C2BPaymentRecord) -> bool:
+        """Whether the merchant's URLs are called: with c2b_simulate = "sandbox", a simulated payment
+        calls back only for the sandbox's test payer."""
+        settings = self._sim.settings
+        return record.via != "simulate" or settings.c2b_simulate == "any" or record.msisdn == SANDBOX_PAYER
+
+    async def _run(self, record: C2BPaymentRecord) -> C2BPaymentRecord:
+        """A pending payment to its end: M-PESA's checks, the merchant's validation, then the money."""
+        sim = self._sim
+        msisdn, shortcode, amount = record.msisdn, record.shortcode, record.amount
+        merchant = sim.merchant(shortcode)
+        if merchant is None:  # the configuration changed across a restart
+            return self._settle(record, C2B_FAILED, f"no organisation with shortcode {shortcode} any more")
         handset = sim.handset(msisdn) or sim.provision(msisdn)
         if handset is None:
             return self._settle(record, C2B_FAILED, f"{msisdn} is not an M-PESA customer here (unknown_msisdn)")
         credit = (shortcode, RECEIVING[merchant.kind])
-        refusal = sim.ledger.refusal(handset_account(msisdn), credit, amount * 100, now)
+        refusal = sim.ledger.refusal(handset_account(msisdn), credit, amount * 100, sim.clock.now())
         if refusal is not None:
             return self._settle(record, C2B_FAILED, f"M-PESA declined the payment: {refusal.words}")
-        registration = self._registrations.get(shortcode) if call_merchant else None
+        registration = self._registrations.get(shortcode) if self._calls_merchant(record) else None
         payment = self._payment(record, handset.name, merchant)
         if registration is not None and merchant.external_validation and registration.validation_url:
             answer = await self._validate(payment, registration)
@@ -253,12 +279,14 @@ class C2B:
             state="failed",
             created_at=sim.clock.now(),
         )
+        # A payment run again after a restart asks again: the call made before got no answer we kept.
+        kind = "retry" if sim.store.delivery(call.id) is not None else "callback"
         sim.store.save_delivery(call)
         attempt = await sim.callbacks.send_now(
             call.id,
             call.url,
             body,
-            "callback",
+            kind,
             mark_delivered=True,
             timeout=sim.settings.c2b_validation_timeout,
         )
@@ -275,42 +303,30 @@ class C2B:
         now = sim.clock.now()
         credit = (merchant.shortcode, RECEIVING[merchant.kind])
         confirmation = None
-        while True:
-            try:
-                with sim.store.atomic():
-                    record.status, record.reason = C2B_COMPLETED, "paid"
-                    sim.store.add_c2b_payment(record)
-                    sim.ledger.pay(
-                        handset_account(record.msisdn), credit, record.amount * 100, now, record.trans_id, "c2b payment"
-                    )
-                    message = sim.store.add_message(
-                        record.msisdn,
-                        MPESA_SENDER,
-                        confirmation_sms(
-                            record.trans_id,
-                            record.amount,
-                            merchant.name,
-                            record.bill_ref,
-                            record.command_id,
-                            now,
-                            sim.ledger.current(handset_account(record.msisdn)),
-                            sim.ledger.remaining_today(record.msisdn, now),
-                        ),
-                        now,
-                    )
-                    if registration is not None and registration.confirmation_url:
-                        confirmation = self._confirmation(
-                            record,
-                            name,
-                            merchant,
-                            registration,
-                            sim.ledger.current(credit),
-                            now,
-                        )
-                        sim.store.save_delivery(confirmation)
-                break
-            except DuplicateId:
-                record.trans_id = self._new_receipt(now)
+        with sim.store.atomic():
+            record.status, record.reason = C2B_COMPLETED, "paid"
+            sim.store.end_c2b_payment(record)
+            sim.ledger.pay(
+                handset_account(record.msisdn), credit, record.amount * 100, now, record.trans_id, "c2b payment"
+            )
+            message = sim.store.add_message(
+                record.msisdn,
+                MPESA_SENDER,
+                confirmation_sms(
+                    record.trans_id,
+                    record.amount,
+                    merchant.name,
+                    record.bill_ref,
+                    record.command_id,
+                    now,
+                    sim.ledger.current(handset_account(record.msisdn)),
+                    sim.ledger.remaining_today(record.msisdn, now),
+                ),
+                now,
+            )
+            if registration is not None and registration.confirmation_url:
+                confirmation = self._confirmation(record, name, merchant, registration, sim.ledger.current(credit), now)
+                sim.store.save_delivery(confirmation)
         sim.bus.publish(C2BPaymentSettled(at=now, payment=record))
         sim.announce_sms(message)
         if confirmation is not None:
@@ -341,12 +357,7 @@ class C2B:
         """A payment that did not go through: kept, with why, and announced."""
         sim = self._sim
         record.status, record.reason = status, reason
-        while True:
-            try:
-                sim.store.add_c2b_payment(record)
-                break
-            except DuplicateId:
-                record.trans_id = self._new_receipt(record.created_at)
+        sim.store.end_c2b_payment(record)
         sim.bus.publish(C2BPaymentSettled(at=sim.clock.now(), payment=record))
         return record
 
