@@ -9,13 +9,16 @@ again everything works as before.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import httpx
+import pytest
 
 from server.events import RequestHandled
+from server.flows.c2b import flow as c2b_flow
 from server.runner import Emulator
 from tests.daraja_client import Daraja
 from tests.receiver import CallbackReceiver
@@ -167,3 +170,49 @@ async def test_a_really_full_disk_refuses_a_whole_group_commit(tmp_path: Path, r
     finally:
         await emulator.stop()
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_full_database_refuses_a_simulated_payment_instead_of_acknowledging_it(
+    emulator: Emulator,
+    receiver: CallbackReceiver,
+    http: httpx.AsyncClient,
+    daraja: Daraja,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = emulator.simulator
+    headers = {"Authorization": f"Bearer {await daraja.token()}"}
+    urls = {"ConfirmationURL": receiver.url_for("/confirmation"), "ValidationURL": receiver.url_for("/validation")}
+    registered = await http.post(
+        "/mpesa/c2b/v2/registerurl", json={"ShortCode": "600984", "ResponseType": "Completed", **urls}, headers=headers
+    )
+    assert registered.status_code == 200, registered.text
+
+    async def simulate(amount: int) -> httpx.Response:
+        body = {"ShortCode": "600984", "CommandID": "CustomerPayBillOnline", "Amount": amount, "Msisdn": 254708374149}
+        return await http.post("/mpesa/c2b/v2/simulate", json={**body, "BillRefNumber": "X"}, headers=headers)
+
+    monkeypatch.setattr(c2b_flow, "STORAGE_RETRY", 0.05)  # a payment the full disk stopped tries again soon
+    db = sim.store._db
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    acknowledged = 0
+    for _ in range(300):
+        answer = await simulate(1)
+        if answer.status_code != 200:
+            break
+        acknowledged += 1
+    assert answer.status_code == 500 and answer.json()["errorCode"] == "500.003.02", answer.text
+    # Every acknowledged payment is on record, the refused one is not; some could not end yet.
+    assert len(sim.c2b.payments(limit=1000)) == acknowledged
+    await asyncio.sleep(0.1)
+    assert any("trying again" in r.getMessage() for r in caplog.records), "no payment met the full disk"
+
+    db.execute("PRAGMA max_page_count = 1073741823")  # room again
+    assert (await simulate(2)).status_code == 200
+    for _ in range(500):
+        if all(p.status == "completed" for p in sim.c2b.payments(limit=1000)):
+            break
+        await asyncio.sleep(0.02)
+    assert [p.status for p in sim.c2b.payments(limit=1000)] == ["completed"] * (acknowledged + 1)
+    await sim.callbacks.wait_idle()
+    assert len([c for c in receiver.received if c.path == "/confirmation"]) == acknowledged + 1

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ...customer_texts import confirmation_sms
 from ...daraja.catalogue import BUY_GOODS, MAX_AMOUNT, PAYBILL
-from ...errors import InvalidInput, NotFound
+from ...errors import InvalidInput, NotFound, StorageFailed
 from ...events import C2BPaymentSettled
 from ...ledger import RECEIVING, handset_account
 from ...models import (
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 MPESA_SENDER = "MPESA"
 SANDBOX_PAYER = "254708374149"  # the one number the sandbox's simulate calls back for (§10.1)
+STORAGE_RETRY = 5.0  # seconds between tries to end an acknowledged payment the disk refused
 
 
 def unknown_shortcode(shortcode: str, field: str = "ShortCode") -> WireError:
@@ -147,9 +148,19 @@ class C2B:
         return wire.render_simulate_ack(self._sim.ids.originator_conversation_id())
 
     def _run_in_background(self, record: C2BPaymentRecord) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(record))
+        task = asyncio.get_running_loop().create_task(self._run_until_kept(record))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _run_until_kept(self, record: C2BPaymentRecord) -> C2BPaymentRecord:
+        """Run an acknowledged payment; while the disk refuses its end, try again now and then
+        (it stays pending on disk meanwhile, so a restart would run it too)."""
+        while True:
+            try:
+                return await self._run(record)
+            except StorageFailed as exc:
+                log.warning("C2B payment %s: %s; trying again in %.0f s", record.trans_id, exc, STORAGE_RETRY)
+                await asyncio.sleep(STORAGE_RETRY)
 
     async def customer_pays(
         self,
