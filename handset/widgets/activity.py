@@ -21,7 +21,7 @@ from textual.strip import Strip
 if TYPE_CHECKING:
     from textual.cache import LRUCache
 from textual.style import Style
-from textual.visual import Padding
+from textual.visual import Padding, Visual
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import DuplicateID, Option
 
@@ -34,6 +34,7 @@ from server.models import C2BPaymentRecord, CallbackAttempt, InitiatorRequest, T
 from ..json_text import pretty_json
 from ..texts import ksh_whole, phone_number
 from ..throttle import Throttle
+from .hanging import HangingIndent
 
 # The pane shows the recent past; the engine's store keeps the full history.
 KEPT_ENTRIES = 500
@@ -591,6 +592,12 @@ class NewestFirstList(OptionList):
             return None
         index = self._serial_of[self._options[0]] - serial
         return index if 0 <= index < len(self._options) else None
+
+    def _get_visual(self, option: Option) -> Visual:
+        # Entries wrap under their text, past the time and the mark (INDENT), not under the time.
+        if option._visual is None and isinstance(option.prompt, Content):
+            option._visual = HangingIndent(option.prompt, len(INDENT))
+        return super()._get_visual(option)
 
     def _get_option_render(self, option: Option, style: Style) -> list[Strip]:
         # OptionList._get_option_render, with the serial in the meta instead of the index.

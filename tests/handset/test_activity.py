@@ -151,7 +151,8 @@ async def test_entry_heights_match_textual_wrapping_at_any_width(start_app):
     for entries that fit, that wrap, and with wide characters."""
     import logging
 
-    from handset.widgets.activity import NewestFirstList, log_entry
+    from handset.widgets.activity import INDENT, NewestFirstList, log_entry
+    from handset.widgets.hanging import hang
 
     messages = ["short", "x" * 300, "二" * 40, "tab\there", "two\nlines " + "y" * 90]
     async with start_app() as (app, pilot, merchant):
@@ -168,7 +169,8 @@ async def test_entry_heights_match_textual_wrapping_at_any_width(start_app):
             width = options.scrollable_content_region.width - options._get_left_gutter_width()
             padding = options.get_component_styles("option-list--option").padding
             for index, option in enumerate(options.options):
-                wrapped = option.prompt.get_height(options.styles, width - padding.width)
+                text_width = width - padding.width
+                wrapped = hang(option.prompt, text_width, len(INDENT)).get_height(options.styles, text_width)
                 assert options._line_cache.heights[index] == wrapped, (columns, option.prompt.plain[:30])
 
 

@@ -16,6 +16,8 @@ from handset.screens.handset_dialogs import AddHandsetScreen, BalanceScreen
 from handset.screens.help import KEYS, HelpScreen
 from handset.screens.prompt_tools import CallbackPlanScreen, ResultCodeScreen
 from handset.screens.settings import SettingsScreen
+from handset.widgets.activity import INDENT
+from handset.widgets.hanging import hang
 from server.settings import MerchantConfig, Settings
 from tests.daraja_client import password
 from tests.handset.tui_kit import WANJIKU, fully_shown, wait_until
@@ -212,7 +214,8 @@ async def test_the_phone_grows_on_a_big_terminal_and_the_log_reflows(start_app, 
         width = log.scrollable_content_region.width - log._get_left_gutter_width()
         padding = log.get_component_styles("option-list--option").padding.width
         for index, option in enumerate(log.options):  # every entry measured again at the new width
-            assert log._line_cache.heights[index] == option.prompt.get_height(log.styles, width - padding)
+            wrapped = hang(option.prompt, width - padding, len(INDENT)).get_height(log.styles, width - padding)
+            assert log._line_cache.heights[index] == wrapped
 
 
 def test_the_readme_names_every_key_of_the_keys_screen():
