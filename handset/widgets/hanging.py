@@ -29,10 +29,14 @@ def hang(content: Content, width: int, indent: int) -> Content:
             continue
         first = line.wrap(width)[0]
         lines.append(first)
-        rest = line[len(first.plain) :]
-        rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")) :]  # the space the break fell on
-        lines.extend(Content.assemble(pad, piece) for piece in rest.wrap(width - indent))
+        rest = _without_leading_spaces(line[len(first.plain) :])
+        lines.extend(Content.assemble(pad, _without_leading_spaces(piece)) for piece in rest.wrap(width - indent))
     return Content("\n").join(lines)
+
+
+def _without_leading_spaces(content: Content) -> Content:
+    """The spaces a break fell on would push the text off the indent's column."""
+    return content[len(content.plain) - len(content.plain.lstrip(" ")) :]
 
 
 class HangingIndent(Visual):

@@ -34,3 +34,9 @@ def test_lines_that_fit_and_second_lines_are_left_alone() -> None:
 
 def test_too_narrow_for_an_indent_wraps_plainly() -> None:
     assert hang(ENTRY, 11 + MIN_TEXT_WIDTH - 1, 11) is ENTRY
+
+
+def test_a_run_of_spaces_at_a_break_does_not_shift_the_text() -> None:
+    entry = Content.assemble("18:50:00 ✓ 200 GET ", "/oauth/v1/generate", "  0 ms")
+    lines = hang(entry, 32, 11).plain.split("\n")
+    assert all(line[11] != " " for line in lines[1:]), lines
