@@ -1,9 +1,9 @@
 """One outbound delivery: every message owed to a merchant, keyed by its delivery id.
 
-Today's only channel with traffic is the STK callback (C2B and Results come next); these
-tests pin the delivery surface they will share: the id ``<channel>:<subject>``, listing by
-channel and state, the detail with its attempts, resend and edited sends by id, and
-forged callbacks kept as deliveries.
+These tests pin the delivery surface every channel shares (STK callbacks here; the C2B and
+initiator tests send theirs through it too): the id ``<channel>:<subject>``, listing by channel
+and state, the detail with its attempts, resend and edited sends by id, and forged callbacks
+kept as deliveries.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ first; the emulator points that out (transaction detail, the callbacks filter, a
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 from aiohttp import web
@@ -26,9 +24,10 @@ class ForgetfulShop:
         self.seen: dict[str, int] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
-        checkout = json.loads(await request.read())["Body"]["stkCallback"]["CheckoutRequestID"]
-        self.seen[checkout] = self.seen.get(checkout, 0) + 1
-        if self.seen[checkout] == 1:
+        # Copies carry the same bytes, whatever the delivery (an STK callback, a C2B confirmation, a Result).
+        body = (await request.read()).decode()
+        self.seen[body] = self.seen.get(body, 0) + 1
+        if self.seen[body] == 1:
             return web.json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
         status, body = self.second
         return web.json_response(body, status=status)
@@ -135,3 +134,69 @@ async def test_a_resend_is_a_copy_an_edited_send_is_not(
     answers = (await http.get(f"/simulator/transactions/{checkout}")).json()["merchant_answers"]
     assert answers["differ"] is True
     assert answers["differences"] == ["copy 3 (resend) got HTTP 409, copy 1 got HTTP 200"]
+
+
+async def test_a_c2b_confirmation_and_a_result_answered_differently_are_pointed_out(
+    emulator: Emulator,
+    daraja: Daraja,
+    http: httpx.AsyncClient,
+    receiver: CallbackReceiver,
+    shop_url,
+) -> None:
+    """The same for the new flows' deliveries: a confirmation and a B2C Result sent again."""
+    seen = _differ_events(emulator)
+    url = await shop_url((409, {"error": "already credited"}))
+    headers = {"Authorization": f"Bearer {await daraja.token()}"}
+    registered = await http.post(
+        "/mpesa/c2b/v2/registerurl",
+        headers=headers,
+        json={
+            "ShortCode": "600984",
+            "ResponseType": "Completed",
+            "ConfirmationURL": url,
+            "ValidationURL": receiver.url,
+        },
+    )
+    assert registered.status_code == 200, registered.text
+    paid = await http.post(
+        "/simulator/c2b/payments", json={"msisdn": "254708374149", "shortcode": "600984", "amount": 40}
+    )
+    assert paid.status_code == 201 and paid.json()["status"] == "completed", paid.text
+    confirmation = f"c2b_confirmation:{paid.json()['trans_id']}"
+
+    assert (await http.post("/simulator/initiator/next", json={"delay": 0})).status_code == 201
+    ack = await http.post(
+        "/mpesa/b2c/v3/paymentrequest",
+        headers=headers,
+        json={
+            "OriginatorConversationID": "copies-1",
+            "InitiatorName": "testapi",
+            "SecurityCredential": "c2VjcmV0",
+            "CommandID": "BusinessPayment",
+            "Amount": 70,
+            "PartyA": "600984",
+            "PartyB": "254708374149",
+            "Remarks": "refund",
+            "QueueTimeOutURL": url,
+            "ResultURL": url,
+        },
+    )
+    assert ack.status_code == 200, ack.text
+    result = f"result:{ack.json()['ConversationID']}"
+
+    async def delivered(key: str) -> bool:
+        return bool((await http.get(f"/simulator/deliveries/{key}")).json().get("state") == "delivered")
+
+    for _ in range(200):
+        await emulator.simulator.callbacks.wait_idle()
+        if await delivered(confirmation) and await delivered(result):
+            break
+    for key in (confirmation, result):
+        assert (await http.get(f"/simulator/deliveries/{key}")).json()["merchant_answers"]["differ"] is False
+        assert (await http.post(f"/simulator/deliveries/{key}/resend")).status_code == 200
+        answers = (await http.get(f"/simulator/deliveries/{key}")).json()["merchant_answers"]
+        assert answers["differ"] is True, key
+        assert answers["differences"] == ["copy 2 (resend) got HTTP 409, copy 1 got HTTP 200"], key
+    flagged = (await http.get("/simulator/callbacks", params={"answers_differ": "true"})).json()["deliveries"]
+    assert {d["delivery_id"] for d in flagged} == {confirmation, result}
+    assert {e.delivery_id for e in seen} == {confirmation, result}
