@@ -106,6 +106,7 @@ class HandsetApp(App[None]):
         # every one, so it comes first.
         Binding("question_mark", "help", "Keys"),
         Binding("n", "next_prompt", "Next prompt"),
+        Binding("m", "mpesa_menu", "M-PESA"),
         Binding("r", "settle_with_code", "Result code"),
         Binding("p", "callback_plan", "Callback plan"),
         Binding("u", "unlock_pin", "Unlock PIN"),
@@ -643,6 +644,20 @@ class HandsetApp(App[None]):
             await self._add_phones([handset])
         await self.activate_phone(handset.msisdn)
         self.notify(f"{handset.name} ({handset.msisdn}) with {ksh(handset.balance_cents)}.", title="Handset added")
+
+    def action_mpesa_menu(self) -> None:
+        """The M-PESA menu of the phone on screen, as its owner would open it."""
+        phone = self.current_phone
+        handset = self.simulator.handset(phone.msisdn) if phone else None
+        if handset is None:
+            return
+        from .screens.mpesa_menu import MenuOutcome, MpesaMenuScreen
+
+        def done(outcome: MenuOutcome | None) -> None:
+            if outcome is not None:
+                self.notify(outcome.words, title=outcome.title, severity="information" if outcome.ok else "error")
+
+        self.push_screen(MpesaMenuScreen(handset, self.simulator.menu), done)
 
     def action_set_balance(self) -> None:
         phone = self.current_phone

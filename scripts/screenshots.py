@@ -331,6 +331,15 @@ async def small_terminal(out: Path, port: int) -> None:
             save(app, out, "connect-80x24")
             await pilot.press("escape")
 
+            # The phone's M-PESA menu: Lipa na M-PESA > Pay Bill, at its confirm page.
+            await pilot.press("m", "5", "1")
+            for answer in ("600984", "INV-9", "250", "1234"):
+                await pilot.press(*answer, "enter")
+            await pilot.pause(0.3)
+            save(app, out, "mpesa-menu-80x24")
+            app.screen.dismiss(None)  # not Esc: Esc is a step back in the menu, and the prompt behind is live
+            await pilot.pause(0.3)
+
             await pilot.resize_terminal(100, 30)
             await pilot.press("d")
             await pilot.pause(0.3)

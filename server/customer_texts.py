@@ -83,3 +83,13 @@ def reversal_sms(receipt: str, original: str, amount: int, settled_at: float, ba
         f"{receipt} Confirmed. Transaction {original} has been reversed. Ksh{money(amount * 100)} is credited to "
         f"your M-PESA account on {date} at {time}. New M-PESA balance is Ksh{money(balance_after_cents)}."
     )
+
+
+def balance_sms(at: float, balance_cents: int, can_transact_cents: int) -> str:
+    """The answer to My Account > Check Balance. Emulator-made: no real message was found (spec §18
+    lists none), so it says the facts in the words of the other M-PESA texts."""
+    date, time = _sms_moment(at)
+    return (
+        f"Confirmed. Your M-PESA balance on {date} at {time} is Ksh{money(balance_cents)}. "
+        f"Amount you can transact within the day is {money(can_transact_cents)}."
+    )

@@ -55,6 +55,7 @@ from .flows.b2c.flow import B2C, B2C_APIS
 from .flows.balance.flow import AccountBalance
 from .flows.c2b.flow import C2B
 from .flows.initiator import InitiatorQueue
+from .flows.menu import PhoneMenu
 from .flows.reversal.flow import Reversal
 from .flows.status.flow import TransactionStatus
 from .ids import IdGenerator
@@ -123,6 +124,7 @@ class Simulator:
         self.ledger = Ledger(self.store)
         self.ledger.on_change = self._balance_changed
         self.c2b = C2B(self)
+        self.menu = PhoneMenu(self)  # the phone's own M-PESA menu (Lipa na M-PESA, Check Balance)
         self.initiator = InitiatorQueue(self)
         self.b2c = B2C(self)
         for api in B2C_APIS:

@@ -286,7 +286,7 @@ def answers_entry(event: AnswersDiffer) -> ActivityEntry:
 
 
 def c2b_entry(payment: C2BPaymentRecord, merchant_name: str | None, handset_name: str | None) -> ActivityEntry:
-    """A customer's C2B payment (simulate, the control API): paid, or why not."""
+    """A customer's C2B payment (simulate, the control API, the phone's menu): paid, or why not."""
     paid = payment.status == "completed"
     style = "$success" if paid else "$warning"
     who = handset_name or phone_number(payment.msisdn)
@@ -299,6 +299,7 @@ def c2b_entry(payment: C2BPaymentRecord, merchant_name: str | None, handset_name
         ("C2B", "bold"),
         " ",
         (payment.status, style),
+        ("  from the phone's M-PESA menu", "$text-muted") if payment.via == "menu" else "",
         "\n",
         INDENT,
         (who, "bold"),

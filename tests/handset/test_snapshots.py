@@ -426,6 +426,7 @@ def dialog_scene(*keys: str, prompt: bool = False, attempts: bool = False, entri
         pytest.param(("p",), {"prompt": True}, id="callback-plan"),
         pytest.param(("ctrl+q",), {"prompt": True}, id="quit-with-a-prompt"),
         pytest.param(("l", "enter"), {"entries": True}, id="entry-detail"),
+        pytest.param(("m",), {}, id="mpesa-menu"),
         pytest.param(("i",), {"attempts": True}, id="callback-inspector"),
         pytest.param(("i", "e"), {"attempts": True}, id="edit-callback"),
         pytest.param(("i", "f"), {"attempts": True}, id="forge-callback"),

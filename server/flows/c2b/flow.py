@@ -169,9 +169,10 @@ class C2B:
         amount: object,
         account: object = "",
         command_id: object = None,
+        via: str = "control",
     ) -> C2BPaymentRecord:
-        """A customer pays a paybill or till from the control API (later, the phone's menu): the values
-        are checked first (InvalidInput, NotFound), then the payment runs as any other."""
+        """A customer pays a paybill or till from the control API or the phone's menu (``via``): the
+        values are checked first (InvalidInput, NotFound), then the payment runs as any other."""
         if not isinstance(msisdn, str) or not MSISDN_PATTERN.fullmatch(msisdn):
             raise InvalidInput("msisdn must look like 2547XXXXXXXX or 2541XXXXXXXX (12 digits)")
         merchant = self._sim.merchant(shortcode) if isinstance(shortcode, str) else None
@@ -185,7 +186,7 @@ class C2B:
         command = default if command_id is None else command_id
         if command not in (PAYBILL, BUY_GOODS):
             raise InvalidInput(f"command must be {PAYBILL} or {BUY_GOODS}")
-        return await self.pay(msisdn, merchant.shortcode, amount, account, str(command), via="control")
+        return await self.pay(msisdn, merchant.shortcode, amount, account, str(command), via=via)
 
     async def pay(
         self,

@@ -1,0 +1,112 @@
+"""The phone's own M-PESA menu (spec §17): what a customer starts from the handset, not from an app.
+
+Lipa na M-PESA pays a paybill (Pay Bill) or a till (Buy Goods and Services) as a C2B payment,
+through the same path as ``POST /simulator/c2b/payments``: M-PESA's checks, the merchant's
+validation, the money, the SMS and the confirmation. My Account's Check Balance answers with an
+SMS. Every action asks for the M-PESA PIN first; a wrong one counts towards the same lock as a
+wrong PIN on an STK prompt (three in a row, spec §4 ``8006``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..customer_texts import balance_sms
+from ..daraja.catalogue import BUY_GOODS, PAYBILL, WRONG_PINS_BEFORE_LOCK
+from ..errors import Conflict, InvalidInput, NotFound
+from ..events import HandsetChanged
+from ..ledger import handset_account
+from ..models import C2BPaymentRecord, Handset, Message
+from .c2b.flow import MPESA_SENDER
+
+if TYPE_CHECKING:
+    from ..simulator import Simulator
+
+
+class WrongPin(InvalidInput):
+    """The PIN typed in the menu is not the handset's (the words say how many tries are left)."""
+
+
+class PhoneMenu:
+    """The actions of the M-PESA menu, for one emulator."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+
+    # --- Lipa na M-PESA ------------------------------------------------------------------------
+    async def pay_bill(self, msisdn: str, pin: str, business_no: str, account: str, amount: str) -> C2BPaymentRecord:
+        """Pay Bill: business no., account no., amount, PIN, OK."""
+        merchant = self._sim.merchant(business_no.strip())
+        if merchant is None or merchant.kind == "till":
+            raise NotFound(f"{business_no.strip() or 'that'} is not a Pay Bill business number here")
+        self._check_pin(msisdn, pin)
+        return await self._sim.c2b.customer_pays(
+            msisdn, merchant.shortcode, _whole_kes(amount), account.strip(), PAYBILL, via="menu"
+        )
+
+    async def buy_goods(self, msisdn: str, pin: str, till_no: str, amount: str) -> C2BPaymentRecord:
+        """Buy Goods and Services: till no., amount, PIN, OK."""
+        merchant = self._sim.merchant(till_no.strip())
+        if merchant is None or merchant.kind != "till":
+            raise NotFound(f"{till_no.strip() or 'that'} is not a till number here")
+        self._check_pin(msisdn, pin)
+        return await self._sim.c2b.customer_pays(
+            msisdn, merchant.shortcode, _whole_kes(amount), "", BUY_GOODS, via="menu"
+        )
+
+    def payee_name(self, number: str, till: bool = False) -> str | None:
+        """The registered name the confirm screen shows for a business number (or, with ``till``, a
+        till number); None when no organisation of that kind has it."""
+        merchant = self._sim.merchant(number.strip())
+        if merchant is None or (merchant.kind == "till") != till:
+            return None
+        return merchant.name
+
+    # --- My Account -------------------------------------------------------------------------------
+    def check_balance(self, msisdn: str, pin: str) -> Message:
+        """Check Balance: the PIN, then the balance by SMS."""
+        sim = self._sim
+        self._check_pin(msisdn, pin)
+        now = sim.clock.now()
+        text = balance_sms(now, sim.ledger.current(handset_account(msisdn)), sim.ledger.remaining_today(msisdn, now))
+        message = sim.store.add_message(msisdn, MPESA_SENDER, text, now)
+        sim.announce_sms(message)
+        return message
+
+    # --- the PIN ------------------------------------------------------------------------------------
+    def _check_pin(self, msisdn: str, pin: str) -> Handset:
+        sim = self._sim
+        handset = sim.handset(msisdn)
+        if handset is None:
+            raise NotFound(f"no handset {msisdn}")
+        if not handset.online:
+            raise Conflict("the phone is off the network: M-PESA cannot be reached")
+        if handset.pin_locked:
+            raise Conflict("the M-PESA PIN is locked after three wrong PINs: unlock it first (u)")
+        if hmac.compare_digest(pin.encode(), handset.pin.encode()):
+            if handset.wrong_pins:
+                self._save_pin_state(handset, 0, False)
+            return handset
+        wrong = handset.wrong_pins + 1
+        locked = wrong >= WRONG_PINS_BEFORE_LOCK
+        self._save_pin_state(handset, wrong, locked)
+        if locked:
+            raise WrongPin("wrong PIN: the M-PESA PIN is now locked (three wrong PINs in a row)")
+        left = WRONG_PINS_BEFORE_LOCK - wrong
+        raise WrongPin(f"wrong PIN: {left} {'try' if left == 1 else 'tries'} left before the PIN locks")
+
+    def _save_pin_state(self, handset: Handset, wrong: int, locked: bool) -> None:
+        sim = self._sim
+        sim.store.save_handset(replace(handset, wrong_pins=wrong, pin_locked=locked))
+        handset.wrong_pins, handset.pin_locked = wrong, locked
+        sim.bus.publish(HandsetChanged(at=sim.clock.now(), handset=handset))
+
+
+def _whole_kes(text: str) -> int:
+    """An amount typed on the phone's keypad: whole shillings."""
+    cleaned = text.strip().replace(",", "")
+    if not cleaned.isdigit() or not cleaned.isascii():
+        raise InvalidInput("enter the amount in whole shillings, digits only")
+    return int(cleaned)
