@@ -33,7 +33,7 @@ from textual.widgets.tabbed_content import ContentTabs
 from server import heap
 from server.clock import Clock
 from server.errors import EngineError
-from server.events import AnswersDiffer, C2BPaymentSettled, DuplicatePushFlagged, InitiatorSettled
+from server.events import AnswersDiffer, C2BPaymentSettled, DuplicatePushFlagged, InitiatorSettled, MoneySent
 from server.ids import IdGenerator
 from server.models import QUEUE_TIMEOUT, Handset, InitiatorRequest, Transaction, delivery_id
 from server.models import Message as InboxMessage
@@ -56,6 +56,7 @@ from .widgets.activity import (
     log_entry,
     request_entry,
     settled_entry,
+    transfer_entry,
 )
 from .widgets.inbox import SHOWN_MESSAGES
 from .widgets.phone import LOCK_MARK, Phone
@@ -574,6 +575,11 @@ class HandsetApp(App[None]):
             timed_out = self.simulator.delivery(delivery_id(QUEUE_TIMEOUT, request.conversation_id)) is not None
             self.activity.add(
                 initiator_entry(request, event.at, customer=self._customer_of(request), queue_timeout=timed_out)
+            )
+        elif isinstance(event, MoneySent):
+            sender, recipient = (self.simulator.handset(m) for m in (event.transfer.sender, event.transfer.recipient))
+            self.activity.add(
+                transfer_entry(event.transfer, sender.name if sender else None, recipient.name if recipient else None)
             )
         elif isinstance(event, C2BPaymentSettled):
             payment = event.payment

@@ -167,7 +167,13 @@ class EngineBridge:
             return cls.StateReset()
         if isinstance(
             event,
-            (engine.DuplicatePushFlagged, engine.AnswersDiffer, engine.C2BPaymentSettled, engine.InitiatorSettled),
+            (
+                engine.DuplicatePushFlagged,
+                engine.AnswersDiffer,
+                engine.C2BPaymentSettled,
+                engine.InitiatorSettled,
+                engine.MoneySent,
+            ),
         ):
             return cls.Noticed(event)
         return None

@@ -16,6 +16,7 @@ from server.events import (
     DuplicatePushFlagged,
     Event,
     EventBus,
+    MoneySent,
     RequestHandled,
     TransactionSettled,
     duplicate_words,
@@ -30,6 +31,7 @@ _LOGGED = (
     DuplicatePushFlagged,
     AnswersDiffer,
     C2BPaymentSettled,
+    MoneySent,
 )
 _CHANNEL_WORDS = {"stk_callback": "callback", "c2b_validation": "validation", "c2b_confirmation": "confirmation"}
 
@@ -78,6 +80,9 @@ def log_line(event: Event) -> str | None:
         return f"{clock}  NOTE {event.delivery_id}: the merchant answered a copy differently: " + "; ".join(
             event.differences
         )
+    if isinstance(event, MoneySent):
+        transfer = event.transfer
+        return f"{clock}  send money {transfer.receipt} {transfer.sender} {ksh_whole(transfer.amount)} -> {transfer.recipient}"
     if isinstance(event, C2BPaymentSettled):
         p = event.payment
         line = f"{clock}  c2b {p.trans_id} {p.msisdn} {ksh_whole(p.amount)} -> {p.shortcode}: {p.status}"

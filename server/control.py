@@ -84,6 +84,7 @@ class ControlApi:
             web.post("/simulator/deliveries/{delivery_id}/send", self.send_edited_delivery),
             web.post("/simulator/callbacks/forge", self.forge_callback),
             web.post("/simulator/handsets/{msisdn}/unlock", self.unlock_pin),
+            web.post("/simulator/handsets/{msisdn}/send-money", self.send_money),
             web.post("/simulator/tokens/revoke", self.revoke_tokens),
             web.get("/simulator/certificate", self.certificate, allow_head=False),
             web.post("/simulator/security-credential", self.make_security_credential),
@@ -281,6 +282,27 @@ class ControlApi:
         except EngineError as exc:
             return _engine_error(exc)
         return web.json_response(payment.to_json(), status=201)
+
+    async def send_money(self, request: web.Request) -> web.Response:
+        """Send Money from the phone's menu, for scripts: one customer pays another, both get the SMS."""
+        body = await _object_body(request, allowed={"to", "amount", "pin"})
+        if isinstance(body, web.Response):
+            return body
+        missing = sorted({"to", "amount"} - set(body))
+        if missing:
+            return json_error(400, f"{', '.join(missing)} required: whose phone gets the money, and how much")
+        to, amount, pin = body["to"], body["amount"], body.get("pin")
+        if not isinstance(to, str):
+            return json_error(400, "to must be a phone number as text, 07XXXXXXXX or 2547XXXXXXXX")
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            return json_error(400, "amount must be a whole number of KES (a JSON integer)")
+        if pin is not None and not isinstance(pin, str):
+            return json_error(400, "pin must be the 4 digits as text; leave it out to skip the PIN")
+        try:
+            transfer = self.sim.menu.send_money(request.match_info["msisdn"], pin, to, amount)
+        except EngineError as exc:
+            return _engine_error(exc)
+        return web.json_response(transfer.to_json(), status=201)
 
     # --- initiator APIs: B2C, Transaction Status, Account Balance, Reversal ---------------
     async def initiator_requests(self, request: web.Request) -> web.Response:

@@ -137,6 +137,14 @@ class NextOutcome(_Body):
     delay: Seconds | SkipJsonSchema[None] = Field(default=None, description="seconds before it ends")
 
 
+class MoneyToSend(_Body):
+    """``POST /simulator/handsets/{msisdn}/send-money``: Send Money to another customer."""
+
+    to: str = Field(description="the recipient's number: 07XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX")
+    amount: int = Field(ge=1, le=MAX_AMOUNT, description="whole KES (a JSON integer, no decimal point)")
+    pin: Pin | SkipJsonSchema[None] = Field(default=None, description="checked as in the menu; leave out to skip")
+
+
 class PasswordToEncrypt(_Body):
     """``POST /simulator/security-credential``: an initiator password to encrypt with the test certificate."""
 
@@ -153,5 +161,6 @@ DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (
     ForgedCallback,
     CustomerPays,
     NextOutcome,
+    MoneyToSend,
     PasswordToEncrypt,
 )

@@ -93,3 +93,37 @@ def balance_sms(at: float, balance_cents: int, can_transact_cents: int) -> str:
         f"Confirmed. Your M-PESA balance on {date} at {time} is Ksh{money(balance_cents)}. "
         f"Amount you can transact within the day is {money(can_transact_cents)}."
     )
+
+
+def local_number(msisdn: str) -> str:
+    """``254712345678`` as Send Money's SMS write it: ``0712345678``."""
+    return f"0{msisdn[3:]}" if len(msisdn) == 12 and msisdn.startswith("254") else msisdn
+
+
+def money_sent_sms(
+    receipt: str,
+    cents: int,
+    recipient_name: str,
+    recipient_msisdn: str,
+    at: float,
+    balance_after_cents: int,
+    can_transact_cents: int,
+) -> str:
+    """Send Money, the sender's SMS (spec §18, with the daily line of the newer form, no promo)."""
+    date, time = _sms_moment(at)
+    return (
+        f"{receipt} Confirmed. Ksh{money(cents)} sent to {recipient_name.upper()} {local_number(recipient_msisdn)} "
+        f"on {date} at {time}. New M-PESA balance is Ksh{money(balance_after_cents)}. Transaction cost, Ksh0.00. "
+        f"Amount you can transact within the day is {money(can_transact_cents)}."
+    )
+
+
+def money_received_sms(
+    receipt: str, cents: int, sender_name: str, sender_msisdn: str, at: float, balance_after_cents: int
+) -> str:
+    """Send Money, the recipient's SMS (spec §18: ``Confirmed.You`` with no space, two spaces before ``New``)."""
+    date, time = _sms_moment(at)
+    return (
+        f"{receipt} Confirmed.You have received Ksh{money(cents)} from {sender_name.upper()} "
+        f"{local_number(sender_msisdn)} on {date} at {time}  New M-PESA balance is Ksh{money(balance_after_cents)}."
+    )

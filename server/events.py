@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .clock import iso
-from .models import STK_CALLBACK, C2BPaymentRecord, CallbackAttempt, Handset, InitiatorRequest, Message, Transaction
+from .models import (
+    STK_CALLBACK,
+    C2BPaymentRecord,
+    CallbackAttempt,
+    Handset,
+    InitiatorRequest,
+    Message,
+    Transaction,
+    Transfer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +134,17 @@ class C2BPaymentSettled(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"payment": self.payment.to_json()}
+
+
+@dataclass
+class MoneySent(Event):
+    """One customer sent another money from the phone's menu (Send Money): no merchant is called."""
+
+    type: ClassVar[str] = "money.sent"
+    transfer: Transfer
+
+    def payload(self) -> dict[str, Any]:
+        return {"transfer": self.transfer.to_json()}
 
 
 @dataclass

@@ -118,6 +118,26 @@ C2B_REJECTED = "rejected"  # the merchant's validation said no, or no answer wit
 C2B_FAILED = "failed"  # M-PESA's own checks: no such phone, not enough money, a limit
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """Money one customer sent another (Send Money): kept as the ledger's posting and two SMS."""
+
+    receipt: str
+    sender: str  # MSISDN
+    recipient: str  # MSISDN
+    amount: int  # whole KES
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "receipt": self.receipt,
+            "from": self.sender,
+            "to": self.recipient,
+            "amount": self.amount,
+            "at": iso(self.at),
+        }
+
+
 @dataclass
 class C2BPaymentRecord:
     """A customer's payment to a paybill or till (simulate, the control API, later the phone's menu)."""

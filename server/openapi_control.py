@@ -149,6 +149,18 @@ def control_paths() -> dict[str, Schema]:
                 parameters=[_MSISDN],
             )
         },
+        "/simulator/handsets/{msisdn}/send-money": {
+            "post": _op(
+                "Send Money from this phone to another customer (no merchant is called; both get the SMS)",
+                {
+                    "201": _json(ref("Transfer"), "The transfer"),
+                    "404": _error("No such handset, or the recipient is not an M-PESA customer here"),
+                    "409": _error("The phone is offline or PIN-locked, or M-PESA declined (balance, limits)"),
+                },
+                parameters=[_MSISDN],
+                requestBody=_body("MoneyToSend"),
+            )
+        },
         "/simulator/merchants": {
             "get": _op(
                 "Organisations: their shortcodes, balances and accounts",

@@ -204,6 +204,7 @@ _RECORDS: dict[str, Schema] = {
             "created_at": _TIME,
         }
     ),
+    "Transfer": _object({"receipt": _STR, "from": _STR, "to": _STR, "amount": _INT, "at": _TIME}),
     "InitiatorRequest": _object(
         {
             "conversation_id": _STR,

@@ -788,8 +788,10 @@ class Store:
         return (
             self._db.execute(
                 "SELECT 1 FROM transactions WHERE receipt=? UNION ALL SELECT 1 FROM c2b_payments WHERE trans_id=? "
-                "UNION ALL SELECT 1 FROM initiator_requests WHERE receipt=? LIMIT 1",
-                (receipt, receipt, receipt),
+                "UNION ALL SELECT 1 FROM initiator_requests WHERE receipt=? "
+                # A transfer between phones (Send Money) has its receipt on its posting only.
+                "UNION ALL SELECT 1 FROM postings WHERE receipt=? LIMIT 1",
+                (receipt, receipt, receipt, receipt),
             ).fetchone()
             is not None
         )

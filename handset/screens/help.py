@@ -19,7 +19,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Phones",
         (
             ("n", "go to the next phone with a prompt waiting"),
-            ("m", "the phone's M-PESA menu: Lipa na M-PESA (Pay Bill, Buy Goods), My Account (Check Balance)"),
+            ("m", "the phone's M-PESA menu: Send Money, Lipa na M-PESA (Pay Bill, Buy Goods), Check Balance"),
             ("a", "add a handset"),
             ("b", "set the balance of the phone on screen"),
             ("o", "take the phone off the network, or back on (pushes to it time out)"),

@@ -1,4 +1,4 @@
-"""The phone's M-PESA menu (spec §17): Lipa na M-PESA and My Account, as the SIM toolkit asks.
+"""The phone's M-PESA menu (spec §17): Send Money, Lipa na M-PESA and My Account, as the SIM toolkit asks.
 
 The menu is a series of pages: a list to choose from (a digit picks the item with that number, as
 on a handset), then one question at a time (``Enter business no.``, ``Enter amount``, ``Enter
@@ -20,8 +20,9 @@ from textual.events import Key
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from server.customer_texts import local_number
 from server.errors import EngineError, NotFound
-from server.flows.menu import PhoneMenu, WrongPin
+from server.flows.menu import PhoneMenu, WrongPin, customer_msisdn
 from server.models import C2BPaymentRecord, Handset
 
 from ..texts import ksh
@@ -30,7 +31,7 @@ from .handset_dialogs import DIALOG_CSS, Dialog, show_error
 # Items in the handset's order; those with no action are on the menu but not in the emulator.
 MENUS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "M-PESA": (
-        ("Send Money", None),
+        ("Send Money", "form:send_money"),
         ("Withdraw Cash", None),
         ("Buy Airtime", None),
         ("Loans and Savings", None),
@@ -53,12 +54,20 @@ MENUS: dict[str, tuple[tuple[str, str | None], ...]] = {
 
 # The questions of each action, in the handset's order (spec §17), with the keys each field takes.
 FORMS: dict[str, tuple[tuple[str, str], ...]] = {
+    "send_money": (("phone", "Enter phone no."), ("amount", "Enter amount")),
     "pay_bill": (("business", "Enter business no."), ("account", "Enter account no."), ("amount", "Enter amount")),
     "buy_goods": (("till", "Enter till no."), ("amount", "Enter amount")),
     "check_balance": (),
 }
-RESTRICT = {"business": r"\d*", "till": r"\d*", "amount": r"[\d,]*", "pin": r"\d*", "account": None}
-MAX_LENGTH = {"business": 7, "till": 7, "amount": 7, "pin": 4, "account": 20}
+RESTRICT = {
+    "business": r"\d*",
+    "till": r"\d*",
+    "amount": r"[\d,]*",
+    "pin": r"\d*",
+    "account": None,
+    "phone": r"[\d+ ]*",
+}
+MAX_LENGTH = {"business": 7, "till": 7, "amount": 7, "pin": 4, "account": 20, "phone": 16}
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,12 @@ class MpesaMenuScreen(Dialog[MenuOutcome | None]):
     def _confirm_words(self, form: str) -> Content:
         a = self._answers
         amount = ksh(int(a["amount"].replace(",", "")) * 100)
+        if form == "send_money":
+            # Hakikisha: the recipient's registered name, so a wrong number is caught before OK.
+            recipient = self._menu.recipient(a["phone"])
+            name = recipient.name.upper() if recipient else "A NUMBER NEW TO M-PESA HERE"
+            number = local_number(customer_msisdn(a["phone"]) or a["phone"])
+            return Content.assemble(f"Send money to {number[:4]} {number[4:]}, {amount}\n", (name, "bold"))
         if form == "pay_bill":
             name = (self._menu.payee_name(a["business"]) or "").upper()
             return Content.assemble(
@@ -252,6 +267,14 @@ class MpesaMenuScreen(Dialog[MenuOutcome | None]):
         if page.field in ("business", "till") and self._menu.payee_name(value, till=page.field == "till") is None:
             show_error(self, f"{value} is not a {'business' if page.field == 'business' else 'till'} number here")
             return
+        if page.field == "phone":
+            msisdn = customer_msisdn(value)
+            if msisdn is None:
+                show_error(self, f"{value} is not a Kenyan mobile number (07XXXXXXXX)")
+                return
+            if msisdn == self._handset.msisdn:
+                show_error(self, "that is this phone's own number")
+                return
         if page.field == "pin" and len(value) != 4:
             show_error(self, "the M-PESA PIN has 4 digits")
             return
@@ -275,6 +298,13 @@ class MpesaMenuScreen(Dialog[MenuOutcome | None]):
                 self._menu.check_balance(msisdn, a["pin"])
                 self.dismiss(MenuOutcome(True, "Check Balance", "M-PESA sent the balance by SMS."))
                 return
+            if form == "send_money":
+                transfer = self._menu.send_money(msisdn, a["pin"], a["phone"], a["amount"])
+                recipient = self._menu.recipient(a["phone"])
+                to = recipient.name if recipient else a["phone"]
+                words = f"Sent {ksh(transfer.amount * 100)} to {to}: {transfer.receipt}. Both phones have the SMS."
+                self.dismiss(MenuOutcome(True, "Send Money", words))
+                return
             if form == "pay_bill":
                 record = await self._menu.pay_bill(msisdn, a["pin"], a["business"], a["account"], a["amount"])
             else:
@@ -283,7 +313,7 @@ class MpesaMenuScreen(Dialog[MenuOutcome | None]):
             self._back_to("pin", str(exc))
             return
         except NotFound as exc:
-            self._back_to("business" if form == "pay_bill" else "till", str(exc))
+            self._back_to({"pay_bill": "business", "buy_goods": "till", "send_money": "phone"}[form], str(exc))
             return
         except EngineError as exc:
             ok.disabled = False

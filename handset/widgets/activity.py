@@ -29,7 +29,7 @@ from server.clock import eat
 from server.daraja.catalogue import RESULT_PLAIN_WORDS, parse_result_code
 from server.events import AnswersDiffer, DuplicatePushFlagged, RequestHandled, duplicate_words
 from server.flows.initiator_wire import RESULT_PLAIN_WORDS as INITIATOR_WORDS
-from server.models import C2BPaymentRecord, CallbackAttempt, InitiatorRequest, Transaction
+from server.models import C2BPaymentRecord, CallbackAttempt, InitiatorRequest, Transaction, Transfer
 
 from ..json_text import pretty_json
 from ..texts import ksh_whole, phone_number
@@ -321,6 +321,37 @@ def c2b_entry(payment: C2BPaymentRecord, merchant_name: str | None, handset_name
             ("Account", payment.bill_ref or "(none)"),
             ("Status", f"{payment.status}: {payment.reason}"),
             ("Came from", payment.via),
+        ],
+        id=f"entry-{next(_serial)}",
+    )
+
+
+def transfer_entry(transfer: Transfer, sender_name: str | None, recipient_name: str | None) -> ActivityEntry:
+    """Send Money: who sent whom how much (no merchant is involved)."""
+    line = Content.assemble(
+        _stamp(transfer.at),
+        " ",
+        ("◆", "$success"),
+        " ",
+        ("Send Money", "bold"),
+        " ",
+        (transfer.receipt, "$text-muted"),
+        "\n",
+        INDENT,
+        (sender_name or phone_number(transfer.sender), "bold"),
+        f" → {recipient_name or phone_number(transfer.recipient)} · {ksh_whole(transfer.amount)}",
+    )
+    return ActivityEntry(
+        C2B,
+        transfer.at,
+        line,
+        f"Send Money {transfer.receipt}",
+        [
+            ("Receipt", transfer.receipt),
+            ("From", phone_number(transfer.sender)),
+            ("To", phone_number(transfer.recipient)),
+            ("Amount", ksh_whole(transfer.amount)),
+            ("Came from", "the phone's M-PESA menu (Send Money)"),
         ],
         id=f"entry-{next(_serial)}",
     )

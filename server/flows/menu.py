@@ -1,5 +1,6 @@
 """The phone's own M-PESA menu (spec §17): what a customer starts from the handset, not from an app.
 
+Send Money moves money from one phone to another (both get their SMS; no merchant is called).
 Lipa na M-PESA pays a paybill (Pay Bill) or a till (Buy Goods and Services) as a C2B payment,
 through the same path as ``POST /simulator/c2b/payments``: M-PESA's checks, the merchant's
 validation, the money, the SMS and the confirmation. My Account's Check Balance answers with an
@@ -13,12 +14,13 @@ import hmac
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..customer_texts import balance_sms
-from ..daraja.catalogue import BUY_GOODS, PAYBILL, WRONG_PINS_BEFORE_LOCK
+from ..customer_texts import balance_sms, money_received_sms, money_sent_sms
+from ..daraja.catalogue import BUY_GOODS, MAX_AMOUNT, PAYBILL, WRONG_PINS_BEFORE_LOCK
 from ..errors import Conflict, InvalidInput, NotFound
-from ..events import HandsetChanged
+from ..events import HandsetChanged, MoneySent
 from ..ledger import handset_account
-from ..models import C2BPaymentRecord, Handset, Message
+from ..models import C2BPaymentRecord, Handset, Message, Transfer
+from ..settings import MSISDN_PATTERN
 from .c2b.flow import MPESA_SENDER
 
 if TYPE_CHECKING:
@@ -63,6 +65,68 @@ class PhoneMenu:
         if merchant is None or (merchant.kind == "till") != till:
             return None
         return merchant.name
+
+    # --- Send Money -------------------------------------------------------------------------------
+    def recipient(self, number: str) -> Handset | None:
+        """The customer a number reaches (``07...``, ``2547...`` or ``+2547...``), for the
+        confirm screen's name (Hakikisha); None when no phone here has it."""
+        msisdn = customer_msisdn(number)
+        return self._sim.handset(msisdn) if msisdn else None
+
+    def send_money(self, msisdn: str, pin: str | None, to: str, amount: str | int) -> Transfer:
+        """Send Money: phone no., amount, PIN, OK. The money moves phone to phone at once; both get
+        an SMS; no merchant is called. ``pin`` None skips the PIN (the control API's own send)."""
+        sim = self._sim
+        sender = sim.handset(msisdn)
+        if sender is None:
+            raise NotFound(f"no handset {msisdn}")
+        target = customer_msisdn(to)
+        if target is None:
+            raise InvalidInput(f"{to!r} is not a Kenyan mobile number (07XXXXXXXX or 2547XXXXXXXX)")
+        if target == msisdn:
+            raise InvalidInput("M-PESA does not send money to the number it comes from")
+        cents = (_whole_kes(amount) if isinstance(amount, str) else _checked_kes(amount)) * 100
+        if pin is not None:
+            self._check_pin(msisdn, pin)
+        elif not sender.online:
+            raise Conflict("the phone is off the network: M-PESA cannot be reached")
+        recipient = sim.handset(target) or sim.provision(target)
+        if recipient is None:
+            raise NotFound(f"{to} is not an M-PESA customer here")
+        now = sim.clock.now()
+        refusal = sim.ledger.refusal(handset_account(msisdn), handset_account(target), cents, now)
+        if refusal is not None:
+            raise Conflict(f"M-PESA declined the transfer: {refusal.words}")
+        receipt = sim.new_receipt(now)
+        with sim.store.atomic():
+            sim.ledger.pay(handset_account(msisdn), handset_account(target), cents, now, receipt, "send money")
+            sent = sim.store.add_message(
+                msisdn,
+                MPESA_SENDER,
+                money_sent_sms(
+                    receipt,
+                    cents,
+                    recipient.name,
+                    target,
+                    now,
+                    sim.ledger.current(handset_account(msisdn)),
+                    sim.ledger.remaining_today(msisdn, now),
+                ),
+                now,
+            )
+            received = sim.store.add_message(
+                target,
+                MPESA_SENDER,
+                money_received_sms(
+                    receipt, cents, sender.name, msisdn, now, sim.ledger.current(handset_account(target))
+                ),
+                now,
+            )
+        transfer = Transfer(receipt, msisdn, target, cents // 100, now)
+        sim.bus.publish(MoneySent(at=now, transfer=transfer))
+        sim.announce_sms(sent)
+        sim.announce_sms(received)
+        return transfer
 
     # --- My Account -------------------------------------------------------------------------------
     def check_balance(self, msisdn: str, pin: str) -> Message:
@@ -109,4 +173,18 @@ def _whole_kes(text: str) -> int:
     cleaned = text.strip().replace(",", "")
     if not cleaned.isdigit() or not cleaned.isascii():
         raise InvalidInput("enter the amount in whole shillings, digits only")
-    return int(cleaned)
+    return _checked_kes(int(cleaned))
+
+
+def _checked_kes(amount: object) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= MAX_AMOUNT:
+        raise InvalidInput(f"amount must be a whole number of KES from 1 to {MAX_AMOUNT}")
+    return amount
+
+
+def customer_msisdn(number: str) -> str | None:
+    """A phone number as a customer types it (``0712 345 678``, ``+254712345678``), as an MSISDN."""
+    digits = number.strip().replace(" ", "").removeprefix("+")
+    if len(digits) == 10 and digits.startswith("0"):
+        digits = f"254{digits[1:]}"
+    return digits if MSISDN_PATTERN.fullmatch(digits) else None

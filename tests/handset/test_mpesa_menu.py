@@ -169,8 +169,8 @@ async def test_a_refused_validation_is_said_and_nothing_moves(start_app):
 
 async def test_items_not_emulated_say_so_and_esc_goes_back_a_page_at_a_time(start_app):
     async with start_app() as (app, pilot, merchant):
-        await pilot.press("m", "1")
-        assert "Send Money is on the handset's menu but not in the emulator" in _menu(app).error_text
+        await pilot.press("m", "2")
+        assert "Withdraw Cash is on the handset's menu but not in the emulator" in _menu(app).error_text
         await pilot.press("6")
         assert _question(app) == "My Account"
         await pilot.press("escape")
@@ -209,3 +209,33 @@ async def test_the_menu_path_and_the_control_api_agree(start_app, receiver):
         assert [list(body) for body in bodies] == [list(bodies[0])] * 2
         listed = (await merchant.client.get("/simulator/c2b/payments")).json()["payments"]
         assert [p["via"] for p in listed] == ["menu", "control"]
+
+
+async def test_send_money_moves_money_between_two_phones_on_screen(start_app):
+    from tests.handset.tui_kit import OTIENO
+
+    async with start_app() as (app, pilot, merchant):
+        otieno_before = app.simulator.handset(OTIENO).balance_cents
+        await pilot.press("m", "1")  # Send Money
+        assert _question(app) == "Enter phone no."
+        await _type(pilot, "0708374149")
+        assert "this phone's own number" in _menu(app).error_text
+        _menu(app).query_one("#entry", Input).value = ""
+        await _type(pilot, "0712 345 678")
+        await _type(pilot, "1,500")
+        await _type(pilot, "1234")
+        confirm = str(_menu(app).query_one("#confirm").content)
+        assert "Send money to 0712 345678, Ksh1,500.00" in confirm and "OTIENO ODHIAMBO" in confirm  # Hakikisha
+        await pilot.press("enter")
+        await wait_until(lambda: not isinstance(app.screen, MpesaMenuScreen), "the menu to close")
+
+        assert app.simulator.handset(WANJIKU).balance_cents == 1_000_000 - 150_000
+        assert app.simulator.handset(OTIENO).balance_cents == otieno_before + 150_000
+        [sent] = app.simulator.inbox(WANJIKU)
+        [received] = app.simulator.inbox(OTIENO)
+        assert "Ksh1,500.00 sent to OTIENO ODHIAMBO 0712345678" in sent.text
+        assert "Confirmed.You have received Ksh1,500.00 from WANJIKU KAMAU 0708374149" in received.text
+        await app.activate_phone(OTIENO)  # the other customer's tab
+        await wait_until(lambda: app.phones[OTIENO].inbox.bubbles, "the SMS on Otieno's phone")
+        await wait_until(lambda: any("Send Money" in e.summary.plain for e in app.activity.entries), "the log")
+        assert any("Sent Ksh1,500.00 to Otieno Odhiambo" in n.message for n in app._notifications)
