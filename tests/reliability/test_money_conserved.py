@@ -302,6 +302,49 @@ class MoneyMachine(RuleBasedStateMachine):
             assert payment.status == "failed" and before < amount * 100, payment
             assert self.sim.handset(phone).balance_cents == before
 
+    @rule(
+        sender=st.sampled_from(PHONES),
+        recipient=st.sampled_from(PHONES),
+        amount=st.integers(1, 6_000),
+        right_pin=st.booleans(),
+    )
+    def send_money(self, sender: str, recipient: str, amount: int, right_pin: bool) -> None:
+        """One customer sends another money from the phone's menu: phone to phone, nothing else moves."""
+        payer = self.sim.handset(sender)
+        payee = self.sim.handset(recipient)
+        before = (payer.balance_cents if payer else None, payee.balance_cents if payee else None)
+        pin = self.pins.get(sender, "1234") if right_pin else "9999"
+        if right_pin and pin == "9999":
+            pin = "1234"
+        try:
+            transfer = self.call(self.sim.menu.send_money, sender, pin, recipient, str(amount))
+        except (NotFound, InvalidInput, Conflict) as exc:
+            # Refused: no such sender, to itself, a wrong PIN, offline, locked, or M-PESA's limits.
+            assert (
+                payer is None
+                or sender == recipient
+                or not right_pin
+                or not payer.online
+                or payer.pin_locked
+                or ("declined" in str(exc))
+            ), exc
+            assert (payer.balance_cents if payer else None) == before[0]
+            now = self.sim.handset(recipient)
+            assert (now.balance_cents if now and payee else None) == (before[1] if payee else None)
+            if payee is None and now is not None:  # a new number got its phone before the ledger said no
+                self.expected_total += round(self.settings.default_balance * 100)
+                self.pins[recipient] = self.settings.default_pin
+            return
+        if payee is None:  # a new number gets a phone with the default balance
+            self.expected_total += round(self.settings.default_balance * 100)
+            self.pins[recipient] = self.settings.default_pin
+            before = (before[0], round(self.settings.default_balance * 100))
+        assert payer is not None and before[0] is not None and before[1] is not None
+        assert (transfer.sender, transfer.recipient, transfer.amount) == (sender, recipient, amount)
+        assert payer.balance_cents == before[0] - amount * 100
+        assert self.sim.handset(recipient).balance_cents == before[1] + amount * 100
+        assert len(self.sim.store.postings(transfer.receipt)) == 1
+
     async def _until(self, done, what: str) -> None:
         for _ in range(5_000):
             if done():
