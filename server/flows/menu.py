@@ -19,7 +19,7 @@ from ..daraja.catalogue import BUY_GOODS, MAX_AMOUNT, PAYBILL, WRONG_PINS_BEFORE
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import HandsetChanged, MoneySent
 from ..ledger import handset_account
-from ..models import C2BPaymentRecord, Handset, Message, Transfer
+from ..models import C2BPaymentRecord, Handset, Merchant, Message, Transfer
 from ..settings import MSISDN_PATTERN
 from .c2b.flow import MPESA_SENDER
 
@@ -40,31 +40,30 @@ class PhoneMenu:
     # --- Lipa na M-PESA ------------------------------------------------------------------------
     async def pay_bill(self, msisdn: str, pin: str, business_no: str, account: str, amount: str) -> C2BPaymentRecord:
         """Pay Bill: business no., account no., amount, PIN, OK."""
-        merchant = self._sim.merchant(business_no.strip())
-        if merchant is None or merchant.kind == "till":
-            raise NotFound(f"{business_no.strip() or 'that'} is not a Pay Bill business number here")
+        merchant, kes = self._organisation(business_no, till=False), _whole_kes(amount)
         self._check_pin(msisdn, pin)
-        return await self._sim.c2b.customer_pays(
-            msisdn, merchant.shortcode, _whole_kes(amount), account.strip(), PAYBILL, via="menu"
-        )
+        return await self._sim.c2b.customer_pays(msisdn, merchant.shortcode, kes, account.strip(), PAYBILL, via="menu")
 
     async def buy_goods(self, msisdn: str, pin: str, till_no: str, amount: str) -> C2BPaymentRecord:
         """Buy Goods and Services: till no., amount, PIN, OK."""
-        merchant = self._sim.merchant(till_no.strip())
-        if merchant is None or merchant.kind != "till":
-            raise NotFound(f"{till_no.strip() or 'that'} is not a till number here")
+        merchant, kes = self._organisation(till_no, till=True), _whole_kes(amount)
         self._check_pin(msisdn, pin)
-        return await self._sim.c2b.customer_pays(
-            msisdn, merchant.shortcode, _whole_kes(amount), "", BUY_GOODS, via="menu"
-        )
+        return await self._sim.c2b.customer_pays(msisdn, merchant.shortcode, kes, "", BUY_GOODS, via="menu")
 
     def payee_name(self, number: str, till: bool = False) -> str | None:
         """The registered name the confirm screen shows for a business number (or, with ``till``, a
         till number); None when no organisation of that kind has it."""
+        try:
+            return self._organisation(number, till).name
+        except NotFound:
+            return None
+
+    def _organisation(self, number: str, till: bool) -> Merchant:
         merchant = self._sim.merchant(number.strip())
         if merchant is None or (merchant.kind == "till") != till:
-            return None
-        return merchant.name
+            kind = "till" if till else "Pay Bill business"
+            raise NotFound(f"{number.strip() or 'that'} is not a {kind} number here")
+        return merchant
 
     # --- Send Money -------------------------------------------------------------------------------
     def recipient(self, number: str) -> Handset | None:
