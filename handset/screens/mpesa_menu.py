@@ -275,6 +275,9 @@ class MpesaMenuScreen(Dialog[MenuOutcome | None]):
             if msisdn == self._handset.msisdn:
                 show_error(self, "that is this phone's own number")
                 return
+        if page.field == "amount" and not (value.replace(",", "").isdecimal() and int(value.replace(",", "")) >= 1):
+            show_error(self, "enter the amount in whole shillings, 1 or more")
+            return
         if page.field == "pin" and len(value) != 4:
             show_error(self, "the M-PESA PIN has 4 digits")
             return

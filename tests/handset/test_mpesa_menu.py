@@ -222,6 +222,9 @@ async def test_send_money_moves_money_between_two_phones_on_screen(start_app):
         assert "this phone's own number" in _menu(app).error_text
         _menu(app).query_one("#entry", Input).value = ""
         await _type(pilot, "0712 345 678")
+        await _type(pilot, ",")
+        assert "whole shillings" in _menu(app).error_text
+        _menu(app).query_one("#entry", Input).value = ""
         await _type(pilot, "1,500")
         await _type(pilot, "1234")
         confirm = str(_menu(app).query_one("#confirm").content)
