@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from .daraja.catalogue import PROMPT_CODES
 from .errors import Conflict, EngineError, NotFound, StorageFailed
 from .events import Event
 from .flows.initiator import check_outcome
+from .flows.menu import RECIPIENT_PATTERN
 from .models import CHANNELS, DELIVERY_STATES, PENDING, SETTLED, Transaction
 from .rules import CallbackPlan, Unattended, parse_outcome
 from .settings import RUNTIME_SETTINGS
@@ -292,8 +294,8 @@ class ControlApi:
         if missing:
             return json_error(400, f"{', '.join(missing)} required: whose phone gets the money, and how much")
         to, amount, pin = body["to"], body["amount"], body.get("pin")
-        if not isinstance(to, str):
-            return json_error(400, "to must be a phone number as text, 07XXXXXXXX or 2547XXXXXXXX")
+        if not isinstance(to, str) or not re.fullmatch(RECIPIENT_PATTERN, to):
+            return json_error(400, "to must be a phone number as text: 07XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX")
         if isinstance(amount, bool) or not isinstance(amount, int):
             return json_error(400, "amount must be a whole number of KES (a JSON integer)")
         if pin is not None and not isinstance(pin, str):

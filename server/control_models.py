@@ -21,6 +21,7 @@ from pydantic.json_schema import SkipJsonSchema
 from .daraja.catalogue import MAX_AMOUNT, PROMPT_CODES, TRANSACTION_TYPES
 from .flows.c2b.wire import BILL_REF_MAX
 from .flows.initiator_wire import RESULT_DESCRIPTIONS
+from .flows.menu import RECIPIENT_PATTERN
 from .security_credential import PASSWORD_MAX_CHARS
 
 _MSISDN = r"^254[17][0-9]{8}$"
@@ -140,7 +141,9 @@ class NextOutcome(_Body):
 class MoneyToSend(_Body):
     """``POST /simulator/handsets/{msisdn}/send-money``: Send Money to another customer."""
 
-    to: str = Field(description="the recipient's number: 07XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX")
+    to: str = Field(
+        pattern=RECIPIENT_PATTERN, description="the recipient's number: 07XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX"
+    )
     amount: int = Field(ge=1, le=MAX_AMOUNT, description="whole KES (a JSON integer, no decimal point)")
     pin: Pin | SkipJsonSchema[None] = Field(default=None, description="checked as in the menu; leave out to skip")
 

@@ -181,6 +181,11 @@ def _checked_kes(amount: object) -> int:
     return amount
 
 
+# A recipient's number as scripts give it (the control API): 07XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX
+# (and 01..., 2541...). The menu also takes the spaces a person types (``0712 345 678``).
+RECIPIENT_PATTERN = r"^(?:\+?254|0)[17][0-9]{8}$"
+
+
 def customer_msisdn(number: str) -> str | None:
     """A phone number as a customer types it (``0712 345 678``, ``+254712345678``), as an MSISDN."""
     digits = number.strip().replace(" ", "").removeprefix("+")

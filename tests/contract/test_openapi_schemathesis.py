@@ -98,7 +98,11 @@ _LAX_BODIES = {
 }
 # These handlers take their amount only as a JSON integer written without a decimal point, which
 # JSON Schema 2020-12 cannot say (10.0 is an integer there); their descriptions say it instead.
-_INTEGER_TEXT_ONLY = {("POST", "/simulator/callbacks/forge"), ("POST", "/simulator/c2b/payments")}
+_INTEGER_TEXT_ONLY = {
+    ("POST", "/simulator/callbacks/forge"),
+    ("POST", "/simulator/c2b/payments"),
+    ("POST", "/simulator/handsets/{msisdn}/send-money"),
+}
 
 
 @schema.parametrize()
