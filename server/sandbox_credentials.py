@@ -58,24 +58,26 @@ class SandboxCredentials:
         width = max(len(label) for label, _ in self.rows())
         return "\n".join(f"{label:<{width}}  {value}" for label, value in self.rows())
 
+    def env(self) -> dict[str, str]:
+        """The variables Daraja client libraries commonly read, with these values."""
+        variables = {
+            "MPESA_BASE_URL": self.base_url,
+            "MPESA_CONSUMER_KEY": self.consumer_key,
+            "MPESA_CONSUMER_SECRET": self.consumer_secret,
+            "MPESA_SHORTCODE": self.stk_shortcode,
+            "MPESA_PASSKEY": self.passkey,
+        }
+        if self.organisations:
+            variables["MPESA_C2B_SHORTCODE"] = variables["MPESA_B2C_SHORTCODE"] = self.organisations[0]
+        variables["MPESA_INITIATOR_NAME"] = self.initiator
+        variables["MPESA_INITIATOR_PASSWORD"] = self.initiator_passwords[0] if self.initiator_passwords else ""
+        variables["MPESA_TEST_MSISDN"] = self.test_msisdn
+        return variables
+
     def env_block(self) -> str:
         """A copy-ready ``.env`` with the names Daraja client libraries commonly read."""
-        lines = [
-            "# The Daraja sandbox test credentials, pointed at mpesa-handset",
-            f"MPESA_BASE_URL={self.base_url}",
-            f"MPESA_CONSUMER_KEY={self.consumer_key}",
-            f"MPESA_CONSUMER_SECRET={self.consumer_secret}",
-            f"MPESA_SHORTCODE={self.stk_shortcode}",
-            f"MPESA_PASSKEY={self.passkey}",
-        ]
-        if self.organisations:
-            lines += [f"MPESA_C2B_SHORTCODE={self.organisations[0]}", f"MPESA_B2C_SHORTCODE={self.organisations[0]}"]
-        lines += [
-            f"MPESA_INITIATOR_NAME={self.initiator}",
-            f"MPESA_INITIATOR_PASSWORD={self.initiator_passwords[0] if self.initiator_passwords else ''}",
-            f"MPESA_TEST_MSISDN={self.test_msisdn}",
-        ]
-        return "\n".join(lines)
+        lines = ["# The Daraja sandbox test credentials, pointed at mpesa-handset"]
+        return "\n".join(lines + [f"{name}={value}" for name, value in self.env().items()])
 
 
 def sandbox_credentials(settings: Settings, base_url: str = DEFAULT_BASE_URL) -> SandboxCredentials:

@@ -8,11 +8,8 @@ is replaced by one that allows exactly those and nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,53 +23,28 @@ from schemathesis.checks import (
     positive_data_acceptance,
 )
 
-from server.runner import Emulator
 from server.settings import Settings
-
-
-class _ThreadedEmulator:
-    """A real emulator serving from its own thread, for synchronous clients."""
-
-    def __init__(self, db: Path) -> None:
-        self.emulator = Emulator(Settings(port=0, db=db, fresh=True))
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.emulator.start())
-        self._ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> _ThreadedEmulator:
-        self._thread.start()
-        assert self._ready.wait(15), "emulator did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+from server.testing import BackgroundEmulator
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_ThreadedEmulator]:
-    with _ThreadedEmulator(tmp_path_factory.mktemp("openapi") / "h.db") as running:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundEmulator]:
+    configured = Settings(port=0, db=tmp_path_factory.mktemp("openapi") / "h.db", fresh=True)
+    with BackgroundEmulator(configured) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def token(live: _ThreadedEmulator) -> str:
+def token(live: BackgroundEmulator) -> str:
     response = httpx.get(
-        f"{live.emulator.base_url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s")
+        f"{live.base_url}/oauth/v1/generate", params={"grant_type": "client_credentials"}, auth=("k", "s")
     )
     return response.json()["access_token"]
 
 
 @pytest.fixture(scope="module")
-def api_schema(live: _ThreadedEmulator):
-    return schemathesis.openapi.from_url(f"{live.emulator.base_url}/openapi.json")
+def api_schema(live: BackgroundEmulator):
+    return schemathesis.openapi.from_url(f"{live.base_url}/openapi.json")
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -111,7 +83,7 @@ _INTEGER_TEXT_ONLY = {
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
+def test_api_conforms(case, token: str, live: BackgroundEmulator) -> None:
     daraja_api = case.path.startswith("/mpesa")
     headers = {"Authorization": f"Bearer {token}"} if daraja_api else {}
     # Daraja answers a missing or wrong Authorization with 400 (OAuth) or 404.001.03 (APIs),
@@ -137,7 +109,7 @@ def test_api_conforms(case, token: str, live: _ThreadedEmulator) -> None:
     )
 
 
-def test_server_still_healthy_afterwards(live: _ThreadedEmulator) -> None:
-    handsets = httpx.get(f"{live.emulator.base_url}/simulator/handsets")
+def test_server_still_healthy_afterwards(live: BackgroundEmulator) -> None:
+    handsets = httpx.get(f"{live.base_url}/simulator/handsets")
     assert handsets.status_code == 200
     assert handsets.json()["handsets"]
