@@ -25,6 +25,7 @@ from pydantic.json_schema import models_json_schema
 
 from .daraja.catalogue import ACCOUNT_REFERENCE_MAX, MAX_AMOUNT, TRANSACTION_TYPES
 from .daraja.models import StkPushRequest, StkQueryRequest
+from .flows import initiator_wire as iw
 from .flows.b2c import wire as b2c
 from .flows.balance import wire as balance
 from .flows.c2b import wire as c2b
@@ -243,14 +244,14 @@ def _b2c_fields(commands: Sequence[str], originator: Schema) -> dict[str, Schema
         "Amount": whole_amount(),
         "PartyA": shortcode(),
         "PartyB": msisdn(),
-        "Remarks": text(b2c.REMARKS_MIN, b2c.REMARKS_MAX, numbers=True),
+        "Remarks": text(iw.REMARKS_MIN, iw.REMARKS_MAX, numbers=True),
         "QueueTimeOutURL": url(),
         "ResultURL": url(),
-        "Occassion": optional_text(b2c.OCCASION_MAX),
+        "Occassion": optional_text(iw.OCCASION_MAX),
     }
 
 
-_OCCASION_ALIAS = {"Occasion": ("Occassion", optional_text(b2c.OCCASION_MAX))}
+_OCCASION_ALIAS = {"Occasion": ("Occassion", optional_text(iw.OCCASION_MAX))}
 _ORIGINATOR_V3 = text(max_len=b2c.ORIGINATOR_ID_MAX, numbers=True)
 _ORIGINATOR_V1: Schema = {"description": "not a v1 field: whatever is sent is ignored and Daraja makes its own"}
 
@@ -330,8 +331,8 @@ SHAPES: dict[str, Shape] = {
             "IdentifierType": identifier_type(status.IDENTIFIER_TYPES),
             "ResultURL": url(),
             "QueueTimeOutURL": url(),
-            "Remarks": text(status.REMARKS_MIN, status.REMARKS_MAX, numbers=True),
-            "Occasion": optional_text(status.OCCASION_MAX),
+            "Remarks": text(iw.REMARKS_MIN, iw.REMARKS_MAX, numbers=True),
+            "Occasion": optional_text(iw.OCCASION_MAX),
         },
         one_required=(("TransactionID", "OriginalConversationID"),),
     ),
@@ -342,7 +343,7 @@ SHAPES: dict[str, Shape] = {
             "CommandID": one_of((balance.COMMAND_ID,)),
             "PartyA": shortcode(),
             "IdentifierType": identifier_type(balance.IDENTIFIER_TYPES),
-            "Remarks": text(balance.REMARKS_MIN, balance.REMARKS_MAX, numbers=True),
+            "Remarks": text(iw.REMARKS_MIN, iw.REMARKS_MAX, numbers=True),
             "QueueTimeOutURL": url(),
             "ResultURL": url(),
         },
@@ -358,10 +359,10 @@ SHAPES: dict[str, Shape] = {
             "RecieverIdentifierType": identifier_type(reversal.IDENTIFIER_TYPES),
             "ResultURL": url(),
             "QueueTimeOutURL": url(),
-            "Remarks": text(reversal.REMARKS_MIN, reversal.REMARKS_MAX, numbers=True),
-            "Occasion": optional_text(reversal.OCCASION_MAX),
+            "Remarks": text(iw.REMARKS_MIN, iw.REMARKS_MAX, numbers=True),
+            "Occasion": optional_text(iw.OCCASION_MAX),
         },
-        also={"Occassion": ("Occasion", optional_text(reversal.OCCASION_MAX))},
+        also={"Occassion": ("Occasion", optional_text(iw.OCCASION_MAX))},
         extra={
             "description": "Reverse a payment into the caller's shortcode. RecieverIdentifierType is "
             "Safaricom's spelling and is required: the correct spelling is refused."

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..daraja.catalogue import GatewayError
 from ..ids import receipt_prefix
@@ -365,7 +365,37 @@ IDENTIFIER_SHORTCODE = "4"
 IDENTIFIER_REVERSAL_DOCS = "11"  # what the Reversal page asks for; clients also send 4
 
 
-class InitiatorRequest(checks.WireRequest):
+# Remarks and Occasion: B2C's documented limits, applied to every initiator API (inferred for the others).
+REMARKS_MIN, REMARKS_MAX = 2, 100
+OCCASION_MAX = 100
+
+
+class InitiatorTail(checks.WireRequest):
+    """The checks of the fields every initiator request has: ResultURL, QueueTimeOutURL, Remarks and,
+    where there is one, Occasion. Each API declares these fields itself, in its own check order (the
+    order of the first error Daraja names); the validators here apply to them by name."""
+
+    OCCASION_NAME: ClassVar[str] = "Occasion"  # B2C's docs spell it Occassion
+
+    @field_validator("result_url", "queue_timeout_url", mode="before", check_fields=False)
+    @classmethod
+    def _url(cls, value: Any, info: ValidationInfo) -> str:
+        field = info.field_name or ""
+        return checks.url(value, cls.model_fields[field].alias or field)
+
+    @field_validator("remarks", mode="before", check_fields=False)
+    @classmethod
+    def _remarks(cls, value: Any) -> str:
+        return checks.text(value, "Remarks", min_len=REMARKS_MIN, max_len=REMARKS_MAX, numbers=True)
+
+    @field_validator("occasion", mode="before", check_fields=False)
+    @classmethod
+    def _occasion(cls, value: Any) -> str | None:
+        # Accepted (and, on Reversal, ignored): older clients send either spelling.
+        return checks.optional_text(value, cls.OCCASION_NAME, max_len=OCCASION_MAX)
+
+
+class InitiatorRequest(InitiatorTail):
     """The first three fields of a Transaction Status, Account Balance or Reversal request.
 
     Subclasses set ``COMMANDS`` and add their own fields after these, in Daraja's check order.

@@ -442,7 +442,14 @@ def _integral_float(value: Any) -> bool:
 def test_every_field_a_validator_widens_is_in_the_table() -> None:
     for name, shape in SHAPES.items():
         decorators = shape.model.__pydantic_decorators__.field_validators.values()
-        widened = {field for d in decorators if d.info.mode == "before" for field in d.info.fields}
+        # A validator inherited from a shared base (InitiatorTail) names fields some models lack.
+        widened = {
+            field
+            for d in decorators
+            if d.info.mode == "before"
+            for field in d.info.fields
+            if field in shape.model.model_fields
+        }
         keys = wire_names(shape.model)
         for field in widened:
             assert keys[field] in shape.fields, (name, keys[field])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 
@@ -25,6 +25,7 @@ from ..initiator_wire import (
     INITIATOR_INVALID,
     RECEIVER_INVALID,
     Conversation,
+    InitiatorTail,
     Param,
     ResultStyle,
     queue_timeout_reference,
@@ -40,8 +41,6 @@ COMMAND_IDS = (BUSINESS_PAYMENT, SALARY_PAYMENT, PROMOTION_PAYMENT)
 
 MIN_AMOUNT = 10
 MAX_AMOUNT = 250_000
-REMARKS_MIN, REMARKS_MAX = 2, 100
-OCCASION_MAX = 100
 ORIGINATOR_ID_MAX = 100  # inferred: no limit is documented; this keeps a runaway value out of the store
 
 WRONG_CONTENT_TYPE = bad_request("InitiatorName")
@@ -54,7 +53,7 @@ FAILURES_WITH_RECEIPT = frozenset({RECEIVER_INVALID, INITIATOR_INVALID, CREDENTI
 Every other failure carries ``initiator_wire.no_transaction_id`` (§8.4)."""
 
 
-class B2CRequest(checks.WireRequest):
+class B2CRequest(InitiatorTail):
     """``POST /mpesa/b2c/v3/paymentrequest``, ``/mpesa/b2c/v1/paymentrequest`` and ``/mpesa/b2pochi/v1/paymentrequest``.
 
     ``originator_conversation_id`` is the merchant's on v3 and Pochi, and None on v1 (Daraja makes
@@ -75,6 +74,8 @@ class B2CRequest(checks.WireRequest):
     queue_timeout_url: str = Field(alias="QueueTimeOutURL")
     result_url: str = Field(alias="ResultURL")
     occasion: str | None = Field(default=None, validation_alias=AliasChoices("Occassion", "Occasion"))
+
+    OCCASION_NAME: ClassVar[str] = "Occassion"
 
     @field_validator("originator_conversation_id", mode="before")
     @classmethod
@@ -116,26 +117,6 @@ class B2CRequest(checks.WireRequest):
     @classmethod
     def _party_b(cls, value: Any) -> str:
         return checks.msisdn(value, "PartyB")
-
-    @field_validator("remarks", mode="before")
-    @classmethod
-    def _remarks(cls, value: Any) -> str:
-        return checks.text(value, "Remarks", min_len=REMARKS_MIN, max_len=REMARKS_MAX, numbers=True)
-
-    @field_validator("queue_timeout_url", mode="before")
-    @classmethod
-    def _queue_url(cls, value: Any) -> str:
-        return checks.url(value, "QueueTimeOutURL")
-
-    @field_validator("result_url", mode="before")
-    @classmethod
-    def _result_url(cls, value: Any) -> str:
-        return checks.url(value, "ResultURL")
-
-    @field_validator("occasion", mode="before")
-    @classmethod
-    def _occasion(cls, value: Any) -> str | None:
-        return checks.optional_text(value, "Occassion", max_len=OCCASION_MAX)
 
 
 def parse_b2c(

@@ -38,7 +38,6 @@ from ..jsontext import ZERO
 
 COMMAND_ID = "AccountBalance"
 IDENTIFIER_TYPES = (IDENTIFIER_TILL, IDENTIFIER_SHORTCODE)  # the docs say 4; a till is 2 (inferred)
-REMARKS_MIN, REMARKS_MAX = 2, 100  # B2C's documented limits, applied here too (inferred)
 
 ShortcodeKind = Literal["b2c", "paybill", "till"]
 
@@ -72,21 +71,6 @@ class BalanceRequest(InitiatorRequest):
     @classmethod
     def _identifier(cls, value: Any) -> str:
         return checks.identifier_type(value, "IdentifierType", IDENTIFIER_TYPES)
-
-    @field_validator("remarks", mode="before")
-    @classmethod
-    def _remarks(cls, value: Any) -> str:
-        return checks.text(value, "Remarks", min_len=REMARKS_MIN, max_len=REMARKS_MAX, numbers=True)
-
-    @field_validator("queue_timeout_url", mode="before")
-    @classmethod
-    def _queue_url(cls, value: Any) -> str:
-        return checks.url(value, "QueueTimeOutURL")
-
-    @field_validator("result_url", mode="before")
-    @classmethod
-    def _result_url(cls, value: Any) -> str:
-        return checks.url(value, "ResultURL")
 
 
 def parse_balance(payload: Any) -> BalanceRequest:

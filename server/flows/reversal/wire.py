@@ -36,8 +36,6 @@ from ..jsontext import ZERO, money
 
 COMMAND_ID = "TransactionReversal"
 IDENTIFIER_TYPES = (IDENTIFIER_MSISDN, IDENTIFIER_TILL, IDENTIFIER_SHORTCODE, IDENTIFIER_REVERSAL_DOCS)
-REMARKS_MIN, REMARKS_MAX = 2, 100  # B2C's documented limits, applied here too (inferred)
-OCCASION_MAX = 100
 
 FAILURE_CODES = (ALREADY_REVERSED, ORIGINAL_INVALID)  # the Reversal-only ones; the rest are §19's
 
@@ -78,27 +76,6 @@ class ReversalRequest(InitiatorRequest):
     @classmethod
     def _identifier(cls, value: Any) -> str:
         return checks.identifier_type(value, "RecieverIdentifierType", IDENTIFIER_TYPES)
-
-    @field_validator("result_url", mode="before")
-    @classmethod
-    def _result_url(cls, value: Any) -> str:
-        return checks.url(value, "ResultURL")
-
-    @field_validator("queue_timeout_url", mode="before")
-    @classmethod
-    def _queue_url(cls, value: Any) -> str:
-        return checks.url(value, "QueueTimeOutURL")
-
-    @field_validator("remarks", mode="before")
-    @classmethod
-    def _remarks(cls, value: Any) -> str:
-        return checks.text(value, "Remarks", min_len=REMARKS_MIN, max_len=REMARKS_MAX, numbers=True)
-
-    @field_validator("occasion", mode="before")
-    @classmethod
-    def _occasion(cls, value: Any) -> str | None:
-        # Accepted and ignored: the current sample has none, older clients send either spelling.
-        return checks.optional_text(value, "Occasion", max_len=OCCASION_MAX)
 
 
 def parse_reversal(payload: Any) -> ReversalRequest:

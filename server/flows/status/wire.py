@@ -34,8 +34,6 @@ from ..jsontext import money, money_text
 
 COMMAND_ID = "TransactionStatusQuery"
 IDENTIFIER_TYPES = (IDENTIFIER_MSISDN, IDENTIFIER_TILL, IDENTIFIER_SHORTCODE)
-REMARKS_MIN, REMARKS_MAX = 2, 100  # B2C's documented limits, applied here too (inferred)
-OCCASION_MAX = 100
 _SHORTCODE = re.compile(r"[0-9]{5,7}")
 _MSISDN = re.compile(r"254[17][0-9]{8}")
 
@@ -93,26 +91,6 @@ class StatusRequest(InitiatorRequest):
     @classmethod
     def _identifier(cls, value: Any) -> str:
         return checks.identifier_type(value, "IdentifierType", IDENTIFIER_TYPES)
-
-    @field_validator("result_url", mode="before")
-    @classmethod
-    def _result_url(cls, value: Any) -> str:
-        return checks.url(value, "ResultURL")
-
-    @field_validator("queue_timeout_url", mode="before")
-    @classmethod
-    def _queue_url(cls, value: Any) -> str:
-        return checks.url(value, "QueueTimeOutURL")
-
-    @field_validator("remarks", mode="before")
-    @classmethod
-    def _remarks(cls, value: Any) -> str:
-        return checks.text(value, "Remarks", min_len=REMARKS_MIN, max_len=REMARKS_MAX, numbers=True)
-
-    @field_validator("occasion", mode="before")
-    @classmethod
-    def _occasion(cls, value: Any) -> str | None:
-        return checks.optional_text(value, "Occasion", max_len=OCCASION_MAX)
 
     @model_validator(mode="after")
     def _something_to_look_up(self) -> StatusRequest:
